@@ -1,0 +1,354 @@
+"""RunConfig: the single source of truth for a run, read from and written to YAML.
+
+Each section is a dataclass whose fields carry ``help`` (shown as CLI docs and GUI
+tooltips) and optional ``choices`` / ``min`` / ``above`` metadata used by validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from ftgui.core.errors import ConfigError
+
+
+def _f(default: Any, help: str, **meta: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class ModelConfig:
+    source: str = _f("", "Hugging Face Hub id (org/name), a local folder in save_pretrained "
+                     "layout, or a path to a .gguf file. 'pkg:MODULE/FILE' names a file "
+                     "shipped inside an installed Python package.", path=True)
+    method: str = _f("lora", "full: train every weight. lora: train small adapter "
+                     "matrices (far less memory).", choices=("full", "lora"))
+    trust_remote_code: bool = _f(False, "Run Python code shipped with a Hub model. Only "
+                                 "turn on for repositories you trust.")
+
+
+@dataclass
+class DataConfig:
+    source: str = _f("", "Hub dataset id, or a local .txt / .jsonl / .json / .csv / "
+                     ".parquet file, or a folder of such files.", path=True)
+    config: str | None = _f(None, "Hub dataset config name (e.g. wikitext-2-raw-v1).")
+    split: str = _f("train", "Split to train on.")
+    text_column: str | None = _f(None, "Column holding the text; detected automatically "
+                                 "when the data has exactly one text column.")
+    validation: str | float | None = _f(0.05, "Validation data: a split name, a file, or a "
+                                        "fraction of the training rows held out (e.g. "
+                                        "0.05). Empty for none.")
+    block_size: int = _f(128, "Tokens per training sequence; texts are packed into blocks "
+                         "of this length.", min=8)
+    add_eos: bool = _f(True, "Append the end-of-text token to each example before packing, "
+                       "so the model sees where texts end.")
+    max_rows: int | None = _f(None, "Use only the first N rows of the training data "
+                              "(handy for a quick try).", min=1)
+
+
+@dataclass
+class TrainingConfig:
+    output_dir: str = _f("", "Run directory. Empty: a new folder in the runs folder, "
+                         "named after the model and the time.", path=True)
+    epochs: float = _f(1.0, "Passes over the training data (ignored when max_steps is set).",
+                       above=0)
+    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides "
+                               "epochs).", min=1)
+    batch_size: int = _f(8, "Sequences per device per step.", min=1)
+    gradient_accumulation: int = _f(1, "Steps whose gradients are summed before an "
+                                    "optimizer update (effective batch = batch_size x this).",
+                                    min=1)
+    learning_rate: float = _f(2e-4, "Peak learning rate.", above=0)
+    scheduler: str = _f("linear", "Learning-rate schedule after warm-up.",
+                        choices=("linear", "cosine", "constant", "constant_with_warmup",
+                                 "cosine_with_restarts", "polynomial",
+                                 "inverse_sqrt"))
+    warmup_ratio: float = _f(0.0, "Fraction of the steps spent warming the learning "
+                             "rate up from 0.", min=0, max=0.99)
+    weight_decay: float = _f(0.0, "AdamW weight decay.", min=0)
+    precision: str = _f("auto", "Number format for training. auto: bf16 on GPUs that "
+                        "support it, fp16 on other GPUs, fp32 on MPS and CPU.",
+                        choices=("auto", "fp32", "bf16", "fp16"))
+    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: "
+                                      "less memory, about 30% slower.")
+    logging_steps: int = _f(10, "Log loss and learning rate every N steps.", min=1)
+    eval_steps: int | None = _f(None, "Evaluate on the validation data every N steps "
+                                "(always at the start and the end).", min=1)
+    save_steps: int = _f(500, "Write a checkpoint every N steps.", min=1)
+    save_total_limit: int | None = _f(2, "Keep at most this many checkpoints (oldest "
+                                      "deleted first). Empty keeps all.", min=1)
+    seed: int = _f(42, "Random seed for weights, data order and dropout.")
+    device: str = _f("auto", "Where to train. auto: CUDA, else Apple MPS, else CPU.",
+                     choices=("auto", "cpu", "cuda", "mps"))
+
+
+@dataclass
+class LoraConfig:
+    r: int = _f(8, "LoRA rank: size of the adapter matrices.", min=1)
+    alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r).", min=1)
+    dropout: float = _f(0.05, "Dropout on the adapter input.", min=0, max=0.99)
+    target_modules: str | list[str] = _f("auto", "Layers that get adapters: 'auto' picks "
+                                         "the attention projections for the "
+                                         "architecture, or give a list of module names.")
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
+            "lora": LoraConfig}
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+    # ---- dict / YAML ----------------------------------------------------------
+    @classmethod
+    def from_dict(cls, raw: Any, *, base_dir: Path | None = None,
+                  where: str = "config") -> "RunConfig":
+        """Build and validate a config; relative paths resolve against ``base_dir``."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping with sections "
+                              f"{', '.join(SECTIONS)}, got {type(raw).__name__}.")
+        unknown = [k for k in raw if k not in SECTIONS]
+        if unknown:
+            raise ConfigError(f"{where}: unknown section '{unknown[0]}'. Valid sections: "
+                              f"{', '.join(SECTIONS)}.", field=str(unknown[0]))
+        parts = {}
+        for name, section_cls in SECTIONS.items():
+            values = raw.get(name) or {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"{where}: section '{name}' must be a mapping of keys to "
+                                  f"values.", field=name)
+            known = {f.name: f for f in dataclasses.fields(section_cls)}
+            kwargs = {}
+            for key, value in values.items():
+                if key not in known:
+                    raise ConfigError(
+                        f"{where}: unknown key '{name}.{key}'. Valid keys in '{name}': "
+                        f"{', '.join(known)}.", field=f"{name}.{key}")
+                kwargs[key] = _coerce(f"{name}.{key}", value, _hints(section_cls)[key], where)
+            parts[name] = section_cls(**kwargs)
+        cfg = cls(**parts)
+        if base_dir is not None:
+            cfg._resolve_paths(Path(base_dir))
+        cfg.check()
+        return cfg
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file not found: {path}. Check the path.")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a UTF-8 text file; a config must be YAML text.")
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f" line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)}).")
+        return cls.from_dict(raw, base_dir=path.resolve().parent, where=str(path))
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_yaml(), encoding="utf-8")
+        tmp.replace(path)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def copy(self) -> "RunConfig":
+        return RunConfig.from_dict(self.to_dict(), where="config")
+
+    # ---- overrides -------------------------------------------------------------
+    def with_overrides(self, assignments: list[str]) -> "RunConfig":
+        """Apply ``section.key=value`` strings (values parsed as YAML scalars)."""
+        raw = self.to_dict()
+        for item in assignments:
+            if "=" not in item or "." not in item.split("=", 1)[0]:
+                raise ConfigError(f"--set '{item}': write it as section.key=value, e.g. "
+                                  f"training.max_steps=100.")
+            key, text = item.split("=", 1)
+            section, name = key.strip().split(".", 1)
+            try:
+                value = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError:
+                value = text
+            raw.setdefault(section, {})
+            if not isinstance(raw[section], dict):
+                raw[section] = {}
+            raw[section][name] = value
+        return RunConfig.from_dict(raw, base_dir=Path.cwd(), where="--set")
+
+    # ---- validation --------------------------------------------------------------
+    def problems(self) -> list[tuple[str, str]]:
+        """Every invalid value as (section.key, message); empty when the config is valid."""
+        out = []
+        for name in SECTIONS:
+            section = getattr(self, name)
+            for f in dataclasses.fields(section):
+                msg = _check_value(f, getattr(section, f.name))
+                if msg:
+                    out.append((f"{name}.{f.name}", msg))
+        if not self.model.source:
+            out.append(("model.source", "no model chosen: give a Hub id, a folder or a "
+                        ".gguf file"))
+        if not self.data.source:
+            out.append(("data.source", "no dataset chosen: give a Hub id or a local file"))
+        v = self.data.validation
+        if isinstance(v, float) and not 0 < v < 1:
+            out.append(("data.validation", f"a fraction must be between 0 and 1, got {v}"))
+        tm = self.lora.target_modules
+        if isinstance(tm, str) and tm != "auto":
+            out.append(("lora.target_modules", "write 'auto' or a list of module names"))
+        return out
+
+    def check(self) -> None:
+        problems = self.problems()
+        if problems:
+            key, msg = problems[0]
+            raise ConfigError(f"{key}: {msg}.", field=key)
+
+    def _resolve_paths(self, base: Path) -> None:
+        def resolve(value: str | None) -> str | None:
+            if not value or not looks_like_path(value):
+                return value
+            p = Path(value).expanduser()
+            return str(p if p.is_absolute() else (base / p).resolve())
+
+        self.model.source = resolve(self.model.source)
+        self.data.source = resolve(self.data.source)
+        self.training.output_dir = resolve(self.training.output_dir)
+        if isinstance(self.data.validation, str) and _has_file_suffix(self.data.validation):
+            self.data.validation = resolve(self.data.validation)
+
+
+def help_text(key: str) -> str:
+    """The help string of 'section.key', for tooltips and docs."""
+    section, name = key.split(".", 1)
+    for f in dataclasses.fields(SECTIONS[section]):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(key)
+
+
+def field_meta(key: str) -> dict:
+    section, name = key.split(".", 1)
+    for f in dataclasses.fields(SECTIONS[section]):
+        if f.name == name:
+            return dict(f.metadata)
+    raise KeyError(key)
+
+
+FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".parquet", ".gguf", ".text")
+
+
+def _has_file_suffix(value: str) -> bool:
+    return value.lower().endswith(FILE_SUFFIXES)
+
+
+def looks_like_path(value: str) -> bool:
+    """Tell a local path from a Hub id ('org/name'): paths start with / . ~ or a drive,
+    have more than one separator, end in a data/model file suffix, or exist."""
+    if value.startswith("pkg:"):
+        return False
+    if value.startswith(("/", "./", "../", "~", "\\")) or (len(value) > 1 and value[1] == ":"):
+        return True
+    if value.count("/") > 1 or "\\" in value or _has_file_suffix(value):
+        return True
+    return Path(value).exists()
+
+
+@typing.no_type_check
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp) -> str:
+    names = []
+    for t in _union_args(tp):
+        if t is type(None):
+            continue
+        origin = typing.get_origin(t)
+        if origin is list:
+            names.append("a list of strings")
+        else:
+            names.append({str: "text", int: "a whole number", float: "a number",
+                          bool: "true or false"}.get(t, getattr(t, "__name__", str(t))))
+    text = " or ".join(names)
+    if type(None) in _union_args(tp):
+        text += " (or empty)"
+    return text
+
+
+def _union_args(tp) -> tuple:
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return typing.get_args(tp)
+    return (tp,)
+
+
+def _coerce(key: str, value: Any, tp, where: str) -> Any:
+    """Accept a YAML value for a field of type ``tp`` or raise a ConfigError naming it."""
+    args = _union_args(tp)
+    if value is None or (isinstance(value, str) and value == "" and type(None) in args):
+        if type(None) in args:
+            return None
+        if str in args:
+            return ""
+    for t in args:
+        if t is bool and isinstance(value, bool):
+            return value
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if t is str and isinstance(value, str):
+            return value
+        if typing.get_origin(t) is list and isinstance(value, list) \
+                and all(isinstance(v, str) for v in value):
+            return list(value)
+    # numbers written as strings ("5e-5" is a string to YAML 1.1)
+    if isinstance(value, str):
+        for t in args:
+            try:
+                if t is int:
+                    return int(value)
+                if t is float:
+                    return float(value)
+            except ValueError:
+                pass
+    raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}.",
+                      field=key)
+
+
+def _check_value(f: dataclasses.Field, value: Any) -> str | None:
+    meta = f.metadata
+    if value is None:
+        return None
+    if "choices" in meta and value not in meta["choices"]:
+        return f"must be one of {', '.join(meta['choices'])}, got {value!r}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "min" in meta and value < meta["min"]:
+            return f"must be at least {meta['min']}, got {value}"
+        if "above" in meta and value <= meta["above"]:
+            return f"must be greater than {meta['above']}, got {value}"
+        if "max" in meta and value > meta["max"]:
+            return f"must be at most {meta['max']}, got {value}"
+    return None

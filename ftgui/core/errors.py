@@ -1,0 +1,33 @@
+"""One exception family for mistakes a person can fix.
+
+Each error carries a message that says what is wrong and what to do. Anything that is
+not an ``FtguiError`` is a bug: the CLI exits 1 with a traceback in a log file.
+"""
+
+
+class FtguiError(Exception):
+    """A user error: bad input, a missing file, a wrong setting."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field  # "section.key" of the config field at fault, when there is one
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(FtguiError):
+    """A config key is unknown, has the wrong type or an invalid value."""
+
+
+class ModelError(FtguiError):
+    """The model cannot be found or loaded."""
+
+
+class DataError(FtguiError):
+    """The dataset cannot be found, read or prepared."""
+
+
+class RunDirError(FtguiError):
+    """The run directory is missing, incomplete or would be overwritten."""

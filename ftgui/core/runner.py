@@ -1,0 +1,359 @@
+"""setup() / train() / cleanup(): the one place a Trainer is built.
+
+    runner = Runner(config, sinks=[print_sink])
+    runner.setup()      # device, tokenizer, data, model, run directory, Trainer
+    summary = runner.train()
+    runner.cleanup()
+
+``request_stop()`` may be called from any thread: the run saves a checkpoint after the
+current step and ends with status "stopped". ``Runner.resume(run_dir)`` continues one.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Iterable
+
+from ftgui.core import data as data_mod
+from ftgui.core import devices, models
+from ftgui.core.callbacks import EventCallback, perplexity
+from ftgui.core.config import RunConfig
+from ftgui.core.errors import FtguiError, RunDirError, ConfigError
+from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
+                               RunStarted, Sink)
+from ftgui.core.runs import RunDir, auto_name, default_runs_dir, next_free
+
+log = logging.getLogger("ftgui")
+
+
+class Runner:
+    def __init__(self, config: RunConfig, sinks: Iterable[Sink] = (), *,
+                 new_run: bool = False, resume_dir: str | Path | None = None):
+        self.config = config
+        self.sinks: list[Sink] = list(sinks)
+        self.new_run = new_run
+        self.resume_dir = Path(resume_dir) if resume_dir else None
+        self.stop_event = threading.Event()
+        self.run: RunDir | None = None
+        self.trainer = None
+        self.callback: EventCallback | None = None
+        self._pending: list[Event] = []   # events from before the run dir existed
+        self._jsonl: JsonlSink | None = None
+        self._checkpoint: Path | None = None
+        self._summary: dict = {}
+        self._t0 = time.time()
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = ()) -> "Runner":
+        rd = RunDir(run_dir)
+        if not rd.path.is_dir():
+            raise RunDirError(f"{rd.path} does not exist. Give the folder of a run to resume.")
+        return cls(rd.load_config(), sinks, resume_dir=rd.path)
+
+    # ---- events -------------------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        if self._jsonl is not None:
+            self._jsonl(event)
+        elif not isinstance(event, Progress):
+            self._pending.append(event)
+        for sink in self.sinks:
+            sink(event)
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    # ---- setup ----------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.config
+        cfg.check()
+        _quiet_libraries()
+        run_path = self._choose_run_dir()
+        device = devices.choose(cfg.training.device, cfg.training.precision)
+        self.device = device
+        self.emit(Message(f"Device: {device.description} ({device.reason})."))
+
+        self.emit(Progress("Loading tokenizer", 0, 0, cfg.model.source))
+        tokenizer = models.load_tokenizer(cfg.model)
+        prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+        s = prepared.stats
+        self.emit(Message(
+            f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
+            f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
+            f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation blocks."))
+
+        self.emit(Progress("Loading model", 0, 0, cfg.model.source))
+        import torch
+        dtype = None
+        if cfg.model.method == "lora" and device.device == "cuda":
+            dtype = torch.bfloat16 if device.precision == "bf16" else torch.float16
+        model = models.load_model(cfg.model, dtype)
+        ctx = models.context_length(model.config)
+        if ctx and cfg.data.block_size > ctx:
+            raise ConfigError(f"data.block_size: {cfg.data.block_size} is above the model's "
+                              f"context length of {ctx} tokens; use {ctx} or less.",
+                              field="data.block_size")
+        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tokenizer))
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tokenizer.pad_token_id
+        if cfg.model.method == "lora":
+            model = models.apply_lora(model, cfg.lora)
+        total, trainable = models.count_params(model)
+        self.emit(Message(f"Model: {type(model).__name__}, {total:,} parameters, "
+                          f"{trainable:,} trainable ({cfg.model.method})."))
+
+        self._open_run_dir(run_path)
+        self.trainer = self._build_trainer(model, tokenizer, prepared, device)
+        self._summary = {
+            **(self.run.summary() if self.resume_dir else {}),
+            "status": "running", "model": cfg.model.source, "method": cfg.model.method,
+            "dataset": cfg.data.source, "device": device.description,
+            "total_params": total, "trainable_params": trainable, **s,
+        }
+        self._summary.setdefault("started_at", time.strftime("%Y-%m-%d %H:%M:%S"))
+        self.run.write_summary(self._summary)
+        self._params = (total, trainable)
+        self._blocks = (s["train_blocks"], s["eval_blocks"])
+
+    def _choose_run_dir(self) -> Path:
+        if self.resume_dir:
+            rd = RunDir(self.resume_dir)
+            self._checkpoint = rd.latest_checkpoint()
+            if self._checkpoint is None:
+                raise RunDirError(f"{rd.path} has no complete checkpoint to resume from. "
+                                  f"Start a new run with the same config instead.")
+            if rd.status() == "finished":
+                raise RunDirError(f"{rd.path} already finished; start a new run to train "
+                                  f"further.")
+            return rd.path
+        out = self.config.training.output_dir
+        path = Path(out).expanduser().resolve() if out else \
+            default_runs_dir() / auto_name(self.config.model.source)
+        if RunDir(path).is_run():
+            if not self.new_run:
+                raise RunDirError(
+                    f"training.output_dir: {path} already holds a run. Resume it with "
+                    f"'ftgui resume {path}', or ask for a new run beside it (--new-run), "
+                    f"or choose another folder. Nothing was changed.")
+            path = next_free(path)
+        elif path.is_dir() and any(path.iterdir()):
+            raise RunDirError(f"training.output_dir: {path} is not empty and is not an ftgui "
+                              f"run; choose an empty or new folder so nothing of yours is "
+                              f"overwritten.")
+        return path
+
+    def _open_run_dir(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.chmod(0o700)  # runs may hold private data: readable by the user only
+        except OSError:
+            pass
+        self.run = RunDir(path)
+        if not self.resume_dir:
+            self.config.training.output_dir = str(path)
+            self.config.save(self.run.config_path)
+        self._jsonl = JsonlSink(self.run.events_path)
+        for event in self._pending:
+            self._jsonl(event)
+        self._pending.clear()
+        handler = logging.FileHandler(self.run.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._log_handler = handler
+        for name in ("ftgui", "transformers", "peft"):
+            logging.getLogger(name).addHandler(handler)
+
+    def _build_trainer(self, model, tokenizer, prepared, device):
+        from transformers import Trainer, TrainingArguments, default_data_collator
+        from transformers.trainer_callback import PrinterCallback
+
+        t = self.config.training
+        has_eval = prepared.eval is not None
+        args = TrainingArguments(
+            output_dir=str(self.run.checkpoints_dir),
+            num_train_epochs=t.epochs,
+            max_steps=t.max_steps or -1,
+            per_device_train_batch_size=t.batch_size,
+            per_device_eval_batch_size=t.batch_size,
+            gradient_accumulation_steps=t.gradient_accumulation,
+            learning_rate=t.learning_rate,
+            lr_scheduler_type=t.scheduler,
+            warmup_steps=t.warmup_ratio,
+            weight_decay=t.weight_decay,
+            bf16=device.precision == "bf16",
+            fp16=device.precision == "fp16",
+            activation_checkpointing=t.gradient_checkpointing,
+            activation_checkpointing_kwargs={"use_reentrant": False}
+            if t.gradient_checkpointing else None,
+            logging_steps=t.logging_steps,
+            eval_strategy="steps" if (has_eval and t.eval_steps) else "no",
+            eval_steps=t.eval_steps,
+            save_strategy="steps",
+            save_steps=t.save_steps,
+            save_total_limit=t.save_total_limit,
+            seed=t.seed,
+            data_seed=t.seed,
+            use_cpu=device.device == "cpu",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
+            * max(args.world_size, 1)
+        self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
+                                      self._on_begin)
+        self._tokens_per_step = tokens_per_step
+        trainer = Trainer(model=model, args=args,
+                       train_dataset=data_mod.BlockDataset(prepared.train),
+                       eval_dataset=data_mod.BlockDataset(prepared.eval) if has_eval else None,
+                       data_collator=default_data_collator, processing_class=tokenizer,
+                       callbacks=[self.callback])
+        trainer.remove_callback(PrinterCallback)  # our sinks own progress output
+        return trainer
+
+    def _on_begin(self, total_steps: int, start_step: int) -> None:
+        self.emit(RunStarted(
+            run_dir=str(self.run.path), device=self.device.device,
+            precision=self.device.precision, device_reason=self.device.reason,
+            total_params=self._params[0], trainable_params=self._params[1],
+            total_steps=total_steps, start_step=start_step,
+            tokens_per_step=self._tokens_per_step, train_blocks=self._blocks[0],
+            eval_blocks=self._blocks[1]))
+
+    # ---- train -------------------------------------------------------------------------------
+    def train(self) -> dict:
+        trainer = self.trainer
+        try:
+            if trainer.eval_dataset is not None and "eval_loss_before" not in self._summary:
+                self.emit(Progress("Evaluating the base model", 0, 0))
+                loss = trainer.evaluate()["eval_loss"]
+                self._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss))
+                self.run.write_summary(self._summary)
+            ckpt = str(self._checkpoint) if self._checkpoint else None
+            if ckpt:
+                self.emit(Message(f"Resuming from {Path(ckpt).name}."))
+            out = trainer.train(resume_from_checkpoint=ckpt)
+            status = "stopped" if self.callback.stopped else "finished"
+            state = trainer.state
+            losses = [h["loss"] for h in state.log_history if "loss" in h]
+            self._summary.update(
+                status=status, steps=state.global_step, total_steps=state.max_steps,
+                final_train_loss=losses[-1] if losses else out.training_loss,
+                tokens_seen=state.global_step * self._tokens_per_step,
+                duration_s=self._summary.get("duration_s", 0) + (time.time() - self._t0))
+            if status == "finished":
+                if trainer.eval_dataset is not None:
+                    self.emit(Progress("Evaluating the fine-tuned model", 0, 0))
+                    loss = trainer.evaluate()["eval_loss"]
+                    self._summary.update(eval_loss_after=loss, perplexity_after=perplexity(loss))
+                self.emit(Progress("Saving the model", 0, 0))
+                self._save_final()
+                self._summary["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            else:
+                cp = self.run.latest_checkpoint()
+                self.emit(Message(f"Stopped at step {state.global_step}; checkpoint "
+                                  f"{cp.name if cp else '-'} saved. Resume to continue."))
+            self.run.write_summary(self._summary)
+            self.emit(RunFinished(run_dir=str(self.run.path), status=status,
+                                  summary=dict(self._summary)))
+            return self._summary
+        except FtguiError as e:
+            self._fail(e.message, True, e.field)
+            raise
+        except BaseException as e:
+            tb = traceback.format_exc()
+            log.error("run failed:\n%s", tb)
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self._fail(f"{type(e).__name__}: {msg}", False, None)
+            raise
+
+    def _fail(self, message: str, user_error: bool, field: str | None) -> None:
+        if self.run:
+            self._summary.update(status="failed", error=message,
+                                 duration_s=self._summary.get("duration_s", 0)
+                                 + (time.time() - self._t0))
+            self.run.write_summary(self._summary)
+        self.emit(RunFailed(message=message, user_error=user_error, field=field,
+                            log_path=str(self.run.log_path) if self.run else None))
+
+    def _save_final(self) -> None:
+        """Write the final model to a temporary folder and rename it into place, so a crash
+        never leaves a half-written model that looks complete."""
+        model = self.trainer.model
+        tokenizer = self.trainer.processing_class
+        if models.is_peft(model):
+            _atomic_dir(self.run.adapter_dir, lambda p: (model.save_pretrained(p),
+                                                         tokenizer.save_pretrained(p)))
+            model = model.merge_and_unload()
+        _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
+                                                   tokenizer.save_pretrained(p)))
+
+    def cleanup(self) -> None:
+        handler = getattr(self, "_log_handler", None)
+        if handler:
+            for name in ("ftgui", "transformers", "peft"):
+                logging.getLogger(name).removeHandler(handler)
+            handler.close()
+        self.trainer = None
+        import gc
+        gc.collect()
+
+
+def _atomic_dir(final: Path, write) -> None:
+    tmp = final.with_name(final.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def run_config(config: RunConfig, sinks: Iterable[Sink] = (), *, new_run: bool = False,
+               runner_out: list | None = None) -> dict:
+    """Setup, train and clean up in one call; returns the summary."""
+    runner = Runner(config, sinks, new_run=new_run)
+    if runner_out is not None:
+        runner_out.append(runner)
+    return _drive(runner)
+
+
+def resume_run(run_dir: str | Path, sinks: Iterable[Sink] = (),
+               runner_out: list | None = None) -> dict:
+    runner = Runner.resume(run_dir, sinks)
+    if runner_out is not None:
+        runner_out.append(runner)
+    return _drive(runner)
+
+
+def _drive(runner: Runner) -> dict:
+    try:
+        try:
+            runner.setup()
+        except FtguiError as e:
+            runner.emit(RunFailed(message=e.message, user_error=True, field=e.field))
+            raise
+        except BaseException as e:
+            log.error("setup failed:\n%s", traceback.format_exc())
+            runner.emit(RunFailed(message=f"{type(e).__name__}: {e}", user_error=False))
+            raise
+        return runner.train()
+    finally:
+        runner.cleanup()
+
+
+def _quiet_libraries() -> None:
+    """Our sinks report progress; the libraries' own bars and notices go to the log."""
+    import transformers
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        import datasets
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass
