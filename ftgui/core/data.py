@@ -103,8 +103,11 @@ def _text_column(rows: list[dict], wanted: str | None, where: str) -> tuple[str,
                             f"its columns are: {', '.join(map(str, columns)) or 'none'}.",
                             field="data.text_column")
         return wanted, columns
-    text_cols = [c for c in columns
-                 if any(isinstance(r.get(c), str) for r in rows[:200])]
+    sample = rows[:200]
+    text_cols = [c for c in columns if any(isinstance(r.get(c), str) for r in sample)]
+    if len(text_cols) > 1:  # CSV gives every column as text: ignore numbers and ids
+        wordy = [c for c in text_cols if any(_is_wordy(r.get(c)) for r in sample)]
+        text_cols = wordy or text_cols
     if len(text_cols) == 1:
         return text_cols[0], columns
     if "text" in text_cols:
@@ -115,6 +118,16 @@ def _text_column(rows: list[dict], wanted: str | None, where: str) -> tuple[str,
     raise DataError(f"data.text_column: {where} has several text columns "
                     f"({', '.join(text_cols)}); set data.text_column to the one to train on.",
                     field="data.text_column")
+
+
+def _is_wordy(value) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        float(value)
+        return False
+    except ValueError:
+        return True
 
 
 def _texts(rows: list[dict], column: str) -> list[str]:

@@ -79,7 +79,8 @@ def _hub_kwargs(src: ModelSource, trust_remote_code: bool) -> dict:
 
 
 def _wrap(src: ModelSource, what: str, exc: Exception) -> ModelError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() \
+        else type(exc).__name__
     if src.kind == "gguf" and "not supported" in text.lower():
         return ModelError(f"model.source: {src.label} is a GGUF of an architecture that "
                           f"transformers cannot load ({text}). Use a Llama, Mistral, Qwen2, "
@@ -130,7 +131,19 @@ def load_model(cfg: ModelConfig, dtype=None):
                                                      **kw)
     except Exception as e:  # noqa: BLE001 - see load_tokenizer
         raise _wrap(src, "the model", e) from e
+    if src.kind == "gguf":
+        _forget_gguf_quantization(model)
     return model
+
+
+def _forget_gguf_quantization(model) -> None:
+    """transformers dequantizes GGUF weights to full precision on load but still marks the
+    model as quantized, which makes the Trainer refuse it and save_pretrained write a
+    quantization_config that no longer describes the weights."""
+    model.is_quantized = False
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 def context_length(model_config) -> int | None:
@@ -174,3 +187,15 @@ def _peft_knows(model) -> bool:
 
 def is_peft(model) -> bool:
     return hasattr(model, "peft_config")
+
+
+def quiet_libraries() -> None:
+    """Our sinks report progress; the libraries' own bars and notices go to the log."""
+    import transformers
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        import datasets
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass

@@ -71,7 +71,7 @@ class Runner:
     def setup(self) -> None:
         cfg = self.config
         cfg.check()
-        _quiet_libraries()
+        models.quiet_libraries()
         run_path = self._choose_run_dir()
         device = devices.choose(cfg.training.device, cfg.training.precision)
         self.device = device
@@ -107,8 +107,9 @@ class Runner:
         self.emit(Message(f"Model: {type(model).__name__}, {total:,} parameters, "
                           f"{trainable:,} trainable ({cfg.model.method})."))
 
-        self._open_run_dir(run_path)
+        self.run = RunDir(run_path)
         self.trainer = self._build_trainer(model, tokenizer, prepared, device)
+        self._open_run_dir(run_path)  # last: a setup that fails leaves no run folder
         self._summary = {
             **(self.run.summary() if self.resume_dir else {}),
             "status": "running", "model": cfg.model.source, "method": cfg.model.method,
@@ -346,14 +347,3 @@ def _drive(runner: Runner) -> dict:
     finally:
         runner.cleanup()
 
-
-def _quiet_libraries() -> None:
-    """Our sinks report progress; the libraries' own bars and notices go to the log."""
-    import transformers
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    try:
-        import datasets
-        datasets.disable_progress_bars()
-    except ImportError:
-        pass

@@ -1,0 +1,146 @@
+"""The `ftgui` command: the window by default, or train / resume / eval / generate.
+
+Exit status: 0 success; 2 a user error (one line on stderr says what to do);
+1 a bug (the traceback goes to a log file whose path is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+
+from ftgui.core.errors import FtguiError
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="ftgui", description="Local fine-tuning of causal language models. With no "
+        "command, opens the window.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("gui", help="open the window (the default)")
+    g.add_argument("config", nargs="?", help="config file to load")
+
+    t = sub.add_parser("train", help="train from a YAML config")
+    t.add_argument("config", nargs="?", help="YAML config file (see README)")
+    t.add_argument("--demo", action="store_true",
+                   help="run the bundled offline demo (SmolLM2-135M + LoRA on WikiText)")
+    t.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override one config value; repeatable")
+    t.add_argument("--new-run", action="store_true",
+                   help="if output_dir already holds a run, start a new one beside it "
+                        "(DIR-2, DIR-3, ...) instead of refusing")
+
+    r = sub.add_parser("resume", help="continue a stopped run from its newest checkpoint")
+    r.add_argument("run_dir")
+
+    e = sub.add_parser("eval", help="perplexity of a model or run on a text file")
+    e.add_argument("model", help="model source (Hub id, folder, .gguf) or a run folder")
+    e.add_argument("--data", required=True, help="text / JSONL / CSV / Parquet file")
+    e.add_argument("--block-size", type=int, default=None)
+    e.add_argument("--batch-size", type=int, default=8)
+
+    gen = sub.add_parser("generate", help="continue a prompt with a model or run")
+    gen.add_argument("model", help="model source (Hub id, folder, .gguf) or a run folder")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--max-new-tokens", type=int, default=50)
+    gen.add_argument("--temperature", type=float, default=0.0,
+                     help="0 (the default) is greedy decoding")
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from ftgui.gui.app import main as gui_main
+        return gui_main([args.config] if getattr(args, "config", None) else [])
+    try:
+        return COMMANDS[args.command](args)
+    except FtguiError as e:
+        print(f"ftgui: error: {e.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ftgui: aborted.", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug: keep the traceback for the report
+        from ftgui.paths import crash_log_path
+        path = crash_log_path()
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+        print(f"ftgui: internal error: {type(e).__name__}: {e}\n"
+              f"The full traceback is in {path}; please include it in a bug report.",
+              file=sys.stderr)
+        return 1
+
+
+def _train(args) -> int:
+    from ftgui.core.config import RunConfig
+    from ftgui.core.errors import ConfigError
+    from ftgui.core.runner import run_config
+
+    if args.demo:
+        from ftgui.paths import demo_config_path
+        path = demo_config_path()
+    elif args.config:
+        path = args.config
+    else:
+        raise ConfigError("give a config file (ftgui train run.yaml) or --demo.")
+    cfg = RunConfig.load(path)
+    if args.overrides:
+        cfg = cfg.with_overrides(args.overrides)
+    return _run(lambda sinks, out: run_config(cfg, sinks, new_run=args.new_run,
+                                              runner_out=out))
+
+
+def _resume(args) -> int:
+    from ftgui.core.runner import resume_run
+    return _run(lambda sinks, out: resume_run(args.run_dir, sinks, runner_out=out))
+
+
+def _run(start) -> int:
+    """Run with a console sink; the first Ctrl-C stops cleanly after the current step."""
+    from ftgui.console import ConsoleSink
+
+    holder: list = []
+
+    def on_sigint(signum, frame):
+        if holder and not holder[0].stop_event.is_set():
+            holder[0].request_stop()
+            print("\nStopping after this step and saving a checkpoint "
+                  "(Ctrl-C again to abort without saving)...", file=sys.stderr)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        start([ConsoleSink()], holder)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def _eval(args) -> int:
+    from ftgui.console import ConsoleSink
+    from ftgui.core.inference import perplexity
+
+    res = perplexity(args.model, args.data, args.block_size, args.batch_size, ConsoleSink())
+    print(f"loss {res['loss']:.4f}  perplexity {res['perplexity']:.3f}  "
+          f"({res['blocks']} blocks of {res['block_size']} tokens)")
+    return 0
+
+
+def _generate(args) -> int:
+    from ftgui.core.inference import generate, load_for_generation
+
+    model, tok = load_for_generation(args.model)
+    text = generate(model, tok, args.prompt, args.max_new_tokens, args.temperature,
+                    args.top_p, args.seed)
+    print(args.prompt + text)
+    return 0
+
+
+COMMANDS = {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate}

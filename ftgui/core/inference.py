@@ -1,0 +1,88 @@
+"""Perplexity of a model on a text file, and text generation, for any model source or run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ftgui.core import data as data_mod
+from ftgui.core import models
+from ftgui.core.config import DataConfig, ModelConfig
+from ftgui.core.errors import ModelError
+from ftgui.core.runs import RunDir
+
+
+def model_config_for(source: str, trust_remote_code: bool = False) -> ModelConfig:
+    """A run directory means its final model; anything else is a model source."""
+    rd = RunDir(source)
+    if rd.config_path.exists():
+        if not rd.model_dir.is_dir():
+            raise ModelError(f"{rd.path} has no final model yet (status: {rd.status()}). "
+                             f"Resume it to the end first, or give a checkpoint folder.")
+        return ModelConfig(source=str(rd.model_dir), trust_remote_code=trust_remote_code)
+    return ModelConfig(source=source, trust_remote_code=trust_remote_code)
+
+
+def _device():
+    import torch
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def perplexity(source: str, data_file: str, block_size: int | None = None,
+               batch_size: int = 8, progress=None) -> dict:
+    """exp(mean token loss) over packed blocks of ``data_file``."""
+    import torch
+
+    models.quiet_libraries()
+    mcfg = model_config_for(source)
+    tok = models.load_tokenizer(mcfg)
+    model = models.load_model(mcfg)
+    ctx = models.context_length(model.config) or 1024
+    block = block_size or min(ctx, 512)
+    dcfg = DataConfig(source=str(Path(data_file).expanduser().resolve()), validation=None,
+                      block_size=block)
+    prepared = data_mod.prepare(dcfg, tok, progress=progress)
+    device = _device()
+    model.to(device).eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        blocks = prepared.train
+        for start in range(0, len(blocks), batch_size):
+            ids = torch.from_numpy(blocks[start:start + batch_size].astype("int64")).to(device)
+            loss = model(input_ids=ids, labels=ids).loss
+            n = ids.shape[0] * (ids.shape[1] - 1)
+            total += float(loss) * n
+            count += n
+    loss = total / count
+    return {"loss": loss, "perplexity": math.exp(loss), "blocks": len(prepared.train),
+            "tokens": int(prepared.train.size), "block_size": block}
+
+
+def load_for_generation(source: str):
+    models.quiet_libraries()
+    mcfg = model_config_for(source)
+    tok = models.load_tokenizer(mcfg)
+    model = models.load_model(mcfg)
+    model.to(_device()).eval()
+    return model, tok
+
+
+def generate(model, tok, prompt: str, max_new_tokens: int = 50, temperature: float = 0.0,
+             top_p: float = 1.0, seed: int = 0, streamer=None) -> str:
+    """Continue ``prompt``; temperature 0 is greedy. Returns only the new text."""
+    import torch
+
+    torch.manual_seed(seed)
+    inputs = tok(prompt, return_tensors="pt").to(model.device)  # with attention_mask
+    sample = temperature > 0
+    kw = dict(max_new_tokens=max_new_tokens, do_sample=sample,
+              pad_token_id=tok.pad_token_id, streamer=streamer)
+    if sample:
+        kw.update(temperature=temperature, top_p=top_p)
+    with torch.no_grad():
+        out = model.generate(**inputs, **kw)
+    return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)

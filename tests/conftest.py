@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny GPT-2 built from a config, small real text, isolated folders."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
+REPO = TESTS.parent
+sys.path.insert(0, str(TESTS))
+
+from tiny_model import make_tiny_model  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path_factory, monkeypatch):
+    """Runs and the data cache go to temporary folders, never the user's."""
+    monkeypatch.setenv("FTGUI_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    monkeypatch.setenv("FTGUI_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def wiki_text() -> Path:
+    return FIXTURES / "wiki-small.txt"
+
+
+@pytest.fixture
+def tiny_config(tiny_model_dir, wiki_text, tmp_path):
+    """A factory for a small, fast, valid RunConfig on the tiny model."""
+    from ftgui.core.config import RunConfig
+
+    def make(**sections):
+        raw = {
+            "model": {"source": str(tiny_model_dir), "method": "full"},
+            "data": {"source": str(wiki_text), "validation": 0.1, "block_size": 32},
+            "training": {"output_dir": str(tmp_path / "run"), "max_steps": 12,
+                         "batch_size": 4, "learning_rate": 1e-3, "logging_steps": 2,
+                         "save_steps": 6, "seed": 7},
+        }
+        for name, values in sections.items():
+            raw.setdefault(name, {}).update(values)
+        return RunConfig.from_dict(raw)
+
+    return make

@@ -1,0 +1,43 @@
+"""Stop at step k and resume: the same weights as a run that was never interrupted."""
+
+import torch
+from safetensors.torch import load_file
+
+from ftgui.core.events import StepLogged, read_events
+from ftgui.core.runner import resume_run, run_config
+from ftgui.core.runs import RunDir
+
+
+def _weights(run_dir):
+    return load_file(RunDir(run_dir).model_dir / "model.safetensors")
+
+
+def test_stop_then_resume_equals_uninterrupted(tiny_config, tmp_path):
+    settings = {"max_steps": 16, "save_steps": 100, "logging_steps": 1}
+    straight = tiny_config(training={**settings, "output_dir": str(tmp_path / "a")})
+    run_config(straight)
+
+    stopped = tiny_config(training={**settings, "output_dir": str(tmp_path / "b")})
+    holder = []
+
+    def stop_at_7(event):
+        if isinstance(event, StepLogged) and event.step == 7:
+            holder[0].request_stop()
+
+    summary = run_config(stopped, [stop_at_7], runner_out=holder)
+    assert summary["status"] == "stopped" and summary["steps"] == 8  # the step in flight completes
+    run = RunDir(tmp_path / "b")
+    assert run.latest_checkpoint().name == "checkpoint-8"
+    assert not run.model_dir.exists()
+
+    summary = resume_run(run.path)
+    assert summary["status"] == "finished" and summary["steps"] == 16
+    assert "perplexity_before" in summary and "perplexity_after" in summary
+
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+
+    steps = [e.step for e in read_events(run.events_path) if e.kind == "step"]
+    assert steps == list(range(1, 17))  # each step once, the curve continues where it stopped
