@@ -287,7 +287,8 @@ class Runner:
         model = self.trainer.model
         tokenizer = self.trainer.processing_class
         if models.is_peft(model):
-            _atomic_dir(self.run.adapter_dir, lambda p: (model.save_pretrained(p),
+            _atomic_dir(self.run.adapter_dir, lambda p: (model.save_pretrained(
+                p, save_embedding_layers=False),
                                                          tokenizer.save_pretrained(p)))
             model = model.merge_and_unload()
         _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
