@@ -1,0 +1,43 @@
+"""Start the desktop app: ``ftgui`` with no arguments, or ``python -m ftgui.gui.app``.
+
+Only Qt and pyqtgraph load before the window shows; torch and transformers load on
+worker threads when they are first needed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Open the window. ``argv`` may hold one config path to load; without it the last
+    session's config comes back, or the offline demo on first start."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    QCoreApplication.setOrganizationName("ftgui")
+    QCoreApplication.setApplicationName("ftgui")
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ftgui"])
+    app.setApplicationDisplayName("ftgui")
+
+    from ftgui.gui.main_window import MainWindow, demo_config_path
+    from ftgui.gui.worker import wait_for_tasks
+
+    win = MainWindow()
+    paths = [a for a in argv if not a.startswith("-")]
+    if paths:
+        win.load_config(Path(paths[0]))
+    elif not win.restore_last_config():
+        demo = demo_config_path()
+        if demo is not None:
+            win.load_config(demo)
+    win.show()
+    rc = app.exec()
+    wait_for_tasks(5000)
+    return int(rc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Dataset panel: the source, a preview of its first rows, the text column and what the
+data comes to once tokenized."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ftgui.core.config import DataConfig, ModelConfig, help_text
+from ftgui.core.errors import FtguiError
+from ftgui.gui import inspect
+from ftgui.gui.fields import ConfigModel
+from ftgui.gui.panels.common import add_fields, new_form
+from ftgui.gui.widgets import BusyLine
+from ftgui.gui.worker import describe_error, error_field, run_task
+
+PREVIEW_KEYS = {"data.source", "data.config", "data.split", "data.text_column",
+                "data.validation", "data.block_size", "data.add_eos", "data.max_rows",
+                "model.source", "training.seed"}
+
+
+class DataPanel(QWidget):
+    previewChanged = Signal(object)   # DataPreview or None
+
+    def __init__(self, model: ConfigModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.preview: inspect.DataPreview | None = None
+        self._generation = 0
+        self._loaded_key = None
+
+        form = new_form()
+        self.fields = add_fields(form, model, ["data.source", "data.config", "data.split"],
+                                 self, paths={"data.source": "file,dir"})
+        self.source = self.fields["data.source"].editor
+        self.column = QComboBox(objectName="textColumn")
+        self.column.setToolTip(help_text("data.text_column"))
+        self.column.addItem("(detect)", None)
+        self.column.activated.connect(self._column_chosen)
+        form.addRow("Text column:", self.column)
+        self.fields.update(add_fields(form, model, ["data.validation", "data.block_size",
+                                                    "data.max_rows", "data.add_eos"], self))
+
+        box = QGroupBox("Preview")
+        box_layout = QVBoxLayout(box)
+        self.busy = BusyLine()
+        self.stats = QLabel("Choose a dataset to see its first rows.", objectName="dataStats")
+        self.stats.setWordWrap(True)
+        self.table = QTableWidget(objectName="previewTable")
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setAlternatingRowColors(True)
+        self.table.setMinimumHeight(140)
+        box_layout.addWidget(self.busy)
+        box_layout.addWidget(self.stats)
+        box_layout.addWidget(self.table, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(box, 1)
+
+        self._debounce = QTimer(self, singleShot=True, interval=500)
+        self._debounce.timeout.connect(self.load_preview)
+        model.changed.connect(self._config_changed)
+
+    def _config_changed(self, key: str) -> None:
+        if key == "*" or key in PREVIEW_KEYS:
+            if key in ("*", "data.text_column"):
+                self._sync_column()
+            self._debounce.start()
+
+    # ---- text column ---------------------------------------------------------------------
+    def _column_chosen(self, index: int) -> None:
+        self.model.set("data.text_column", self.column.itemData(index))
+
+    def _sync_column(self, columns: list[str] | None = None, detected: str | None = None):
+        wanted = self.model.config.data.text_column
+        if columns is None:
+            columns = [self.column.itemData(i) for i in range(1, self.column.count())]
+        self.column.blockSignals(True)
+        self.column.clear()
+        self.column.addItem(f"(detect{': ' + detected if detected and not wanted else ''})",
+                            None)
+        for c in columns:
+            self.column.addItem(c, c)
+        if wanted and wanted not in columns:
+            self.column.addItem(wanted, wanted)
+        self.column.setCurrentIndex(max(self.column.findData(wanted), 0) if wanted else 0)
+        self.column.blockSignals(False)
+
+    # ---- preview ---------------------------------------------------------------------------
+    def load_preview(self, force: bool = False) -> None:
+        cfg = self.model.config
+        if not cfg.data.source.strip():
+            self._clear("Choose a dataset to see its first rows.")
+            return
+        key = (repr(cfg.data), cfg.model.source, cfg.training.seed)
+        if key == self._loaded_key and not force:
+            return
+        self._loaded_key = key
+        self._generation += 1
+        gen = self._generation
+        data_cfg, model_cfg = DataConfig(**vars(cfg.data)), ModelConfig(**vars(cfg.model))
+        seed = cfg.training.seed
+        self.busy.start("Reading the dataset…")
+        run_task(lambda progress: inspect.data_preview(data_cfg, model_cfg, seed, progress),
+                 lambda out: self._done(gen, out), lambda e: self._failed(gen, e),
+                 lambda p: self._progress(gen, p), owner=self)
+
+    def _progress(self, gen: int, p) -> None:
+        if gen != self._generation:
+            return
+        if isinstance(p, inspect.DataPreview):
+            self._show(p)
+        else:
+            self.busy.start(f"{p}…")
+
+    def _done(self, gen: int, out: inspect.DataPreview) -> None:
+        if gen != self._generation:
+            return
+        self.busy.stop()
+        self._show(out)
+        for k in ("data.source", "data.text_column", "data.validation", "data.split",
+                  "data.block_size"):
+            if k in self.model._external and "context length" not in self.model._external[k]:
+                self.model.set_problem(k, None)
+        self.previewChanged.emit(out)
+
+    def _failed(self, gen: int, e: BaseException) -> None:
+        if gen != self._generation:
+            return
+        self._loaded_key = None
+        msg = describe_error(e)
+        self.busy.stop("Could not read the dataset.", error=True)
+        field = error_field(e) or "data.source"
+        if field.startswith("data."):
+            self.model.set_problem(field, msg)
+        self._clear(msg)
+        self.stats.setStyleSheet("color: #d9534f;")
+        self.previewChanged.emit(None)
+
+    def _clear(self, text: str) -> None:
+        self.preview = None
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.stats.setStyleSheet("")
+        self.stats.setText(text)
+
+    def _show(self, p: inspect.DataPreview) -> None:
+        self.preview = p
+        self.stats.setStyleSheet("")
+        self._sync_column(p.columns, p.text_column)
+        cols = p.columns
+        self.table.clear()
+        self.table.setColumnCount(len(cols))
+        self.table.setHorizontalHeaderLabels(
+            [f"{c} ✓" if c == p.text_column else c for c in cols])
+        self.table.setRowCount(len(p.rows))
+        for r, row in enumerate(p.rows):
+            for c, name in enumerate(cols):
+                value = row.get(name)
+                text = "" if value is None else str(value)
+                item = QTableWidgetItem(text[:300] + ("…" if len(text) > 300 else ""))
+                item.setToolTip(text[:2000])
+                self.table.setItem(r, c, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        lines = [f"Text column: <b>{p.text_column}</b> · {p.train_rows:,} training rows"
+                 + (f", {p.eval_rows:,} validation rows" if p.eval_rows else "")]
+        block = self.model.config.data.block_size
+        if p.stats:
+            s = p.stats
+            lines.append(f"{s['train_tokens']:,} tokens → <b>{s['train_blocks']:,} blocks</b> "
+                         f"of {block}" + (f"; validation {s['eval_blocks']:,} blocks"
+                                          if p.eval_rows else ""))
+        elif p.note:
+            lines.append(p.note)
+        else:
+            lines.append("Counting tokens…")
+        self.stats.setText("<br>".join(lines))

@@ -1,0 +1,200 @@
+"""Model panel: where the model comes from, what it is, and what training it will need."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ftgui.core import memory
+from ftgui.core.errors import FtguiError
+from ftgui.gui import inspect
+from ftgui.gui.fields import ConfigModel
+from ftgui.gui.panels.common import add_fields, new_form
+from ftgui.gui.worker import describe_error, error_field, run_task
+
+# settings the memory estimate depends on
+MEMORY_KEYS = {"model.method", "training.batch_size", "data.block_size", "training.precision",
+               "training.device", "training.gradient_checkpointing", "lora.r",
+               "lora.target_modules"}
+
+
+class ModelPanel(QWidget):
+    infoChanged = Signal(object)   # ModelInfo or None
+
+    def __init__(self, model: ConfigModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.info: inspect.ModelInfo | None = None
+        self.device = None          # DeviceChoice, from the window's device detection
+        self._generation = 0
+        self._loaded_source: tuple | None = None
+
+        form = new_form()
+        self.fields = add_fields(form, model, ["model.source", "model.method",
+                                               "model.trust_remote_code"], self,
+                                 paths={"model.source": "dir,gguf"})
+        self.source = self.fields["model.source"].editor
+
+        box = QGroupBox("About this model")
+        info_form = QFormLayout(box)
+        from ftgui.gui.widgets import BusyLine
+        self.busy = BusyLine()
+        self.arch = QLabel("–", objectName="modelArchitecture")
+        self.params = QLabel("–", objectName="modelParams")
+        self.context = QLabel("–", objectName="modelContext")
+        self.memory = QLabel("–", objectName="memoryEstimate")
+        self.memory.setWordWrap(True)
+        for w in (self.arch, self.params, self.context, self.memory):
+            w.setTextInteractionFlags(w.textInteractionFlags()
+                                      | w.textInteractionFlags().TextSelectableByMouse)
+        self.reload = QPushButton("Read model", objectName="readModel")
+        self.reload.setToolTip("Read the model's config again (architecture, size, context)")
+        self.reload.clicked.connect(lambda: self.load_info(force=True))
+        info_form.addRow(self.busy)
+        info_form.addRow("Architecture:", self.arch)
+        info_form.addRow("Parameters:", self.params)
+        info_form.addRow("Context length:", self.context)
+        info_form.addRow("Memory needed:", self.memory)
+        info_form.addRow("", self.reload)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(box)
+        layout.addStretch(1)
+
+        self._debounce = QTimer(self, singleShot=True, interval=500)
+        self._debounce.timeout.connect(self.load_info)
+        model.changed.connect(self._config_changed)
+
+    # ---- loading ----------------------------------------------------------------------
+    def _config_changed(self, key: str) -> None:
+        if key in ("*", "model.source", "model.trust_remote_code"):
+            self._check_path()
+            self._debounce.start()
+        if key in MEMORY_KEYS or key == "*":
+            self.update_memory()
+
+    def _check_path(self) -> bool:
+        """Cheap check on the GUI thread: does a local path exist?"""
+        from ftgui.core import models
+        src = self.model.config.model.source
+        if not src.strip():
+            return False
+        try:
+            models.resolve_source(src)
+        except FtguiError as e:
+            self.model.set_problem(e.field or "model.source", e.message)
+            self._show_empty("")
+            return False
+        return True
+
+    def load_info(self, force: bool = False) -> None:
+        cfg = self.model.config.model
+        key = (cfg.source, cfg.trust_remote_code)
+        if not force and key == self._loaded_source:
+            return
+        if not self._check_path():
+            self.info = None
+            self._loaded_source = None
+            self.infoChanged.emit(None)
+            return
+        self._generation += 1
+        gen = self._generation
+        self._loaded_source = key
+        self.busy.start("Reading the model…")
+        from ftgui.core.config import ModelConfig
+        snapshot = ModelConfig(**vars(cfg))
+        run_task(lambda progress: inspect.model_info(snapshot, progress),
+                 lambda info: self._loaded(gen, info),
+                 lambda e: self._failed(gen, e),
+                 lambda text: gen == self._generation and self.busy.start(str(text) + "…"),
+                 owner=self)
+
+    def _loaded(self, gen: int, info: inspect.ModelInfo) -> None:
+        if gen != self._generation:
+            return
+        self.info = info
+        self.busy.stop()
+        kind = {"hub": "Hugging Face Hub", "folder": "local folder", "gguf": "GGUF file"}
+        self.arch.setText(f"{info.architecture} ({info.model_type}, {kind[info.source_kind]})")
+        self.context.setText(f"{info.context:,} tokens" if info.context else "unknown")
+        self.model.set_problem("model.source", None)
+        self.check_block_size()
+        self.update_memory()
+        self.infoChanged.emit(info)
+
+    def _failed(self, gen: int, e: BaseException) -> None:
+        if gen != self._generation:
+            return
+        self.info = None
+        self._loaded_source = None
+        msg = describe_error(e)
+        self.busy.stop("Could not read the model.", error=True)
+        self.model.set_problem(error_field(e) or "model.source", msg)
+        self._show_empty("")
+        self.infoChanged.emit(None)
+
+    def _show_empty(self, text: str) -> None:
+        for w in (self.arch, self.params, self.context, self.memory):
+            w.setText(text or "–")
+
+    def check_block_size(self) -> None:
+        block = self.model.config.data.block_size
+        ctx = self.info.context if self.info else None
+        if ctx and block > ctx:
+            self.model.set_problem("data.block_size", f"above the model's context length of "
+                                   f"{ctx} tokens; use {ctx} or less")
+        elif "context length" in self.model.problems().get("data.block_size", ""):
+            self.model.set_problem("data.block_size", None)
+
+    # ---- memory -----------------------------------------------------------------------
+    def trainable_params(self) -> int:
+        cfg = self.model.config
+        if cfg.model.method == "full" or self.info is None:
+            return self.info.total_params if self.info else 0
+        return memory.lora_trainable_params(inspect.lora_shapes(self.info,
+                                                                cfg.lora.target_modules),
+                                            cfg.lora.r)
+
+    def update_memory(self) -> None:
+        if self.info is None:
+            return
+        cfg = self.model.config
+        self.check_block_size()
+        total, trainable = self.info.total_params, self.trainable_params()
+        self.params.setText(f"{total:,} total · {trainable:,} trainable "
+                            f"({100 * trainable / max(total, 1):.2g} %, {cfg.model.method})")
+        dev = self.device
+        device = dev.device if dev else "cpu"
+        precision = dev.precision if dev else ("fp32" if cfg.training.precision == "auto"
+                                               else cfg.training.precision)
+        shape = memory.shape_from_config(self.info.hf_config, total)
+        est = memory.estimate(shape, method=cfg.model.method, trainable_params=trainable,
+                              batch_size=cfg.training.batch_size,
+                              block_size=cfg.data.block_size, precision=precision,
+                              device=device,
+                              gradient_checkpointing=cfg.training.gradient_checkpointing)
+        text = f"≈ {memory.human_bytes(est.total)}"
+        color = ""
+        if dev and dev.memory_bytes:
+            where = "GPU memory" if device == "cuda" else "RAM"
+            share = est.total / dev.memory_bytes
+            text += f" of {memory.human_bytes(dev.memory_bytes)} {where}"
+            if share > 1:
+                color = "color: #d9534f;"
+                text += " — too much: lower the batch size or block size, use LoRA, or " \
+                        "turn on gradient checkpointing"
+            elif share > 0.8:
+                color = "color: #f0ad4e;"
+                text += " — tight"
+        text += f"  ({cfg.model.method}, batch {cfg.training.batch_size} × " \
+                f"{cfg.data.block_size} tokens, {precision})"
+        self.memory.setText(text)
+        self.memory.setStyleSheet(color)
+        self.memory.setToolTip("An estimate of peak memory for one training step:\n" +
+                               "\n".join(f"  {k}: {memory.human_bytes(v)}"
+                                         for k, v in est.parts()))
+
+    def set_device(self, choice) -> None:
+        self.device = choice
+        self.update_memory()

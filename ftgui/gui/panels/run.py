@@ -1,0 +1,281 @@
+"""Run view: Train / Stop / Resume, progress, live curves and the run's log."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QTextCursor
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit,
+                               QProgressBar, QPushButton, QSizePolicy, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
+
+from ftgui.core import events as ev
+from ftgui.core.runs import RunDir, default_runs_dir, list_runs
+from ftgui.gui.plots import TrainingPlots
+
+RESUMABLE = ("stopped", "failed", "running", "unknown")
+
+
+def hms(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = int(round(max(seconds, 0)))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Welcome(QFrame):
+    """The first screen: what to do first, in order, with what is done ticked off."""
+
+    openConfig = Signal()
+    loadDemo = Signal()
+    showTab = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, objectName="welcome")
+        title = QLabel("Fine-tune a language model on your own text")
+        f = title.font()
+        f.setPointSizeF(f.pointSizeF() * 1.5)
+        f.setBold(True)
+        title.setFont(f)
+        self.steps = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(40, 30, 40, 30)
+        layout.addStretch(1)
+        layout.addWidget(title)
+        layout.addSpacing(14)
+        for i, (head, text) in enumerate((
+                ("Choose a model", "Model tab: a Hub id such as HuggingFaceTB/SmolLM2-135M, a "
+                 "model folder, or a .gguf file."),
+                ("Choose your text", "Dataset tab: a .txt / .jsonl / .csv / .parquet file, a "
+                 "folder, or a Hub dataset. Check the preview."),
+                ("Check the settings", "Training and LoRA tabs: the defaults are sensible; "
+                 "hover any field for what it does."),
+                ("Press Train  (Ctrl+Return)", "Curves appear here live. Stop (Esc) saves a "
+                 "checkpoint; Resume continues from it."))):
+            lab = QLabel(wordWrap=True)
+            lab.setTextFormat(Qt.TextFormat.RichText)
+            lab.setProperty("head", head)
+            lab.setProperty("body", text)
+            lab.setCursor(Qt.CursorShape.PointingHandCursor if i < 3 else Qt.CursorShape.ArrowCursor)
+            lab.mousePressEvent = (lambda _e, i=i: self.showTab.emit(i)) if i < 3 else lab.mousePressEvent
+            self.steps.append(lab)
+            layout.addWidget(lab)
+            layout.addSpacing(6)
+        row = QHBoxLayout()
+        self.demo_button = QPushButton("Load the demo")
+        self.demo_button.setToolTip("A tiny offline model and a WikiText excerpt: trains in "
+                                    "about a minute on a CPU")
+        self.demo_button.clicked.connect(self.loadDemo)
+        self.open_button = QPushButton("Open config…")
+        self.open_button.clicked.connect(self.openConfig)
+        row.addWidget(self.demo_button)
+        row.addWidget(self.open_button)
+        row.addStretch(1)
+        layout.addSpacing(10)
+        layout.addLayout(row)
+        layout.addStretch(2)
+        self.update_steps([False, False, True, False])
+
+    def update_steps(self, done: list[bool], details: list[str] | None = None) -> None:
+        first_open = next((i for i, d in enumerate(done) if not d), len(done))
+        for i, lab in enumerate(self.steps):
+            mark = "✓" if done[i] else f"{i + 1}."
+            body = (details or [""] * 4)[i] or lab.property("body")
+            weight = "bold" if i == first_open else "normal"
+            lab.setText(f"<span style='font-size:110%; font-weight:{weight}'>{mark} "
+                        f"{lab.property('head')}</span><br><span style='opacity:0.8'>"
+                        f"{body}</span>")
+            lab.setEnabled(i <= first_open or done[i])
+
+
+class RunPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.train_button = QPushButton("▶  Train", objectName="trainButton")
+        self.train_button.setToolTip("Start a new run with these settings (Ctrl+Return)")
+        self.train_button.setDefault(True)
+        f = self.train_button.font()
+        f.setBold(True)
+        self.train_button.setFont(f)
+        self.train_button.setMinimumWidth(100)
+        self.stop_button = QPushButton("■  Stop", objectName="stopButton")
+        self.stop_button.setToolTip("Stop after the current step and save a checkpoint "
+                                    "(Esc or Ctrl+.)")
+        self.resume_button = QPushButton("⟳  Resume", objectName="resumeButton")
+        self.resume_button.setToolTip("Continue the selected run from its last checkpoint")
+        self.runs = QComboBox(objectName="runSelector")
+        self.runs.setToolTip("Runs in the runs folder; Resume continues the selected one")
+        self.runs.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.runs.setMinimumContentsLength(18)
+        self.runs.currentIndexChanged.connect(self._update_resume)
+
+        self.progress = QProgressBar(objectName="progressBar")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Ready")
+        self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(180)
+        self.stats = QLabel(" ", objectName="runStats")
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        top = QHBoxLayout()
+        top.addWidget(self.train_button)
+        top.addWidget(self.stop_button)
+        top.addWidget(self.resume_button)
+        top.addWidget(self.runs)
+        top.addSpacing(8)
+        top.addWidget(self.progress, 1)
+        stats_row = QHBoxLayout()
+        stats_row.addWidget(self.stats, 1)
+
+        self.welcome = Welcome()
+        self.plots = TrainingPlots()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.plots)
+
+        self.log_pane = QPlainTextEdit(objectName="logPane")
+        self.log_pane.setReadOnly(True)
+        self.log_pane.setMaximumBlockCount(5000)
+        self.log_pane.setPlaceholderText("The run's messages appear here.")
+        mono = QFont("monospace")
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        mono.setPointSizeF(max(self.font().pointSizeF() * 0.9, 7))
+        self.log_pane.setFont(mono)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="runSplitter")
+        self.splitter.addWidget(self.stack)
+        self.splitter.addWidget(self.log_pane)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([600, 140])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(stats_row)
+        layout.addWidget(self.splitter, 1)
+
+        self.total_steps = 0
+        self.set_running(False)
+
+    # ---- state -------------------------------------------------------------------------
+    def set_running(self, running: bool) -> None:
+        self.running = running
+        self.train_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        self.stop_button.setText("■  Stop")
+        self.runs.setEnabled(not running)
+        self._update_resume()
+
+    def _update_resume(self, *_):
+        rd = self.selected_run()
+        ok = (not getattr(self, "running", False) and rd is not None
+              and rd.status() in RESUMABLE and rd.latest_checkpoint() is not None)
+        self.resume_button.setEnabled(ok)
+
+    def selected_run(self) -> RunDir | None:
+        path = self.runs.currentData()
+        return RunDir(path) if path else None
+
+    def refresh_runs(self, select: str | None = None) -> None:
+        current = select or self.runs.currentData()
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        runs = list_runs(default_runs_dir())
+        if select and all(str(r.path) != str(Path(select).resolve()) for r in runs):
+            runs.insert(0, RunDir(select))
+        if not runs:
+            self.runs.addItem("no runs yet", None)
+        for r in runs[:50]:
+            s = r.summary()
+            status = s.get("status") or r.status()
+            steps = s.get("steps")
+            label = f"{r.path.name} — {status}" + (f" @ {steps}" if steps else "")
+            self.runs.addItem(label, str(r.path))
+            self.runs.setItemData(self.runs.count() - 1, str(r.path), Qt.ItemDataRole.ToolTipRole)
+        if current:
+            i = self.runs.findData(str(Path(current).resolve()) if current else None)
+            if i >= 0:
+                self.runs.setCurrentIndex(i)
+        self.runs.blockSignals(False)
+        self._update_resume()
+
+    # ---- events ------------------------------------------------------------------------
+    def begin(self, text: str) -> None:
+        self.stack.setCurrentWidget(self.plots)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(text)
+        self.stats.setText(text)
+        self.set_running(True)
+
+    def log(self, text: str, level: str = "info") -> None:
+        stamp = time.strftime("%H:%M:%S")
+        prefix = {"warning": "⚠ ", "error": "✖ "}.get(level, "")
+        self.log_pane.appendPlainText(f"{stamp}  {prefix}{text}")
+        self.log_pane.moveCursor(QTextCursor.MoveOperation.End)
+
+    def on_progress(self, e: ev.Progress) -> None:
+        text = e.stage + (f" {e.current:,}/{e.total:,}" if e.total else "…")
+        if e.total:
+            self.progress.setRange(0, e.total)
+            self.progress.setValue(e.current)
+        else:
+            self.progress.setRange(0, 0)
+        self.progress.setFormat(text)
+        self.stats.setText(text)
+
+    def on_started(self, e: ev.RunStarted) -> None:
+        self.total_steps = e.total_steps
+        self.progress.setRange(0, max(e.total_steps, 1))
+        self.progress.setValue(e.start_step)
+        self.progress.setFormat(f"step %v / %m")
+        where = "Resumed" if e.start_step else "Started"
+        self.log(f"{where} {Path(e.run_dir).name}: {e.total_steps:,} steps on {e.device} "
+                 f"({e.precision}); {e.trainable_params:,} of {e.total_params:,} parameters "
+                 f"trainable; {e.train_blocks:,} training blocks.")
+        self.stats.setText(f"step {e.start_step:,} / {e.total_steps:,}")
+
+    def on_step(self, e: ev.StepLogged) -> None:
+        if self.progress.maximum() != e.total_steps and e.total_steps:
+            self.progress.setRange(0, e.total_steps)
+            self.progress.setFormat("step %v / %m")
+        self.progress.setValue(min(e.step, self.progress.maximum()))
+        pct = 100 * e.step / max(e.total_steps, 1)
+        self.stats.setText(
+            f"step <b>{e.step:,}</b> / {e.total_steps:,} ({pct:.0f} %) · loss <b>{e.loss:.4f}</b>"
+            f" · elapsed {hms(e.elapsed)} · ETA {hms(e.eta)} · "
+            f"{e.tokens_per_second:,.0f} tokens/s · lr {e.learning_rate:.2e}")
+
+    def on_eval(self, e: ev.EvalLogged) -> None:
+        what = "base model" if e.step == 0 else f"step {e.step}"
+        self.log(f"Validation loss at {what}: {e.loss:.4f} (perplexity {e.perplexity:,.1f}).")
+
+    def on_checkpoint(self, e: ev.CheckpointSaved) -> None:
+        self.log(f"Checkpoint saved at step {e.step}: {e.path}")
+
+    def on_finished(self, e: ev.RunFinished) -> None:
+        s = e.summary
+        if e.status == "finished":
+            self.progress.setRange(0, max(self.total_steps, s.get("total_steps") or 1, 1))
+            self.progress.setValue(self.progress.maximum())
+            self.progress.setFormat("Finished: step %v / %m")
+            ppl = ""
+            if s.get("perplexity_before") and s.get("perplexity_after"):
+                ppl = (f" Perplexity {s['perplexity_before']:,.1f} → "
+                       f"{s['perplexity_after']:,.1f}.")
+            self.log(f"Finished in {hms(s.get('duration_s'))}.{ppl} Model saved to "
+                     f"{Path(e.run_dir) / 'model'}.")
+        else:
+            self.progress.setFormat("Stopped at step %v / %m — Resume to continue")
+            self.log(f"Stopped at step {s.get('steps')}. Resume continues from the checkpoint.")
+
+    def on_failed(self, e: ev.RunFailed) -> None:
+        self.progress.setRange(0, max(self.progress.maximum(), 1))
+        self.progress.setFormat("Failed — see the message above")
+        self.log(e.message, "error")
+        if e.log_path and not e.user_error:
+            self.log(f"Details in {e.log_path}")
