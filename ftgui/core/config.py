@@ -39,6 +39,11 @@ class ModelConfig:
 class DataConfig:
     source: str = _f("", "Hub dataset id, or a local .txt / .jsonl / .json / .csv / "
                      ".parquet file, or a folder of such files.", path=True)
+    format: str = _f("text", "text: plain text, packed into blocks. instruction: "
+                     "instruction / input / output columns (Alpaca). chat: a column of "
+                     "{role, content} messages (or ShareGPT from/value). prompt_completion: "
+                     "a prompt and a completion column.",
+                     choices=("text", "instruction", "chat", "prompt_completion"))
     config: str | None = _f(None, "Hub dataset config name (e.g. wikitext-2-raw-v1).")
     split: str = _f("train", "Split to train on.")
     text_column: str | None = _f(None, "Column holding the text; detected automatically "
@@ -52,6 +57,24 @@ class DataConfig:
                        "so the model sees where texts end.")
     max_rows: int | None = _f(None, "Use only the first N rows of the training data "
                               "(handy for a quick try).", min=1)
+    template: str = _f("auto", "How instruction and chat examples become text. auto: the "
+                       "tokenizer's chat template when it has one, else simple "
+                       "('### User:' / '### Assistant:' headers).",
+                       choices=("auto", "chat_template", "simple"))
+    train_on_prompt: bool = _f(False, "Also compute the loss on prompt tokens. Off: only the "
+                               "responses are learned.")
+    packing: bool = _f(False, "Pack several short instruction/chat examples into one block "
+                       "(faster; plain text is always packed).")
+    truncate: bool = _f(True, "Cut instruction/chat examples longer than block_size (the "
+                        "number cut is reported). Off: such an example is an error.")
+    prompt_column: str | None = _f(None, "Column with the instruction or prompt; guessed "
+                                   "from names like instruction, prompt, question.")
+    input_column: str | None = _f(None, "Optional column with extra input appended to the "
+                                  "instruction; guessed from input, context.")
+    response_column: str | None = _f(None, "Column with the response; guessed from names "
+                                     "like output, response, completion, answer.")
+    messages_column: str | None = _f(None, "Column with the chat messages; guessed from "
+                                     "messages, conversations.")
 
 
 @dataclass

@@ -15,29 +15,77 @@ from typing import Callable
 
 import numpy as np
 
-from ftgui.core import files
+from ftgui.core import files, sft
 from ftgui.core.config import DataConfig, looks_like_path
 from ftgui.core.errors import DataError
 from ftgui.core.events import Progress
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 ProgressFn = Callable[[Progress], None]
 
 
 @dataclass
 class RawData:
-    train: list[str]
-    eval: list[str] | None
-    text_column: str
+    train: list            # texts (format text) or message lists (other formats)
+    eval: list | None
+    text_column: str       # the text column, or the column mapping for other formats
     columns: list[str]
     preview_rows: list[dict] = field(default_factory=list)
 
 
 @dataclass
+class Sequences:
+    """Token sequences stored flat: ``ids[offsets[i]:offsets[i+1]]`` is sequence i.
+    ``labels`` None means labels = ids (packed plain text)."""
+    ids: np.ndarray
+    offsets: np.ndarray
+    labels: np.ndarray | None = None
+
+    @classmethod
+    def from_blocks(cls, blocks: np.ndarray) -> "Sequences":
+        n, size = blocks.shape
+        return cls(blocks.reshape(-1), np.arange(n + 1, dtype=np.int64) * size)
+
+    @classmethod
+    def from_lists(cls, ids: list[list[int]], labels: list[list[int]]) -> "Sequences":
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(offsets[-1]))
+        lab = np.fromiter((t for x in labels for t in x), dtype=np.int32, count=int(offsets[-1]))
+        return cls(flat, offsets, lab)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def get(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.offsets[i], self.offsets[i + 1]
+        ids = self.ids[a:b]
+        return ids, (ids if self.labels is None else self.labels[a:b])
+
+    def blocks(self) -> np.ndarray:
+        """The sequences as one 2-D array (they must all have the same length)."""
+        return self.ids.reshape(len(self), -1)
+
+    def save(self, folder: Path, name: str) -> None:
+        arrays = {"ids": self.ids, "offsets": self.offsets}
+        if self.labels is not None:
+            arrays["labels"] = self.labels
+        np.savez(folder / f"{name}.npz", **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "Sequences":
+        with np.load(path) as z:
+            return cls(z["ids"], z["offsets"], z["labels"] if "labels" in z else None)
+
+
+@dataclass
 class Prepared:
-    train: np.ndarray              # (blocks, block_size) int32
-    eval: np.ndarray | None
-    stats: dict                    # rows, tokens, blocks for train and eval
+    train: Sequences
+    eval: Sequences | None
+    stats: dict                    # rows, tokens, blocks for train and eval, and more
     cached: bool = False
 
 
@@ -140,15 +188,13 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
     if not rows:
         raise DataError(f"data.source: {where} holds no rows (only blank lines?). Give a file "
                         f"with text in it.", field="data.source")
-    column, columns = _text_column(rows, cfg.text_column, where)
-    preview = rows[:50]
-    train = _texts(rows, column)
+    column, columns, train = _examples(cfg, rows, where)
     if not train:
         raise DataError(f"data.source: column '{column}' of {where} holds no text (all rows "
                         f"empty).", field="data.source")
     if cfg.max_rows:
         train = train[:cfg.max_rows]
-    eval_texts = None
+    eval_items = None
     v = cfg.validation
     if isinstance(v, float):
         n_eval = max(1, int(round(len(train) * v)))
@@ -158,23 +204,35 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
                             field="data.validation")
         order = np.random.default_rng(seed).permutation(len(train))
         held = set(order[:n_eval].tolist())
-        eval_texts = [t for i, t in enumerate(train) if i in held]
+        eval_items = [t for i, t in enumerate(train) if i in held]
         train = [t for i, t in enumerate(train) if i not in held]
     elif isinstance(v, str) and v.strip():
         if looks_like_path(v):
-            vrows = files.read_rows(v, "data.validation")
-            vcol, _ = _text_column(vrows, cfg.text_column, v)
+            vrows, vwhere = files.read_rows(v, "data.validation"), v
         elif looks_like_path(cfg.source) and Path(cfg.source).is_file():
             raise DataError(f"data.validation: '{v}' is a split name, but {cfg.source} is a "
                             f"single file. Give a fraction (e.g. 0.05) or a validation file.",
                             field="data.validation")
         else:
-            vrows = _source_rows(cfg, v, "data.validation")
-            vcol, _ = _text_column(vrows, cfg.text_column, f"split '{v}'")
-        eval_texts = _texts(vrows, vcol)
-        if not eval_texts:
+            vrows, vwhere = _source_rows(cfg, v, "data.validation"), f"split '{v}'"
+        _, _, eval_items = _examples(cfg, vrows, vwhere)
+        if not eval_items:
             raise DataError(f"data.validation: {v} holds no text.", field="data.validation")
-    return RawData(train, eval_texts, column, [str(c) for c in columns], preview)
+    return RawData(train, eval_items, column, [str(c) for c in columns], rows[:50])
+
+
+def _examples(cfg: DataConfig, rows: list[dict], where: str) -> tuple[str, list[str], list]:
+    """(column description, columns, items): texts, or message lists for chat formats."""
+    if cfg.format == "text":
+        column, columns = _text_column(rows, cfg.text_column, where)
+        return column, columns, _texts(rows, column)
+    columns = []
+    for r in rows[:1000]:
+        columns += [str(k) for k in r if str(k) not in columns]
+    cols = sft.resolve_columns(cfg, columns, where)
+    items = [sft.to_messages(r, cols, cfg.format, n, where) for n, r in enumerate(rows, 1)]
+    mapping = ", ".join(f"{k}={v}" for k, v in vars(cols).items() if v)
+    return mapping, columns, items
 
 
 # ---- tokenizing and packing -----------------------------------------------------------
@@ -186,6 +244,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
     else:
         h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
     h.update(str(tokenizer.eos_token_id).encode())
+    h.update(str(getattr(tokenizer, "chat_template", None)).encode())
     return h.hexdigest()[:16]
 
 
@@ -235,50 +294,99 @@ def pack(texts: list[str], tokenizer, block_size: int, add_eos: bool,
 
 def prepare(cfg: DataConfig, tokenizer, seed: int = 42,
             progress: ProgressFn | None = None) -> Prepared:
-    """Packed train/eval blocks, from the cache when the same inputs were prepared before."""
+    """Tokenized train/eval sequences, from the cache when the same inputs were prepared
+    before. For chat formats the tokenizer gets its template set here (see sft.py)."""
+    if cfg.format != "text":
+        sft.prepare_tokenizer(tokenizer, cfg.template)
     key = cache_key(cfg, tokenizer, seed)
     folder = cache_root() / key
     if (folder / "stats.json").exists():
         try:
             stats = json.loads((folder / "stats.json").read_text())
-            train = np.load(folder / "train.npy")
-            ev = np.load(folder / "eval.npy") if (folder / "eval.npy").exists() else None
+            train = Sequences.load(folder / "train.npz")
+            ev = Sequences.load(folder / "eval.npz") if (folder / "eval.npz").exists() else None
             return Prepared(train, ev, stats, cached=True)
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt below
     if progress:
         progress(Progress("Reading data", 0, 0, cfg.source))
     raw = load_raw(cfg, seed)
-    train, train_tokens = pack(raw.train, tokenizer, cfg.block_size, cfg.add_eos, progress,
-                               "Tokenizing training data")
-    if len(train) == 0:
-        raise DataError(f"data.block_size: the training data has only {train_tokens} tokens, "
-                        f"fewer than one block of {cfg.block_size}. Lower data.block_size or "
-                        f"add text.", field="data.block_size")
-    ev, eval_tokens = None, 0
+    train, tstats = _tokenize(raw.train, cfg, tokenizer, progress, "training")
+    stats = {"format": cfg.format, "text_column": raw.text_column,
+             "train_rows": len(raw.train), **{f"train_{k}": v for k, v in tstats.items()},
+             "eval_rows": len(raw.eval or []), "eval_tokens": 0, "eval_blocks": 0}
+    ev = None
     if raw.eval:
-        ev, eval_tokens = pack(raw.eval, tokenizer, cfg.block_size, cfg.add_eos, progress,
-                               "Tokenizing validation data")
-        if len(ev) == 0:
-            raise DataError(f"data.validation: the validation data has only {eval_tokens} "
-                            f"tokens, fewer than one block of {cfg.block_size}. Give more "
-                            f"validation text or a larger fraction.", field="data.validation")
-    stats = {"text_column": raw.text_column,
-             "train_rows": len(raw.train), "train_tokens": train_tokens,
-             "train_blocks": int(len(train)),
-             "eval_rows": len(raw.eval or []), "eval_tokens": eval_tokens,
-             "eval_blocks": int(len(ev)) if ev is not None else 0}
+        ev, estats = _tokenize(raw.eval, cfg, tokenizer, progress, "validation")
+        stats.update({f"eval_{k}": v for k, v in estats.items()})
     _write_cache(folder, train, ev, stats)
     return Prepared(train, ev, stats)
 
 
-def _write_cache(folder: Path, train: np.ndarray, ev: np.ndarray | None, stats: dict) -> None:
+def _tokenize(items: list, cfg: DataConfig, tokenizer, progress, which: str):
+    stage = f"Tokenizing {which} data"
+    field_name = "data.block_size" if which == "training" else "data.validation"
+    if cfg.format == "text":
+        blocks, n_tokens = pack(items, tokenizer, cfg.block_size, cfg.add_eos, progress, stage)
+        if len(blocks) == 0:
+            raise DataError(f"{field_name}: the {which} data has only {n_tokens} tokens, "
+                            f"fewer than one block of {cfg.block_size}. "
+                            + ("Lower data.block_size or add text." if which == "training"
+                               else "Give more validation text or a larger fraction."),
+                            field=field_name)
+        return Sequences.from_blocks(blocks), {"tokens": n_tokens, "blocks": int(len(blocks))}
+    ids, labels, truncated, dropped = [], [], 0, 0
+    for n, messages in enumerate(items, 1):
+        x, y = sft.encode(messages, tokenizer, cfg.train_on_prompt)
+        if len(x) > cfg.block_size:
+            if not cfg.truncate:
+                raise DataError(f"data.truncate: {which} example {n} is {len(x)} tokens, "
+                                f"longer than data.block_size = {cfg.block_size}. Raise "
+                                f"block_size, turn truncation on, or shorten that example.",
+                                field="data.truncate")
+            x, y = x[:cfg.block_size], y[:cfg.block_size]
+            truncated += 1
+        if all(t == sft.IGNORE for t in y):
+            dropped += 1  # the response was cut off entirely: nothing to learn
+            continue
+        ids.append(x)
+        labels.append(y)
+        if progress and (n % 200 == 0 or n == len(items)):
+            progress(Progress(stage, n, len(items)))
+    if not ids:
+        raise DataError(f"{field_name}: no {which} example keeps any response tokens within "
+                        f"data.block_size = {cfg.block_size}; raise it.", field=field_name)
+    n_tokens = sum(len(x) for x in ids)
+    trained = sum(sum(t != sft.IGNORE for t in y) for y in labels)
+    if cfg.packing:
+        ids, labels = _pack_examples(ids, labels, cfg.block_size)
+    seqs = Sequences.from_lists(ids, labels)
+    return seqs, {"tokens": n_tokens, "blocks": len(seqs), "trained_tokens": int(trained),
+                  "truncated": truncated, "dropped": dropped}
+
+
+def _pack_examples(ids: list[list[int]], labels: list[list[int]], size: int):
+    """Concatenate whole examples into sequences of at most ``size`` tokens."""
+    out_ids, out_labels, cur_i, cur_l = [], [], [], []
+    for x, y in zip(ids, labels):
+        if cur_i and len(cur_i) + len(x) > size:
+            out_ids.append(cur_i)
+            out_labels.append(cur_l)
+            cur_i, cur_l = [], []
+        cur_i, cur_l = cur_i + x, cur_l + y
+    if cur_i:
+        out_ids.append(cur_i)
+        out_labels.append(cur_l)
+    return out_ids, out_labels
+
+
+def _write_cache(folder: Path, train: Sequences, ev: Sequences | None, stats: dict) -> None:
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     try:
         tmp.mkdir(parents=True, exist_ok=True)
-        np.save(tmp / "train.npy", train)
+        train.save(tmp, "train")
         if ev is not None:
-            np.save(tmp / "eval.npy", ev)
+            ev.save(tmp, "eval")
         (tmp / "stats.json").write_text(json.dumps(stats))
         if folder.exists():
             import shutil
@@ -288,16 +396,40 @@ def _write_cache(folder: Path, train: np.ndarray, ev: np.ndarray | None, stats: 
         pass  # the cache is an optimisation; a read-only or full disk must not fail a run
 
 
-class BlockDataset:
-    """A torch-style dataset over packed blocks: input_ids and labels (= input_ids)."""
+class SequenceDataset:
+    """A torch-style dataset: input_ids and labels of each sequence."""
 
-    def __init__(self, blocks: np.ndarray):
-        self.blocks = blocks
+    def __init__(self, seqs: Sequences):
+        self.seqs = seqs
 
     def __len__(self) -> int:
-        return len(self.blocks)
+        return len(self.seqs)
 
     def __getitem__(self, i):
         import torch
-        ids = torch.from_numpy(self.blocks[i].astype(np.int64))
-        return {"input_ids": ids, "labels": ids.clone()}
+        ids, labels = self.seqs.get(i)
+        return {"input_ids": torch.from_numpy(ids.astype(np.int64)),
+                "labels": torch.from_numpy(labels.astype(np.int64))}
+
+
+class PadCollator:
+    """Stacks equal-length sequences as they are; pads ragged ones on the right (pad id
+    in input_ids, -100 in labels, 0 in attention_mask)."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, items: list[dict]) -> dict:
+        import torch
+        lengths = [len(x["input_ids"]) for x in items]
+        if len(set(lengths)) == 1:
+            return {k: torch.stack([x[k] for x in items]) for k in ("input_ids", "labels")}
+        n = max(lengths)
+        ids = torch.full((len(items), n), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(items), n), sft.IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(items), n), dtype=torch.long)
+        for row, (x, size) in enumerate(zip(items, lengths)):
+            ids[row, :size] = x["input_ids"]
+            labels[row, :size] = x["labels"]
+            mask[row, :size] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}

@@ -50,7 +50,7 @@ def perplexity(source: str, data_file: str, block_size: int | None = None,
     model.to(device).eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        blocks = prepared.train
+        blocks = prepared.train.blocks()
         for start in range(0, len(blocks), batch_size):
             ids = torch.from_numpy(blocks[start:start + batch_size].astype("int64")).to(device)
             loss = model(input_ids=ids, labels=ids).loss
@@ -59,7 +59,7 @@ def perplexity(source: str, data_file: str, block_size: int | None = None,
             count += n
     loss = total / count
     return {"loss": loss, "perplexity": math.exp(loss), "blocks": len(prepared.train),
-            "tokens": int(prepared.train.size), "block_size": block}
+            "tokens": int(prepared.train.ids.size), "block_size": block}
 
 
 def load_for_generation(source: str):

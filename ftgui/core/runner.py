@@ -169,7 +169,7 @@ class Runner:
             logging.getLogger(name).addHandler(handler)
 
     def _build_trainer(self, model, tokenizer, prepared, device):
-        from transformers import Trainer, TrainingArguments, default_data_collator
+        from transformers import Trainer, TrainingArguments
         from transformers.trainer_callback import PrinterCallback
 
         t = self.config.training
@@ -209,9 +209,10 @@ class Runner:
                                       self._on_begin)
         self._tokens_per_step = tokens_per_step
         trainer = Trainer(model=model, args=args,
-                       train_dataset=data_mod.BlockDataset(prepared.train),
-                       eval_dataset=data_mod.BlockDataset(prepared.eval) if has_eval else None,
-                       data_collator=default_data_collator, processing_class=tokenizer,
+                       train_dataset=data_mod.SequenceDataset(prepared.train),
+                       eval_dataset=data_mod.SequenceDataset(prepared.eval) if has_eval else None,
+                       data_collator=data_mod.PadCollator(tokenizer.pad_token_id),
+                       processing_class=tokenizer,
                        callbacks=[self.callback])
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output
         return trainer

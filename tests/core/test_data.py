@@ -87,7 +87,7 @@ def test_packing_matches_group_texts(tmp_path, tok):
     assert n_tokens == len(ids)
     assert blocks.shape == (len(ids) // 16, 16)
     assert blocks.flatten().tolist() == ids[:blocks.size]
-    item = data_mod.BlockDataset(blocks)[0]
+    item = data_mod.SequenceDataset(data_mod.Sequences.from_blocks(blocks))[0]
     assert item["labels"].tolist() == item["input_ids"].tolist()
 
 
@@ -104,7 +104,7 @@ def test_prepare_reports_stats_and_uses_the_cache(tmp_path, tok, wiki_text, monk
     monkeypatch.setattr(data_mod, "pack", boom)
     second = data_mod.prepare(cfg, tok)
     assert second.cached
-    assert np.array_equal(first.train, second.train)
+    assert np.array_equal(first.train.ids, second.train.ids)
     assert second.stats == first.stats
 
 
@@ -114,7 +114,7 @@ def test_cache_notices_an_edited_file(tmp_path, tok):
     a = data_mod.prepare(cfg, tok)
     p.write_text("\n".join(f"other {i} words here" for i in range(200)))
     b = data_mod.prepare(cfg, tok)
-    assert not b.cached and not np.array_equal(a.train, b.train)
+    assert not b.cached and not np.array_equal(a.train.ids, b.train.ids)
 
 
 def test_too_little_text_for_one_block(tmp_path, tok):
