@@ -1,0 +1,189 @@
+"""Export a finished run: the merged model, the LoRA adapter, a GGUF file or a Python script.
+
+    export(run_dir, "gguf", "model.gguf", progress=print)
+
+Every format is written under a temporary name beside ``out`` and renamed into place at the
+end, so an interrupted export never leaves something that looks complete; an existing
+``out`` is refused unless ``overwrite=True``. Mistakes the user can fix raise
+``ExportError`` (an ``FtguiError``) with a message that names the run or the path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ftgui.core.errors import FtguiError
+from ftgui.core.events import Progress
+from ftgui.core.runs import RunDir
+
+FORMATS = ("merged", "adapter", "gguf", "script")
+ProgressFn = Callable[[Progress], None]
+
+# what each format writes, for help texts and file dialogs
+DESCRIPTIONS = {
+    "merged": "the fine-tuned model as a safetensors folder for from_pretrained "
+              "(LoRA merged into the base)",
+    "adapter": "the LoRA adapter folder alone (load it on the base model with peft)",
+    "gguf": "one .gguf file for llama.cpp, Ollama and LM Studio",
+    "script": "a standalone Python script that reproduces the run with transformers/peft",
+}
+IS_FILE = {"merged": False, "adapter": False, "gguf": True, "script": True}
+
+
+class ExportError(FtguiError):
+    """The run cannot be exported as asked, or the destination is in the way."""
+
+
+def default_name(run_dir: str | Path, fmt: str) -> str:
+    """A file or folder name for an export of this run: NAME-merged, NAME.gguf, train_NAME.py."""
+    name = RunDir(run_dir).path.name
+    return {"merged": f"{name}-merged", "adapter": f"{name}-adapter", "gguf": f"{name}.gguf",
+            "script": f"train_{name.replace('-', '_').replace('.', '_')}.py"}[fmt]
+
+
+def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = False,
+           progress: ProgressFn | None = None, *, gguf_type: str = "f16") -> Path:
+    """Write ``fmt`` of the run at ``run_dir`` to ``out``; returns the path written."""
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown export format '{fmt}'. Choose one of: "
+                          f"{', '.join(FORMATS)}.")
+    rd = _finished_run(run_dir, fmt)
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists. Choose another name, or overwrite it "
+                          f"(--force on the command line). Nothing was written.")
+    inside = (rd.model_dir, rd.adapter_dir, rd.checkpoints_dir, rd.config_path,
+              rd.events_path, rd.summary_path, rd.log_path)
+    if out == rd.path or any(out == p or p in out.parents for p in inside):
+        raise ExportError(f"{out} is part of the run itself; export to a path outside "
+                          f"{rd.path} or into a new subfolder of it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    emit = progress or (lambda p: None)
+    emit(Progress(f"Exporting {fmt}", 0, 0, str(out)))
+    writer = {"merged": _merged, "adapter": _adapter, "gguf": _gguf, "script": _script}[fmt]
+    if IS_FILE[fmt]:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial",
+                                        dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        writer(rd, tmp, emit, gguf_type=gguf_type)
+        _move_into_place(tmp, out)
+    except BaseException:
+        _remove(tmp)
+        raise
+    emit(Progress(f"Exporting {fmt}", 1, 1, str(out)))
+    return out
+
+
+# ---- checks --------------------------------------------------------------------------------
+def _finished_run(run_dir: str | Path, fmt: str) -> RunDir:
+    rd = RunDir(run_dir)
+    if not rd.path.is_dir():
+        raise ExportError(f"{rd.path} does not exist. Give the folder of a finished run.")
+    if not rd.is_run():
+        raise ExportError(f"{rd.path} is not an ftgui run (no config.yaml). Give the folder "
+                          f"of a run started by ftgui.")
+    status = rd.status()
+    if fmt != "script" and (status != "finished" or not rd.model_dir.is_dir()):
+        hint = {"stopped": f"Resume it to the end first (ftgui resume {rd.path}).",
+                "running": "Wait until it finishes.",
+                "failed": "It failed; fix the problem and train again."}.get(
+            status, "Train it to the end first.")
+        raise ExportError(f"{rd.path} has no final model to export (status: {status}). {hint}")
+    if fmt == "adapter":
+        method = (rd.summary().get("method")
+                  or _config_value(rd, "model", "method"))
+        if method != "lora" or not rd.adapter_dir.is_dir():
+            raise ExportError(f"{rd.path} is a full fine-tune ({method or 'no LoRA'}): there is "
+                              f"no adapter to export. Export the merged model instead "
+                              f"(--format merged).")
+    return rd
+
+
+def _config_value(rd: RunDir, section: str, key: str):
+    try:
+        return getattr(getattr(rd.load_config(), section), key)
+    except FtguiError:
+        return None
+
+
+def _check_model_folder(folder: Path) -> None:
+    """What the run saved is a complete, unquantized model (a copy of a broken one helps no one)."""
+    cfg_path = folder / "config.json"
+    weights = list(folder.glob("*.safetensors")) + list(folder.glob("*.safetensors.index.json"))
+    if not cfg_path.exists() or not weights:
+        raise ExportError(f"{folder} is incomplete (no config.json or no .safetensors weights); "
+                          f"the run's final save did not finish. Train it again.")
+    if (folder / "adapter_config.json").exists():
+        raise ExportError(f"{folder} holds an adapter, not a merged model.")
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if cfg.get("quantization_config"):
+        raise ExportError(f"{folder}/config.json still describes a quantized model, but the "
+                          f"weights are full precision; re-run the training with this "
+                          f"version of ftgui.")
+
+
+# ---- writers ---------------------------------------------------------------------------------
+def _copy_tree(src: Path, dst: Path, emit: ProgressFn, stage: str) -> None:
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    for i, f in enumerate(files, 1):
+        target = dst / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, target)
+        emit(Progress(stage, i, len(files), f.name))
+
+
+def _merged(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+    _check_model_folder(rd.model_dir)
+    _copy_tree(rd.model_dir, tmp, emit, "Copying the merged model")
+
+
+def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+    if not (rd.adapter_dir / "adapter_config.json").exists():
+        raise ExportError(f"{rd.adapter_dir} is incomplete (no adapter_config.json); the run's "
+                          f"final save did not finish.")
+    _copy_tree(rd.adapter_dir, tmp, emit, "Copying the adapter")
+
+
+def _gguf(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:
+    from ftgui.core.export.to_gguf import write_gguf
+
+    _check_model_folder(rd.model_dir)
+    write_gguf(rd.model_dir, tmp, gguf_type, emit, name=rd.path.name)
+
+
+def _script(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+    from ftgui.core.export.script import render
+
+    text = render(rd.load_config(), rd.summary(), rd.path.name)
+    tmp.write_text(text, encoding="utf-8")
+
+
+# ---- files -----------------------------------------------------------------------------------
+def _move_into_place(tmp: Path, out: Path) -> None:
+    tmp.chmod(0o644 if tmp.is_file() else 0o755)  # temp files are created owner-only
+    if not out.exists() and not out.is_symlink():
+        tmp.rename(out)
+    elif tmp.is_file() and (out.is_file() or out.is_symlink()):
+        os.replace(tmp, out)  # atomic: a reader sees the old file or the new one
+    else:
+        old = out.with_name(f".{out.name}.old")
+        _remove(old)
+        out.rename(old)  # keep the old export until the new one is in place
+        tmp.rename(out)
+        _remove(old)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    elif p.exists() or p.is_symlink():
+        p.unlink()

@@ -1,0 +1,339 @@
+"""A run → one standalone Python script that reproduces it with plain transformers / peft.
+
+The script imports no ftgui: the run's config is inlined, and the data reading, packing,
+model loading, LoRA setup and ``TrainingArguments`` mirror ``ftgui.core.data`` and
+``ftgui.core.runner`` step by step (including the evaluation before training, which keeps
+the random number streams in the same order), so that with the same seed on the same
+machine it reaches the same training loss. A test runs it and checks that.
+"""
+
+from __future__ import annotations
+
+import pprint
+from pathlib import Path
+
+from ftgui.core.config import RunConfig, looks_like_path
+from ftgui.core.errors import FtguiError
+
+
+class ScriptExportError(FtguiError):
+    """The run uses something the exported script cannot reproduce."""
+
+
+def _model_source(source: str) -> dict:
+    from ftgui.core import models
+
+    src = models.resolve_source(source)  # pkg:..., run folders and GGUF files resolved here
+    return {"path": src.path, "gguf_file": src.gguf_file}
+
+
+def script_config(cfg: RunConfig, summary: dict) -> dict:
+    """The plain dict the script runs on: the run's config, with sources resolved."""
+    fmt = getattr(cfg.data, "format", "text") or "text"
+    if fmt != "text":
+        raise ScriptExportError(f"Script export: data.format '{fmt}' is not supported yet; "
+                                f"only plain text runs (data.format: text) can be exported as "
+                                f"a script. Export the merged model instead.")
+    raw = cfg.to_dict()
+    data = raw["data"]
+    if looks_like_path(data["source"]) and not Path(data["source"]).exists():
+        raise ScriptExportError(f"Script export: the run's data source {data['source']} no "
+                                f"longer exists; the script would have nothing to train on.")
+    data["text_column"] = data.get("text_column") or summary.get("text_column")
+    return {
+        "model": {**_model_source(cfg.model.source), "method": cfg.model.method,
+                  "trust_remote_code": cfg.model.trust_remote_code},
+        "data": data,
+        "training": {k: v for k, v in raw["training"].items() if k != "output_dir"},
+        "lora": raw["lora"],
+    }
+
+
+def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
+    inlined = pprint.pformat(script_config(cfg, summary), indent=1, width=88,
+                             sort_dicts=False)
+    return TEMPLATE.replace("__RUN_NAME__", run_name).replace("__CONFIG__", inlined)
+
+
+TEMPLATE = r'''#!/usr/bin/env python
+"""Reproduce the ftgui run "__RUN_NAME__" with plain transformers, datasets and peft.
+
+    pip install torch transformers peft datasets numpy pyarrow
+    python THIS_FILE.py [--output-dir DIR]
+
+Written by `ftgui export --format script`. It does not need ftgui: the run's settings are
+in CONFIG below. With the same seed on the same machine it trains to the same loss as the
+ftgui run. The final model (LoRA merged into the base) is saved to OUTPUT_DIR/model.
+"""
+
+import argparse
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments,
+                          default_data_collator, set_seed)
+
+CONFIG = __CONFIG__
+
+SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".csv", ".parquet")
+SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
+               "test": ("test",)}
+
+
+# ---- data: rows -> texts -> packed blocks ------------------------------------------------
+def read_rows(path):
+    """A local file as rows; a text file gives one row per non-blank line."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.read_table(p).to_pylist()
+    text = p.read_bytes().decode("utf-8-sig")
+    if suffix in (".txt", ".text"):
+        return [{"text": line} for line in text.splitlines() if line.strip()]
+    if suffix == ".csv":
+        return list(csv.DictReader(io.StringIO(text, newline="")))
+    stripped = text.lstrip()
+    if suffix == ".json" and (stripped.startswith("[") or (
+            stripped.startswith("{") and "\n{" not in stripped and "\n {" not in stripped)):
+        data = json.loads(text)
+        if isinstance(data, dict):
+            data = next(v for v in data.values() if isinstance(v, list))
+        return data
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def folder_files(folder, split):
+    """Files of one split in a folder: train.*, valid.* / validation.*, test.*; others are train."""
+    wanted = next((s for s, names in SPLIT_NAMES.items() if split in names), split)
+    out = []
+    for f in sorted(f for f in Path(folder).iterdir()
+                    if f.is_file() and f.suffix.lower() in SUFFIXES):
+        stem = f.stem.lower()
+        found = next((s for s, names in SPLIT_NAMES.items()
+                      if any(stem == n or stem.endswith(("." + n, "_" + n, "-" + n))
+                             or stem.startswith((n + "_", n + "-", n + "."))
+                             for n in names)), "train")
+        if found == wanted:
+            out.append(f)
+    return out
+
+
+def is_local(value):
+    return Path(value).expanduser().exists()
+
+
+def source_rows(data, split):
+    source = data["source"]
+    if is_local(source):
+        p = Path(source).expanduser()
+        if p.is_file():
+            return read_rows(p)
+        return [row for f in folder_files(p, split) for row in read_rows(f)]
+    import datasets
+    return datasets.load_dataset(source, data["config"], split=split).to_list()
+
+
+def texts_of(rows, column):
+    if column is None or not any(column in r for r in rows[:1000]):
+        columns = [k for k in (rows[0] if rows else {}) if isinstance(rows[0][k], str)]
+        column = columns[0] if len(columns) == 1 else "text"
+    return [v for r in rows if isinstance(v := r.get(column), str) and v.strip()]
+
+
+def load_texts(data, seed):
+    train = texts_of(source_rows(data, data["split"]), data["text_column"])
+    if data["max_rows"]:
+        train = train[:data["max_rows"]]
+    v = data["validation"]
+    eval_texts = None
+    if isinstance(v, float):
+        # the held-out rows: the first round(n * fraction) of a seeded permutation
+        n_eval = max(1, int(round(len(train) * v)))
+        held = set(np.random.default_rng(seed).permutation(len(train))[:n_eval].tolist())
+        eval_texts = [t for i, t in enumerate(train) if i in held]
+        train = [t for i, t in enumerate(train) if i not in held]
+    elif isinstance(v, str) and v.strip():
+        if v.lower().endswith(SUFFIXES) or Path(v).is_file():
+            rows = read_rows(v)
+        else:
+            rows = source_rows(data, v)
+        eval_texts = texts_of(rows, data["text_column"])
+    return train, eval_texts
+
+
+def pack(texts, tokenizer, block_size, add_eos):
+    """Tokenize, append EOS to each text, concatenate, cut into blocks (labels = input ids)."""
+    eos = tokenizer.eos_token_id if add_eos else None
+    flat = []
+    for start in range(0, len(texts), 1000):
+        for ids in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
+            flat.extend(ids + [eos] if eos is not None else ids)
+    flat = np.array(flat, dtype=np.int32)
+    n = len(flat) // block_size
+    return flat[:n * block_size].reshape(n, block_size)
+
+
+class Blocks(torch.utils.data.Dataset):
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def __len__(self):
+        return len(self.blocks)
+
+    def __getitem__(self, i):
+        ids = torch.from_numpy(self.blocks[i].astype(np.int64))
+        return {"input_ids": ids, "labels": ids.clone()}
+
+
+# ---- model ----------------------------------------------------------------------------------
+def load_tokenizer(m):
+    kw = {"trust_remote_code": m["trust_remote_code"]}
+    if m["gguf_file"]:
+        kw["gguf_file"] = m["gguf_file"]
+    tok = AutoTokenizer.from_pretrained(m["path"], **kw)
+    if tok.pad_token is None:
+        if tok.eos_token is not None:
+            tok.pad_token = tok.eos_token
+        else:
+            tok.add_special_tokens({"pad_token": "<|pad|>"})
+    return tok
+
+
+def load_model(m, dtype):
+    kw = {"trust_remote_code": m["trust_remote_code"]}
+    if m["gguf_file"]:
+        kw["gguf_file"] = m["gguf_file"]
+    model = AutoModelForCausalLM.from_pretrained(m["path"], dtype=dtype, **kw)
+    if m["gguf_file"]:
+        # dequantized on load, but still marked quantized: the Trainer would refuse it
+        model.is_quantized = False
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
+
+
+def apply_lora(model, lora):
+    from peft import LoraConfig, get_peft_model
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    targets = lora["target_modules"]
+    if targets == "auto":
+        known = model.config.model_type in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+        targets = None if known else "all-linear"
+    return get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"],
+                                            lora_dropout=lora["dropout"],
+                                            target_modules=targets, task_type="CAUSAL_LM"))
+
+
+def choose_device(t):
+    device = t["device"]
+    if device == "auto":
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    precision = t["precision"]
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") \
+            if device == "cuda" else "fp32"
+    return device, precision
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--output-dir", default=str(Path(__file__).resolve().with_suffix("")) + "-output",
+                    help="where checkpoints, the final model and summary.json go")
+    args = ap.parse_args()
+    out = Path(args.output_dir)
+    m, data, t, lora = CONFIG["model"], CONFIG["data"], CONFIG["training"], CONFIG["lora"]
+    device, precision = choose_device(t)
+
+    tokenizer = load_tokenizer(m)
+    train_texts, eval_texts = load_texts(data, t["seed"])
+    train = pack(train_texts, tokenizer, data["block_size"], data["add_eos"])
+    evals = pack(eval_texts, tokenizer, data["block_size"], data["add_eos"]) \
+        if eval_texts else None
+    print(f"data: {len(train)} training blocks, {0 if evals is None else len(evals)} "
+          f"validation blocks of {data['block_size']} tokens")
+
+    dtype = torch.float32
+    if m["method"] == "lora" and device == "cuda":
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    model = load_model(m, dtype)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if m["method"] == "lora":
+        set_seed(t["seed"])  # the adapter's initial weights
+        model = apply_lora(model, lora)
+
+    has_eval = evals is not None
+    targs = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=t["epochs"],
+        max_steps=t["max_steps"] or -1,
+        per_device_train_batch_size=t["batch_size"],
+        per_device_eval_batch_size=t["batch_size"],
+        gradient_accumulation_steps=t["gradient_accumulation"],
+        learning_rate=t["learning_rate"],
+        lr_scheduler_type=t["scheduler"],
+        warmup_steps=t["warmup_ratio"],  # a value below 1 is a fraction of the steps
+        weight_decay=t["weight_decay"],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        activation_checkpointing=t["gradient_checkpointing"],
+        activation_checkpointing_kwargs={"use_reentrant": False}
+        if t["gradient_checkpointing"] else None,
+        logging_steps=t["logging_steps"],
+        eval_strategy="steps" if (has_eval and t["eval_steps"]) else "no",
+        eval_steps=t["eval_steps"],
+        save_strategy="steps",
+        save_steps=t["save_steps"],
+        save_total_limit=t["save_total_limit"],
+        seed=t["seed"],
+        data_seed=t["seed"],
+        use_cpu=device == "cpu",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=targs, train_dataset=Blocks(train),
+                      eval_dataset=Blocks(evals) if has_eval else None,
+                      data_collator=default_data_collator, processing_class=tokenizer)
+    summary = {}
+    if has_eval:
+        loss = trainer.evaluate()["eval_loss"]
+        summary.update(eval_loss_before=loss, perplexity_before=math.exp(loss))
+        print(f"validation perplexity before training: {math.exp(loss):.3f}")
+    result = trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    summary.update(steps=trainer.state.global_step,
+                   final_train_loss=losses[-1] if losses else result.training_loss)
+    if has_eval:
+        loss = trainer.evaluate()["eval_loss"]
+        summary.update(eval_loss_after=loss, perplexity_after=math.exp(loss))
+        print(f"validation perplexity after training: {math.exp(loss):.3f}")
+    final = trainer.model
+    if hasattr(final, "peft_config"):
+        final.save_pretrained(out / "adapter", save_embedding_layers=False)
+        final = final.merge_and_unload()
+    final.save_pretrained(out / "model")
+    tokenizer.save_pretrained(out / "model")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"final training loss: {summary['final_train_loss']:.6f}")
+    print(f"model saved to {out / 'model'}")
+
+
+if __name__ == "__main__":
+    main()
+'''

@@ -1,0 +1,294 @@
+"""A saved Hugging Face causal LM folder → one GGUF file for llama.cpp / Ollama / LM Studio.
+
+Written on the ``gguf`` library (the writer llama.cpp's own converter uses) rather than a
+converter package: the ones on PyPI are thin, unmaintained wrappers. It follows llama.cpp's
+``convert_hf_to_gguf.py`` for the architectures below, so llama.cpp reads the file and
+transformers' GGUF loader reads it back:
+
+- ``gpt2``: Conv1D weights transposed to (out, in); the output matrix written as a copy of
+  the token embedding (GPT-2 ties them).
+- ``llama`` (and Mistral, which llama.cpp runs as llama): q/k rows permuted from Hugging
+  Face's half-split rotary layout to the interleaved one llama.cpp uses.
+
+Matrices are stored as f16 or f32; 1-D tensors (norms, biases) always as f32, as llama.cpp does.
+The tokenizer goes in as metadata: a byte-level BPE (GPT-2, Llama 3, SmolLM, Qwen2, ...) as
+``gpt2`` with its merges, a sentencepiece-style BPE with byte fallback (Llama 2, Mistral) as
+``llama`` with scores.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ftgui.core.errors import FtguiError
+from ftgui.core.events import Progress
+
+SUPPORTED = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral"}
+OUTTYPES = ("f16", "f32")
+
+ProgressFn = Callable[[Progress], None]
+
+
+class GGUFExportError(FtguiError):
+    """The model cannot be written as GGUF (architecture, rope scaling, tokenizer)."""
+
+
+# ---- weights ---------------------------------------------------------------------------------
+def _load_state(model_dir: Path) -> dict[str, np.ndarray]:
+    from safetensors import safe_open
+
+    index = model_dir / "model.safetensors.index.json"
+    if index.exists():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (model_dir / "model.safetensors").exists():
+        files = ["model.safetensors"]
+    else:
+        raise GGUFExportError(f"{model_dir} has no safetensors weights (model.safetensors); "
+                              f"GGUF export reads the folder written by save_pretrained.")
+    state = {}
+    for name in files:
+        with safe_open(str(model_dir / name), framework="pt") as fh:
+            for key in fh.keys():
+                state[key] = fh.get_tensor(key).float().numpy()
+    return state
+
+
+def _llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """Hugging Face rotary layout (first half / second half) → llama.cpp's interleaved pairs."""
+    return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+             .swapaxes(1, 2).reshape(w.shape))
+
+
+def _rope_theta(cfg) -> float:
+    params = getattr(cfg, "rope_parameters", None) or {}
+    rope_type = params.get("rope_type", "default") if isinstance(params, dict) else "default"
+    if rope_type not in ("default", None):
+        raise GGUFExportError(f"GGUF export: this model uses '{rope_type}' rope scaling, which "
+                              f"the GGUF writer does not handle yet. Export the merged "
+                              f"safetensors folder and convert it with llama.cpp's "
+                              f"convert_hf_to_gguf.py.")
+    theta = params.get("rope_theta") if isinstance(params, dict) else None
+    return float(theta or getattr(cfg, "rope_theta", None) or 10000.0)
+
+
+def _tensors(cfg, state: dict[str, np.ndarray]):
+    """(gguf name, array) in llama.cpp's layout for this architecture."""
+    import gguf
+
+    arch = cfg.model_type
+    n_layer = cfg.num_hidden_layers
+    if arch == "gpt2":
+        name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GPT2, n_layer)
+    else:
+        name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layer)
+    n_head = cfg.num_attention_heads
+    n_kv = getattr(cfg, "num_key_value_heads", None) or n_head
+    out = []
+    for key, w in state.items():
+        if key.endswith((".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")):
+            continue  # buffers, not weights
+        if arch == "gpt2":
+            if key.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
+                w = w.T  # Conv1D stores (in, out)
+        else:
+            if key.endswith("q_proj.weight"):
+                w = _llama_permute(w, n_head)
+            elif key.endswith("k_proj.weight"):
+                w = _llama_permute(w, n_kv)
+        name = name_map.get_name(key, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise GGUFExportError(f"GGUF export: the weight '{key}' has no GGUF name for the "
+                                  f"{SUPPORTED[arch]} architecture; this model variant is not "
+                                  f"supported by the GGUF writer.")
+        out.append((name, np.ascontiguousarray(w)))
+        if arch == "gpt2" and name == "token_embd.weight" and "lm_head.weight" not in state:
+            out.append(("output.weight", np.ascontiguousarray(w)))  # GPT-2 ties them
+    return out
+
+
+# ---- hyper-parameters ---------------------------------------------------------------------------
+def _hparams(writer, cfg, n_vocab: int) -> None:
+    arch = cfg.model_type
+    if arch == "gpt2":
+        writer.add_context_length(cfg.n_positions)
+        writer.add_embedding_length(cfg.n_embd)
+        writer.add_feed_forward_length(cfg.n_inner or 4 * cfg.n_embd)
+        writer.add_block_count(cfg.n_layer)
+        writer.add_head_count(cfg.n_head)
+        writer.add_layer_norm_eps(cfg.layer_norm_epsilon)
+        for flag in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"):
+            if getattr(cfg, flag, False):
+                raise GGUFExportError(f"GGUF export: GPT-2 with {flag}=true has no llama.cpp "
+                                      f"equivalent.")
+        if cfg.activation_function not in ("gelu_new", "gelu", "gelu_pytorch_tanh"):
+            raise GGUFExportError(f"GGUF export: GPT-2 with activation "
+                                  f"'{cfg.activation_function}' has no llama.cpp equivalent "
+                                  f"(it uses GELU).")
+        return
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    writer.add_vocab_size(n_vocab)
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(getattr(cfg, "num_key_value_heads", None)
+                             or cfg.num_attention_heads)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(_rope_theta(cfg))
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    if head_dim * cfg.num_attention_heads != cfg.hidden_size:
+        writer.add_key_length(head_dim)
+        writer.add_value_length(head_dim)
+    if getattr(cfg, "hidden_act", "silu") != "silu":
+        raise GGUFExportError(f"GGUF export: a Llama with activation '{cfg.hidden_act}' has no "
+                              f"llama.cpp equivalent (it uses SiLU).")
+
+
+# ---- tokenizer ------------------------------------------------------------------------------------
+def _pre_tokenizer_name(tok_json: dict) -> str:
+    """llama.cpp's name for how this tokenizer splits text before BPE (tokenizer.ggml.pre)."""
+    pre = tok_json.get("pre_tokenizer") or {}
+    parts = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    types = [p.get("type") for p in parts]
+    if types == ["ByteLevel"] and parts[0].get("use_regex", True):
+        return "gpt-2"
+    if types == ["Digits", "ByteLevel"] and parts[0].get("individual_digits"):
+        return "smollm"
+    split = next((p for p in parts if p.get("type") == "Split"), None)
+    if split is not None:
+        regex = (split.get("pattern") or {}).get("Regex")
+        try:  # the names transformers' GGUF loader maps back to the same regex
+            from transformers.integrations.gguf.gguf_tokenizer_mapping import \
+                GGUF_PRE_TOKENIZER_SPLITS as known
+        except ImportError:
+            known = {}
+        for name, pattern in known.items():
+            if pattern == regex:
+                return name
+    return "default"
+
+
+def _vocab(writer, model_dir: Path, n_vocab: int, progress: ProgressFn | None) -> None:
+    import gguf
+    from transformers import AutoTokenizer
+
+    tok_path = model_dir / "tokenizer.json"
+    if not tok_path.exists():
+        raise GGUFExportError(f"GGUF export: {model_dir} has no tokenizer.json (a fast "
+                              f"tokenizer is needed to write the vocabulary).")
+    tok_json = json.loads(tok_path.read_text(encoding="utf-8"))
+    model = tok_json.get("model") or {}
+    if model.get("type") != "BPE":
+        raise GGUFExportError(f"GGUF export: the tokenizer is a {model.get('type')} model; the "
+                              f"GGUF writer handles BPE tokenizers only.")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    id_to_token = {i: t for t, i in tokenizer.get_vocab().items()}
+    added = {a["id"]: a for a in tok_json.get("added_tokens", [])}
+    if len(id_to_token) > n_vocab or max(id_to_token) >= n_vocab:
+        raise GGUFExportError(f"GGUF export: the tokenizer has {len(id_to_token)} tokens but the "
+                              f"model only {n_vocab} embeddings.")
+    byte_level = not model.get("byte_fallback")
+    tokens, types, scores = [], [], []
+    for i in range(n_vocab):
+        text = id_to_token.get(i)
+        if text is None:
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+        elif i in added:
+            tokens.append(text)
+            types.append(gguf.TokenType.CONTROL if added[i].get("special")
+                         else gguf.TokenType.USER_DEFINED)
+        elif not byte_level and len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
+            tokens.append(text)
+            types.append(gguf.TokenType.BYTE)
+        else:
+            tokens.append(text)
+            types.append(gguf.TokenType.NORMAL)
+        scores.append(-float(i))  # sentencepiece BPE: earlier ids merge first
+    if byte_level:
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre(_pre_tokenizer_name(tok_json))
+    else:
+        writer.add_tokenizer_model("llama")
+        writer.add_tokenizer_pre("default")
+        writer.add_token_scores(scores)
+    writer.add_token_list(tokens)
+    writer.add_token_types([int(t) for t in types])
+    special = gguf.SpecialVocab(model_dir, load_merges=True, n_vocab=n_vocab)
+    # ftgui sets pad = eos when a tokenizer has none; the saved tokenizer says so already
+    for typ in ("bos", "eos", "unk", "pad"):
+        tid = getattr(tokenizer, f"{typ}_token_id", None)
+        if isinstance(tid, int) and 0 <= tid < n_vocab:
+            special.special_token_ids[typ] = tid
+    if byte_level and not special.merges:
+        raise GGUFExportError("GGUF export: the tokenizer has no BPE merges; llama.cpp cannot "
+                              "tokenize without them.")
+    if not byte_level:
+        special.merges = []  # llama.cpp rebuilds sentencepiece merges from the scores
+    special.add_to_gguf(writer, quiet=True)
+    if progress:
+        progress(Progress("Writing GGUF", 0, 0, f"{len(tokens)} tokens"))
+
+
+# ---- the file -----------------------------------------------------------------------------------
+def check_supported(model_dir: Path):
+    """The model's config, or a GGUFExportError saying why it cannot be written."""
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(str(model_dir))
+    if cfg.model_type not in SUPPORTED:
+        raise GGUFExportError(
+            f"GGUF export: the architecture '{cfg.model_type}' is not supported by ftgui's "
+            f"GGUF writer (supported: {', '.join(SUPPORTED.values())}). Export the merged "
+            f"safetensors folder and convert it with llama.cpp's convert_hf_to_gguf.py.")
+    if getattr(cfg, "quantization_config", None):
+        raise GGUFExportError("GGUF export: the saved model is quantized; export from a "
+                              "full-precision model.")
+    return cfg
+
+
+def write_gguf(model_dir: str | Path, out: str | Path, outtype: str = "f16",
+               progress: ProgressFn | None = None, name: str | None = None) -> Path:
+    """Write ``model_dir`` (save_pretrained layout) as one GGUF file at ``out``."""
+    import gguf
+
+    if outtype not in OUTTYPES:
+        raise GGUFExportError(f"GGUF export: outtype '{outtype}' is not one of "
+                              f"{', '.join(OUTTYPES)}.")
+    model_dir, out = Path(model_dir), Path(out)
+    cfg = check_supported(model_dir)
+    if progress:
+        progress(Progress("Reading weights", 0, 0, str(model_dir)))
+    state = _load_state(model_dir)
+    tensors = _tensors(cfg, state)
+    emb = next(w for n, w in tensors if n == "token_embd.weight")
+    n_vocab = emb.shape[0]
+
+    arch = "gpt2" if cfg.model_type == "gpt2" else "llama"
+    writer = gguf.GGUFWriter(str(out), arch)
+    writer.add_type(gguf.GGUFType.MODEL)
+    writer.add_name(name or model_dir.name)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
+                         else gguf.LlamaFileType.ALL_F32)
+    _hparams(writer, cfg, n_vocab)
+    _vocab(writer, model_dir, n_vocab, progress)
+    for name_, w in tensors:
+        if outtype == "f16" and w.ndim > 1:
+            writer.add_tensor(name_, w.astype(np.float16))
+        else:
+            writer.add_tensor(name_, w.astype(np.float32))
+    total = len(tensors)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    if progress:
+        progress(Progress("Writing GGUF", 0, total, f"{total} tensors"))
+    writer.write_tensors_to_file(progress=False)
+    writer.close()
+    if progress:
+        progress(Progress("Writing GGUF", total, total, str(out)))
+    return out
