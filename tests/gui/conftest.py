@@ -1,10 +1,10 @@
-"""Fixtures for the GUI tests: a real window, offscreen, on a tiny model."""
+"""Fixtures for the GUI tests: a real window, offscreen, on a tiny model
+(``tiny_model_dir`` and the isolated runs/cache folders come from tests/conftest.py)."""
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,19 +12,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WIKI = ROOT / "tests" / "fixtures" / "wiki-small.txt"
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_model import make_tiny_model
-    return make_tiny_model(tmp_path_factory.mktemp("tiny-gpt2") / "model")
-
-
-@pytest.fixture(autouse=True)
-def _gui_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("FTGUI_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("FTGUI_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture
