@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="0 (the default) is greedy decoding")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--chat", action="store_true",
+                     help="send the prompt as a user turn through the chat template (the "
+                          "default for runs trained on instruction or chat data)")
     return ap
 
 
@@ -134,12 +137,13 @@ def _eval(args) -> int:
 
 
 def _generate(args) -> int:
-    from ftgui.core.inference import generate, load_for_generation
+    from ftgui.core.inference import generate, load_for_generation, trained_on_chat
 
+    chat = args.chat or trained_on_chat(args.model)
     model, tok = load_for_generation(args.model)
     text = generate(model, tok, args.prompt, args.max_new_tokens, args.temperature,
-                    args.top_p, args.seed)
-    print(args.prompt + text)
+                    args.top_p, args.seed, chat=chat)
+    print(text if chat else args.prompt + text)
     return 0
 
 

@@ -71,13 +71,31 @@ def load_for_generation(source: str):
     return model, tok
 
 
+def trained_on_chat(source: str) -> bool:
+    """Whether ``source`` is a run that fine-tuned on instruction or chat examples, so
+    prompts must be wrapped in the same template."""
+    rd = RunDir(source)
+    if not rd.config_path.exists():
+        return False
+    return rd.load_config().data.format != "text"
+
+
 def generate(model, tok, prompt: str, max_new_tokens: int = 50, temperature: float = 0.0,
-             top_p: float = 1.0, seed: int = 0, streamer=None) -> str:
-    """Continue ``prompt``; temperature 0 is greedy. Returns only the new text."""
+             top_p: float = 1.0, seed: int = 0, streamer=None, chat: bool = False) -> str:
+    """Continue ``prompt`` (wrapped as a user turn in the chat template when ``chat``);
+    temperature 0 is greedy. Returns only the new text."""
     import torch
 
+    from ftgui.core.sft import generation_prompt
+
     torch.manual_seed(seed)
-    inputs = tok(prompt, return_tensors="pt").to(model.device)  # with attention_mask
+    if chat:
+        if not tok.chat_template:
+            raise ModelError("This model's tokenizer has no chat template, so a prompt "
+                             "cannot be sent as a chat turn; drop --chat.")
+        prompt = generation_prompt(tok, prompt)
+    # the chat template already holds any BOS; plain prompts get the tokenizer's own
+    inputs = tok(prompt, return_tensors="pt", add_special_tokens=not chat).to(model.device)
     sample = temperature > 0
     kw = dict(max_new_tokens=max_new_tokens, do_sample=sample,
               pad_token_id=tok.pad_token_id, streamer=streamer)
