@@ -33,6 +33,8 @@ class ModelConfig:
                      "matrices (far less memory).", choices=("full", "lora"))
     trust_remote_code: bool = _f(False, "Run Python code shipped with a Hub model. Only "
                                  "turn on for repositories you trust.")
+    allow_pickle: bool = _f(False, "Load weights stored as pickle (.bin / .pt), which can "
+                            "run code when loaded. Off: only safetensors and GGUF are read.")
 
 
 @dataclass

@@ -60,6 +60,10 @@ def resolve_source(source: str) -> ModelSource:
     return ModelSource("folder", str(p))
 
 
+def _has_safetensors(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").exists()
+
+
 def _package_file(source: str) -> str:
     module, _, rel = source[4:].partition("/")
     spec = importlib.util.find_spec(module)
@@ -126,6 +130,13 @@ def load_model(cfg: ModelConfig, dtype=None):
 
     src = resolve_source(cfg.source)
     kw = _hub_kwargs(src, cfg.trust_remote_code)
+    if src.kind == "folder" and not cfg.allow_pickle and not _has_safetensors(Path(src.path)):
+        raise ModelError(f"model.source: {src.path} holds its weights only as pickle "
+                         f"(pytorch_model.bin), which can run code when loaded. Convert it to "
+                         f"safetensors, or set model.allow_pickle: true if you trust its "
+                         f"origin.", field="model.allow_pickle")
+    if src.kind != "gguf" and not cfg.allow_pickle:
+        kw["use_safetensors"] = True
     try:
         model = AutoModelForCausalLM.from_pretrained(src.path, dtype=dtype or torch.float32,
                                                      **kw)

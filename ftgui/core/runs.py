@@ -47,14 +47,15 @@ class RunDir:
         return self.config_path.exists() or self.events_path.exists()
 
     def checkpoints(self) -> list[Path]:
-        """Complete checkpoints, oldest first (a checkpoint is complete once the Trainer
-        wrote its trainer_state.json, which it does last)."""
+        """Complete checkpoints, oldest first. The Trainer writes a checkpoint in place and
+        its trainer_state.json last, so a checkpoint counts only when that file parses and
+        names the checkpoint's own step: one cut off mid-write is never picked."""
         if not self.checkpoints_dir.is_dir():
             return []
         found = []
         for p in self.checkpoints_dir.iterdir():
             m = re.fullmatch(r"checkpoint-(\d+)", p.name)
-            if m and (p / "trainer_state.json").exists():
+            if m and _state_step(p / "trainer_state.json") == int(m.group(1)):
                 found.append((int(m.group(1)), p))
         return [p for _, p in sorted(found)]
 
@@ -82,6 +83,13 @@ class RunDir:
             raise RunDirError(f"{self.path} is not an ftgui run (no config.yaml). Give the "
                               f"folder of a run started by ftgui.")
         return RunConfig.load(self.config_path)
+
+
+def _state_step(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def auto_name(model_source: str) -> str:

@@ -167,3 +167,33 @@ def test_missing_config_file(tmp_path, capsys):
 def test_resume_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["resume", str(tmp_path)]) == 2
     assert "not an ftgui run" in capsys.readouterr().err
+
+
+def test_pickle_weights_refused_unless_allowed(tiny_config, tiny_model_dir, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    weights = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")
+    cfg = tiny_config(model={"source": str(folder)})
+    _expect(cfg, tmp_path, capsys, "pickle", "model.allow_pickle")
+    cfg = tiny_config(model={"source": str(folder), "allow_pickle": True},
+                      training={"max_steps": 1})
+    cfg.save(tmp_path / "ok.yaml")
+    assert main(["train", str(tmp_path / "ok.yaml")]) == 0
+
+
+def test_torn_checkpoint_is_never_picked(tiny_config, tmp_path):
+    from ftgui.core.runner import run_config
+    from ftgui.core.runs import RunDir
+
+    cfg = tiny_config(training={"max_steps": 12, "save_steps": 6, "save_total_limit": None})
+    run_config(cfg)
+    run = RunDir(cfg.training.output_dir)
+    assert run.latest_checkpoint().name == "checkpoint-12"
+    state = run.checkpoints_dir / "checkpoint-12" / "trainer_state.json"
+    state.write_text(state.read_text()[:40])  # as if killed while writing it
+    assert run.latest_checkpoint().name == "checkpoint-6"
