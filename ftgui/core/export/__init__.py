@@ -54,14 +54,14 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = Fal
                           f"{', '.join(FORMATS)}.")
     rd = _finished_run(run_dir, fmt)
     out = Path(out).expanduser().resolve()
-    if out.exists() and not overwrite:
-        raise ExportError(f"{out} already exists. Choose another name, or overwrite it "
-                          f"(--force on the command line). Nothing was written.")
     inside = (rd.model_dir, rd.adapter_dir, rd.checkpoints_dir, rd.config_path,
               rd.events_path, rd.summary_path, rd.log_path)
     if out == rd.path or any(out == p or p in out.parents for p in inside):
         raise ExportError(f"{out} is part of the run itself; export to a path outside "
                           f"{rd.path} or into a new subfolder of it.")
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out} already exists. Choose another name, or overwrite it "
+                          f"(--force on the command line). Nothing was written.")
     out.parent.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda p: None)
     emit(Progress(f"Exporting {fmt}", 0, 0, str(out)))

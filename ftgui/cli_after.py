@@ -1,0 +1,97 @@
+"""The after-training subcommands: export, runs, compare.
+
+Wired into ``ftgui.cli`` by ``add_parsers(subparsers)`` and ``COMMANDS``; each command returns
+an exit code and raises ``FtguiError`` for mistakes in the input (the CLI maps those to 2).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ftgui.core.errors import FtguiError
+
+
+def add_parsers(sub) -> None:
+    from ftgui.core.export import DESCRIPTIONS, FORMATS
+
+    x = sub.add_parser("export", help="export a finished run: merged model, LoRA adapter, "
+                       "GGUF file or a standalone training script")
+    x.add_argument("run_dir", help="the run's folder")
+    x.add_argument("--format", dest="fmt", required=True, choices=FORMATS,
+                   help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
+    x.add_argument("--out", required=True,
+                   help="where to write it: a folder (merged, adapter), a .gguf file or a "
+                        ".py file; it must not exist unless --force")
+    x.add_argument("--force", action="store_true", help="replace --out if it exists")
+    x.add_argument("--outtype", default="f16", choices=("f16", "f32"),
+                   help="GGUF only: number format of the weight matrices (default f16)")
+
+    r = sub.add_parser("runs", help="list the runs in the runs folder as a table")
+    r.add_argument("--dir", default=None,
+                   help="runs folder (default: $FTGUI_RUNS_DIR or the user data folder)")
+
+    c = sub.add_parser("compare", help="overlay the loss curves of runs in a PNG and print "
+                       "their config differences")
+    c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more run folders")
+    c.add_argument("--out", default=None,
+                   help="PNG file for the curves (default: compare.png in the current folder)")
+    c.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _export(args) -> int:
+    from ftgui.core.export import export
+
+    def show(p) -> None:
+        if p.total:
+            print(f"\r{p.stage}: {p.current}/{p.total}", end="", file=sys.stderr, flush=True)
+            if p.current >= p.total:
+                print(file=sys.stderr)
+
+    out = export(args.run_dir, args.fmt, args.out, overwrite=args.force, progress=show,
+                 gguf_type=args.outtype)
+    hint = {"merged": f"load it with AutoModelForCausalLM.from_pretrained('{out}')",
+            "adapter": f"load it with peft.PeftModel.from_pretrained(base_model, '{out}')",
+            "gguf": f"run it with llama.cpp: llama-cli -m {out}",
+            "script": f"run it with: python {out}"}[args.fmt]
+    print(f"Exported {args.fmt} to {out}\n{hint}")
+    return 0
+
+
+def _runs(args) -> int:
+    from pathlib import Path
+
+    from ftgui.core.history import format_table, runs_table
+    from ftgui.core.runs import default_runs_dir
+
+    root = Path(args.dir).expanduser() if args.dir else default_runs_dir()
+    if args.dir and not root.is_dir():
+        raise FtguiError(f"--dir: {root} is not a folder. Give the folder that holds your runs.")
+    rows = runs_table(root)
+    if not rows:
+        print(f"No runs in {root}.")
+        return 0
+    print(format_table(rows))
+    print(f"\n{len(rows)} run{'s' if len(rows) != 1 else ''} in {root}")
+    return 0
+
+
+def _compare(args) -> int:
+    from pathlib import Path
+
+    from ftgui.core.compare import config_differences, format_differences, load_runs, \
+        write_loss_png
+
+    if len(args.run_dirs) < 2:
+        raise FtguiError("compare: give at least two run folders.")
+    out = Path(args.out or "compare.png").expanduser().resolve()
+    if out.exists() and not args.force:
+        raise FtguiError(f"{out} already exists. Choose another --out, or pass --force to "
+                         f"replace it. Nothing was written.")
+    runs = load_runs(args.run_dirs)
+    print(format_differences(runs, config_differences(runs)))
+    write_loss_png(runs, out)
+    print(f"\nLoss curves written to {out}")
+    return 0
+
+
+COMMANDS = {"export": _export, "runs": _runs, "compare": _compare}
