@@ -126,16 +126,12 @@ def nice_ticks(lo: float, hi: float, count: int = 6, integer: bool = False) -> l
         hi = lo + (abs(lo) or 1.0)
     raw = (hi - lo) / max(count - 1, 1)
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    steps = (1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)
+    step = next(m * mag for m in steps if m * mag >= raw * 0.8)
     if integer:
-        step = max(1, math.ceil(step))
-    start = math.floor(lo / step) * step
-    ticks = []
-    v = start
-    while v <= hi + step * 0.5:
-        ticks.append(round(v, 10))
-        v += step
-    return ticks
+        step = max(1, round(step))
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    return [round(i * step, 10) for i in range(first, last + 1)]
 
 
 def _tick_label(v: float, step: float) -> str:

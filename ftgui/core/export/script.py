@@ -13,10 +13,10 @@ import pprint
 from pathlib import Path
 
 from ftgui.core.config import RunConfig, looks_like_path
-from ftgui.core.errors import FtguiError
+from ftgui.core.export import ExportError
 
 
-class ScriptExportError(FtguiError):
+class ScriptExportError(ExportError):
     """The run uses something the exported script cannot reproduce."""
 
 

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ftgui.core.errors import FtguiError
+from ftgui.core.export import ExportError
 from ftgui.core.events import Progress
 
 SUPPORTED = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral"}
@@ -33,7 +33,7 @@ OUTTYPES = ("f16", "f32")
 ProgressFn = Callable[[Progress], None]
 
 
-class GGUFExportError(FtguiError):
+class GGUFExportError(ExportError):
     """The model cannot be written as GGUF (architecture, rope scaling, tokenizer)."""
 
 
