@@ -52,14 +52,25 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
 def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
     inlined = pprint.pformat(script_config(cfg, summary), indent=1, width=88,
                              sort_dicts=False)
-    return TEMPLATE.replace("__RUN_NAME__", run_name).replace("__CONFIG__", inlined)
+    t = cfg.training
+    procs = getattr(t, "nproc", 1) * getattr(t, "nnodes", 1)
+    launch = ""
+    if procs > 1:
+        launch = (f"\n\nThe run used {procs} processes; to train the same way launch it as\n"
+                  f"    torchrun --nproc_per_node {t.nproc} THIS_FILE.py")
+        if t.nnodes > 1:
+            launch = launch.replace("torchrun ", f"torchrun --nnodes {t.nnodes} --node_rank N "
+                                    f"--master_addr {t.master_addr} --master_port "
+                                    f"{t.master_port} ")
+    return (TEMPLATE.replace("__RUN_NAME__", run_name).replace("__LAUNCH__", launch)
+            .replace("__CONFIG__", inlined))
 
 
 TEMPLATE = r'''#!/usr/bin/env python
 """Reproduce the ftgui run "__RUN_NAME__" with plain transformers, datasets and peft.
 
     pip install torch transformers peft datasets numpy pyarrow
-    python THIS_FILE.py [--output-dir DIR]
+    python THIS_FILE.py [--output-dir DIR]__LAUNCH__
 
 Written by `ftgui export --format script`. It does not need ftgui: the run's settings are
 in CONFIG below. With the same seed on the same machine it trains to the same loss as the
@@ -71,6 +82,7 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -232,6 +244,24 @@ def apply_lora(model, lora):
                                             target_modules=targets, task_type="CAUSAL_LM"))
 
 
+class SeededTrainer(Trainer):
+    """Shuffles with a generator seeded from the seed, so the data order does not depend on
+    the global random state (and N processes see the same global batches as one)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        return torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(
+            self.args.data_seed if self.args.data_seed is not None else self.args.seed))
+
+
+def strategy_args(t):
+    if t.get("strategy") == "fsdp":
+        return {"fsdp": "full_shard auto_wrap"}
+    if t.get("strategy") == "deepspeed":
+        return {"deepspeed": t["deepspeed_config"]}
+    return {}
+
+
 def choose_device(t):
     device = t["device"]
     if device == "auto":
@@ -303,11 +333,15 @@ def main():
         seed=t["seed"],
         data_seed=t["seed"],
         use_cpu=device == "cpu",
+        ddp_backend=("gloo" if device == "cpu" else None)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        accelerator_config={"use_seedable_sampler": False},  # keep SeededTrainer's sampler
+        **strategy_args(t),
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=targs, train_dataset=Blocks(train),
+    trainer = SeededTrainer(model=model, args=targs, train_dataset=Blocks(train),
                       eval_dataset=Blocks(evals) if has_eval else None,
                       data_collator=default_data_collator, processing_class=tokenizer)
     summary = {}
@@ -323,6 +357,8 @@ def main():
         loss = trainer.evaluate()["eval_loss"]
         summary.update(eval_loss_after=loss, perplexity_after=math.exp(loss))
         print(f"validation perplexity after training: {math.exp(loss):.3f}")
+    if not trainer.is_world_process_zero():
+        return  # in a multi-process launch the first process saves
     final = trainer.model
     if hasattr(final, "peft_config"):
         final.save_pretrained(out / "adapter", save_embedding_layers=False)
