@@ -9,7 +9,6 @@ machine it reaches the same training loss. A test runs it and checks that.
 
 from __future__ import annotations
 
-import pprint
 from pathlib import Path
 
 from ftgui.core.config import RunConfig, looks_like_path
@@ -40,18 +39,35 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
         raise ScriptExportError(f"Script export: the run's data source {data['source']} no "
                                 f"longer exists; the script would have nothing to train on.")
     data["text_column"] = data.get("text_column") or summary.get("text_column")
+    training = {k: v for k, v in raw["training"].items() if k not in LAUNCH_KEYS}
     return {
         "model": {**_model_source(cfg.model.source), "method": cfg.model.method,
                   "trust_remote_code": cfg.model.trust_remote_code},
-        "data": data,
-        "training": {k: v for k, v in raw["training"].items() if k != "output_dir"},
+        "data": {k: v for k, v in data.items() if k in TEXT_DATA_KEYS},
+        "training": training,
         "lora": raw["lora"],
     }
 
 
+# what plain-text data uses; the instruction/chat keys do not apply
+TEXT_DATA_KEYS = ("source", "config", "split", "text_column", "validation", "block_size",
+                  "add_eos", "max_rows")
+# where the run went and how it was launched; the docstring says how to launch the script
+LAUNCH_KEYS = ("output_dir", "nproc", "nnodes", "node_rank", "master_addr", "master_port",
+               "accelerate_config")
+
+
+def _literal(value, indent: int = 0) -> str:
+    """A Python literal with one key per line, for a config a person will read and edit."""
+    if isinstance(value, dict) and value:
+        pad = " " * (indent + 4)
+        items = ",\n".join(f"{pad}{k!r}: {_literal(v, indent + 4)}" for k, v in value.items())
+        return "{\n" + items + ",\n" + " " * indent + "}"
+    return repr(value)
+
+
 def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
-    inlined = pprint.pformat(script_config(cfg, summary), indent=1, width=88,
-                             sort_dicts=False)
+    inlined = _literal(script_config(cfg, summary))
     t = cfg.training
     procs = getattr(t, "nproc", 1) * getattr(t, "nnodes", 1)
     launch = ""
