@@ -7,6 +7,7 @@ Exit status: 0 success; 2 a user error (one line on stderr says what to do);
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -32,9 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--new-run", action="store_true",
                    help="if output_dir already holds a run, start a new one beside it "
                         "(DIR-2, DIR-3, ...) instead of refusing")
+    t.add_argument("--launched", action="store_true", help=argparse.SUPPRESS)
 
     r = sub.add_parser("resume", help="continue a stopped run from its newest checkpoint")
     r.add_argument("run_dir")
+    r.add_argument("--launched", action="store_true", help=argparse.SUPPRESS)
 
     e = sub.add_parser("eval", help="perplexity of a model or run on a text file")
     e.add_argument("model", help="model source (Hub id, folder, .gguf) or a run folder")
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except FtguiError as e:
-        print(f"ftgui: error: {e.message}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # one line, not one per process
+            print(f"ftgui: error: {e.message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ftgui: aborted.", file=sys.stderr)
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args) -> int:
     from ftgui.core.config import RunConfig
     from ftgui.core.errors import ConfigError
-    from ftgui.core.runner import run_config
+    from ftgui.core.runner import Runner
 
     if args.demo:
         from ftgui.paths import demo_config_path
@@ -95,24 +99,40 @@ def _train(args) -> int:
     cfg = RunConfig.load(path)
     if args.overrides:
         cfg = cfg.with_overrides(args.overrides)
-    return _run(lambda sinks, out: run_config(cfg, sinks, new_run=args.new_run,
-                                              runner_out=out))
+    if _launch_needed(cfg, args):
+        from ftgui.core.launch import Launch
+        return _launch(Launch(cfg, new_run=args.new_run))
+    return _run(lambda sinks: Runner(cfg, sinks, new_run=args.new_run,
+                                     launched=args.launched))
 
 
 def _resume(args) -> int:
-    from ftgui.core.runner import resume_run
-    return _run(lambda sinks, out: resume_run(args.run_dir, sinks, runner_out=out))
+    from ftgui.core.runner import Runner
+    from ftgui.core.runs import RunDir
+
+    if not args.launched:
+        cfg = RunDir(args.run_dir).load_config()
+        if _launch_needed(cfg, args):
+            from ftgui.core.launch import Launch
+            return _launch(Launch(cfg, resume_dir=args.run_dir))
+    return _run(lambda sinks: Runner.resume(args.run_dir, sinks, launched=args.launched))
 
 
-def _run(start) -> int:
+def _launch_needed(cfg, args) -> bool:
+    from ftgui.core.launch import needs_launch
+    return not args.launched and needs_launch(cfg)
+
+
+def _run(make_runner) -> int:
     """Run with a console sink; the first Ctrl-C stops cleanly after the current step."""
     from ftgui.console import ConsoleSink
+    from ftgui.core.runner import drive
 
-    holder: list = []
+    runner = make_runner([ConsoleSink()])
 
     def on_sigint(signum, frame):
-        if holder and not holder[0].stop_event.is_set():
-            holder[0].request_stop()
+        if not runner.stop_event.is_set():
+            runner.request_stop()
             print("\nStopping after this step and saving a checkpoint "
                   "(Ctrl-C again to abort without saving)...", file=sys.stderr)
         else:
@@ -120,10 +140,35 @@ def _run(start) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        start([ConsoleSink()], holder)
+        drive(runner)
     finally:
         signal.signal(signal.SIGINT, previous)
     return 0
+
+
+def _launch(launch) -> int:
+    """Start the processes and follow them; Ctrl-C (or SIGINT from the window) asks every
+    process to checkpoint and stop, a second one ends them at once."""
+    def on_sigint(signum, frame):
+        if not launch.run.stop_path.exists():
+            launch.stop()
+            print("\nStopping all processes after this step and saving a checkpoint "
+                  "(Ctrl-C again to abort without saving)...", file=sys.stderr)
+        else:
+            launch.kill()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        proc = launch.start()
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:
+                continue
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return launch.finish(rc)
 
 
 def _eval(args) -> int:

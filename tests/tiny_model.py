@@ -13,7 +13,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOKENIZER_DIR = FIXTURES / "tiny-tokenizer"
 
 
-def make_tiny_model(out: Path, seed: int = 0, n_positions: int = 256) -> Path:
+def make_tiny_model(out: Path, seed: int = 0, n_positions: int = 256,
+                    dropout: float = 0.1) -> Path:
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -21,7 +22,8 @@ def make_tiny_model(out: Path, seed: int = 0, n_positions: int = 256) -> Path:
     tok = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
     cfg = GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=len(tok),
                      n_positions=n_positions, bos_token_id=tok.eos_token_id,
-                     eos_token_id=tok.eos_token_id)
+                     eos_token_id=tok.eos_token_id, resid_pdrop=dropout,
+                     embd_pdrop=dropout, attn_pdrop=dropout)
     model = GPT2LMHeadModel(cfg)
     out = Path(out)
     model.save_pretrained(out)

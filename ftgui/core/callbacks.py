@@ -15,9 +15,11 @@ from ftgui.core.events import CheckpointSaved, EvalLogged, Event, StepLogged
 
 class EventCallback(TrainerCallback):
     def __init__(self, emit: Callable[[Event], None], stop: threading.Event,
-                 tokens_per_step: int, on_begin: Callable[[int, int], None]):
+                 tokens_per_step: int, on_begin: Callable[[int, int], None],
+                 stop_file: Path | None = None):
         self.emit = emit
         self.stop = stop
+        self.stop_file = stop_file
         self.tokens_per_step = tokens_per_step
         self.on_begin = on_begin
         self.stopped = False
@@ -29,8 +31,19 @@ class EventCallback(TrainerCallback):
         self._start_step = self._last_step = state.global_step
         self.on_begin(state.max_steps, state.global_step)
 
+    def _stop_requested(self, args) -> bool:
+        local = self.stop.is_set() or bool(self.stop_file and self.stop_file.exists())
+        import torch.distributed as dist
+        if not (dist.is_available() and dist.is_initialized()):
+            return local
+        # every process must stop after the same step, or the others wait forever
+        import torch
+        flag = torch.tensor([int(local)], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def on_step_end(self, args, state, control, **kw):
-        if self.stop.is_set() and not self.stopped:
+        if not self.stopped and self._stop_requested(args):
             # Checked after every optimizer step: save a checkpoint here and end cleanly.
             self.stopped = True
             control.should_save = True

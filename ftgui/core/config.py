@@ -113,6 +113,24 @@ class TrainingConfig:
     seed: int = _f(42, "Random seed for weights, data order and dropout.")
     device: str = _f("auto", "Where to train. auto: CUDA, else Apple MPS, else CPU.",
                      choices=("auto", "cpu", "cuda", "mps"))
+    nproc: int = _f(1, "Processes per machine, one per GPU. Above 1, `ftgui train` "
+                    "launches itself through torchrun (on a machine without GPUs: CPU "
+                    "processes with the gloo backend).", min=1)
+    nnodes: int = _f(1, "Machines taking part in the run.", min=1)
+    node_rank: int = _f(0, "This machine's number among nnodes, from 0.", min=0)
+    master_addr: str = _f("127.0.0.1", "Address of the node_rank 0 machine (several "
+                          "machines only).")
+    master_port: int = _f(29500, "Free TCP port on the node_rank 0 machine (several "
+                          "machines only).", min=1, max=65535)
+    strategy: str = _f("ddp", "How several processes share the work. ddp: a full copy of "
+                       "the model each. fsdp: weights, gradients and optimizer state "
+                       "sharded. deepspeed: ZeRO, configured by deepspeed_config.",
+                       choices=("ddp", "fsdp", "deepspeed"))
+    deepspeed_config: str = _f("", "DeepSpeed ZeRO config file (strategy deepspeed; needs "
+                               "the deepspeed package).", path=True)
+    accelerate_config: str = _f("", "An `accelerate config` file: when given, several "
+                                "processes are started with `accelerate launch` instead "
+                                "of torchrun.", path=True)
 
 
 @dataclass
@@ -240,6 +258,13 @@ class RunConfig:
         v = self.data.validation
         if isinstance(v, float) and not 0 < v < 1:
             out.append(("data.validation", f"a fraction must be between 0 and 1, got {v}"))
+        t = self.training
+        if t.node_rank >= t.nnodes:
+            out.append(("training.node_rank", f"must be below nnodes ({t.nnodes}), got "
+                        f"{t.node_rank}"))
+        if t.strategy == "deepspeed" and not t.deepspeed_config:
+            out.append(("training.deepspeed_config", "strategy deepspeed needs a ZeRO "
+                        "config file"))
         tm = self.lora.target_modules
         if isinstance(tm, str) and tm != "auto":
             out.append(("lora.target_modules", "write 'auto' or a list of module names"))
@@ -261,6 +286,8 @@ class RunConfig:
         self.model.source = resolve(self.model.source)
         self.data.source = resolve(self.data.source)
         self.training.output_dir = resolve(self.training.output_dir)
+        self.training.deepspeed_config = resolve(self.training.deepspeed_config)
+        self.training.accelerate_config = resolve(self.training.accelerate_config)
         if isinstance(self.data.validation, str) and _has_file_suffix(self.data.validation):
             self.data.validation = resolve(self.data.validation)
 

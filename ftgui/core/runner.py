@@ -12,6 +12,7 @@ current step and ends with status "stopped". ``Runner.resume(run_dir)`` continue
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -26,37 +27,49 @@ from ftgui.core.config import RunConfig
 from ftgui.core.errors import FtguiError, RunDirError, ConfigError
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink)
-from ftgui.core.runs import RunDir, auto_name, default_runs_dir, next_free
+from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint
 
 log = logging.getLogger("ftgui")
 
 
 class Runner:
     def __init__(self, config: RunConfig, sinks: Iterable[Sink] = (), *,
-                 new_run: bool = False, resume_dir: str | Path | None = None):
+                 new_run: bool = False, resume_dir: str | Path | None = None,
+                 launched: bool = False):
         self.config = config
         self.sinks: list[Sink] = list(sinks)
         self.new_run = new_run
         self.resume_dir = Path(resume_dir) if resume_dir else None
+        # launched: one process of a torchrun launch whose launcher made the run folder
+        self.launched = launched
+        self._jsonl: JsonlSink | None = None
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.is_main = self.rank == 0
+        known = self.resume_dir or (Path(config.training.output_dir) if launched else None)
+        if known and self.is_main:  # the run folder exists: record from the first event
+            self._jsonl = JsonlSink(RunDir(known).events_path)
         self.stop_event = threading.Event()
         self.run: RunDir | None = None
         self.trainer = None
         self.callback: EventCallback | None = None
         self._pending: list[Event] = []   # events from before the run dir existed
-        self._jsonl: JsonlSink | None = None
         self._checkpoint: Path | None = None
         self._summary: dict = {}
         self._t0 = time.time()
 
     @classmethod
-    def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = ()) -> "Runner":
+    def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
+               launched: bool = False) -> "Runner":
         rd = RunDir(run_dir)
         if not rd.path.is_dir():
             raise RunDirError(f"{rd.path} does not exist. Give the folder of a run to resume.")
-        return cls(rd.load_config(), sinks, resume_dir=rd.path)
+        return cls(rd.load_config(), sinks, resume_dir=rd.path, launched=launched)
 
     # ---- events -------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
+        if not self.is_main:
+            return  # in a multi-process run only rank 0 reports
         if self._jsonl is not None:
             self._jsonl(event)
         elif not isinstance(event, Progress):
@@ -117,36 +130,17 @@ class Runner:
             "total_params": total, "trainable_params": trainable, **s,
         }
         self._summary.setdefault("started_at", time.strftime("%Y-%m-%d %H:%M:%S"))
-        self.run.write_summary(self._summary)
+        self._write_summary()
         self._params = (total, trainable)
         self._blocks = (s["train_blocks"], s["eval_blocks"])
 
     def _choose_run_dir(self) -> Path:
         if self.resume_dir:
-            rd = RunDir(self.resume_dir)
-            self._checkpoint = rd.latest_checkpoint()
-            if self._checkpoint is None:
-                raise RunDirError(f"{rd.path} has no complete checkpoint to resume from. "
-                                  f"Start a new run with the same config instead.")
-            if rd.status() == "finished":
-                raise RunDirError(f"{rd.path} already finished; start a new run to train "
-                                  f"further.")
-            return rd.path
-        out = self.config.training.output_dir
-        path = Path(out).expanduser().resolve() if out else \
-            default_runs_dir() / auto_name(self.config.model.source)
-        if RunDir(path).is_run():
-            if not self.new_run:
-                raise RunDirError(
-                    f"training.output_dir: {path} already holds a run. Resume it with "
-                    f"'ftgui resume {path}', or ask for a new run beside it (--new-run), "
-                    f"or choose another folder. Nothing was changed.")
-            path = next_free(path)
-        elif path.is_dir() and any(path.iterdir()):
-            raise RunDirError(f"training.output_dir: {path} is not empty and is not an ftgui "
-                              f"run; choose an empty or new folder so nothing of yours is "
-                              f"overwritten.")
-        return path
+            self._checkpoint = resumable_checkpoint(self.resume_dir)
+            return RunDir(self.resume_dir).path
+        if self.launched:
+            return Path(self.config.training.output_dir)
+        return choose_run_dir(self.config, self.new_run)
 
     def _open_run_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -155,10 +149,13 @@ class Runner:
         except OSError:
             pass
         self.run = RunDir(path)
-        if not self.resume_dir:
+        if not self.is_main:
+            return
+        if not self.resume_dir and not self.launched:
             self.config.training.output_dir = str(path)
             self.config.save(self.run.config_path)
-        self._jsonl = JsonlSink(self.run.events_path)
+        if self._jsonl is None:
+            self._jsonl = JsonlSink(self.run.events_path)
         for event in self._pending:
             self._jsonl(event)
         self._pending.clear()
@@ -199,14 +196,19 @@ class Runner:
             seed=t.seed,
             data_seed=t.seed,
             use_cpu=device.device == "cpu",
+            ddp_backend=("gloo" if device.device == "cpu" else None)
+            if self.world_size > 1 else None,
+            **_strategy_args(t),
             report_to="none",
             disable_tqdm=True,
+            log_level="error",
+            log_level_replica="error",
             dataloader_num_workers=0,
         )
         tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
             * max(args.world_size, 1)
         self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
-                                      self._on_begin)
+                                      self._on_begin, stop_file=self.run.stop_path)
         self._tokens_per_step = tokens_per_step
         trainer = Trainer(model=model, args=args,
                        train_dataset=data_mod.SequenceDataset(prepared.train),
@@ -234,7 +236,7 @@ class Runner:
                 self.emit(Progress("Evaluating the base model", 0, 0))
                 loss = trainer.evaluate()["eval_loss"]
                 self._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss))
-                self.run.write_summary(self._summary)
+                self._write_summary()
             ckpt = str(self._checkpoint) if self._checkpoint else None
             if ckpt:
                 self.emit(Message(f"Resuming from {Path(ckpt).name}."))
@@ -259,7 +261,7 @@ class Runner:
                 cp = self.run.latest_checkpoint()
                 self.emit(Message(f"Stopped at step {state.global_step}; checkpoint "
                                   f"{cp.name if cp else '-'} saved. Resume to continue."))
-            self.run.write_summary(self._summary)
+            self._write_summary()
             self.emit(RunFinished(run_dir=str(self.run.path), status=status,
                                   summary=dict(self._summary)))
             return self._summary
@@ -273,18 +275,24 @@ class Runner:
             self._fail(f"{type(e).__name__}: {msg}", False, None)
             raise
 
+    def _write_summary(self) -> None:
+        if self.is_main:
+            self.run.write_summary(self._summary)
+
     def _fail(self, message: str, user_error: bool, field: str | None) -> None:
         if self.run:
             self._summary.update(status="failed", error=message,
                                  duration_s=self._summary.get("duration_s", 0)
                                  + (time.time() - self._t0))
-            self.run.write_summary(self._summary)
+            self._write_summary()
         self.emit(RunFailed(message=message, user_error=user_error, field=field,
                             log_path=str(self.run.log_path) if self.run else None))
 
     def _save_final(self) -> None:
         """Write the final model to a temporary folder and rename it into place, so a crash
         never leaves a half-written model that looks complete."""
+        if not self.is_main:
+            return
         model = self.trainer.model
         tokenizer = self.trainer.processing_class
         if models.is_peft(model):
@@ -306,6 +314,22 @@ class Runner:
         gc.collect()
 
 
+def _strategy_args(t) -> dict:
+    if t.strategy == "fsdp":
+        return {"fsdp": "full_shard auto_wrap"}
+    if t.strategy == "deepspeed":
+        import importlib.util
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ConfigError("training.strategy: deepspeed is not installed here; "
+                              "pip install deepspeed, or choose ddp or fsdp.",
+                              field="training.strategy")
+        if not Path(t.deepspeed_config).is_file():
+            raise ConfigError(f"training.deepspeed_config: {t.deepspeed_config} does not "
+                              f"exist.", field="training.deepspeed_config")
+        return {"deepspeed": t.deepspeed_config}
+    return {}
+
+
 def _atomic_dir(final: Path, write) -> None:
     tmp = final.with_name(final.name + ".partial")
     if tmp.exists():
@@ -323,7 +347,7 @@ def run_config(config: RunConfig, sinks: Iterable[Sink] = (), *, new_run: bool =
     runner = Runner(config, sinks, new_run=new_run)
     if runner_out is not None:
         runner_out.append(runner)
-    return _drive(runner)
+    return drive(runner)
 
 
 def resume_run(run_dir: str | Path, sinks: Iterable[Sink] = (),
@@ -331,10 +355,11 @@ def resume_run(run_dir: str | Path, sinks: Iterable[Sink] = (),
     runner = Runner.resume(run_dir, sinks)
     if runner_out is not None:
         runner_out.append(runner)
-    return _drive(runner)
+    return drive(runner)
 
 
-def _drive(runner: Runner) -> dict:
+def drive(runner: Runner) -> dict:
+    """setup(), train(), cleanup(); a failure in setup is reported as a RunFailed event."""
     try:
         try:
             runner.setup()
@@ -348,4 +373,3 @@ def _drive(runner: Runner) -> dict:
         return runner.train()
     finally:
         runner.cleanup()
-

@@ -39,6 +39,8 @@ class RunDir:
     adapter_dir = property(lambda self: self.path / "adapter")
     summary_path = property(lambda self: self.path / "summary.json")
     log_path = property(lambda self: self.path / "run.log")
+    # a launcher asks every process of a multi-process run to stop by creating this file
+    stop_path = property(lambda self: self.path / "STOP")
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -115,3 +117,36 @@ def list_runs(root: str | Path | None = None) -> list[RunDir]:
         return []
     runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and RunDir(p).is_run()]
     return sorted(runs, key=lambda r: r.path.stat().st_mtime, reverse=True)
+
+
+def choose_run_dir(config, new_run: bool = False) -> Path:
+    """The folder a new run of ``config`` goes to, refusing to reuse one that holds a run
+    (unless ``new_run``: then DIR-2, DIR-3, ...) or other files."""
+    out = config.training.output_dir
+    path = Path(out).expanduser().resolve() if out else \
+        default_runs_dir() / auto_name(config.model.source)
+    if RunDir(path).is_run():
+        if not new_run:
+            raise RunDirError(
+                f"training.output_dir: {path} already holds a run. Resume it with "
+                f"'ftgui resume {path}', or ask for a new run beside it (--new-run), "
+                f"or choose another folder. Nothing was changed.")
+        path = next_free(path)
+    elif path.is_dir() and any(path.iterdir()):
+        raise RunDirError(f"training.output_dir: {path} is not empty and is not an ftgui "
+                          f"run; choose an empty or new folder so nothing of yours is "
+                          f"overwritten.")
+    return path
+
+
+def resumable_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a resume of ``run_dir`` continues from, or a RunDirError saying why
+    there is none."""
+    rd = RunDir(run_dir)
+    checkpoint = rd.latest_checkpoint()
+    if checkpoint is None:
+        raise RunDirError(f"{rd.path} has no complete checkpoint to resume from. "
+                          f"Start a new run with the same config instead.")
+    if rd.status() == "finished":
+        raise RunDirError(f"{rd.path} already finished; start a new run to train further.")
+    return checkpoint

@@ -1,0 +1,92 @@
+"""Several processes (GPUs or machines) through the standard launchers.
+
+``ftgui train CONFIG`` with ``training.nproc > 1`` or ``nnodes > 1`` makes the run folder,
+then starts ``torchrun`` (or ``accelerate launch`` when ``training.accelerate_config`` is
+set) on ``python -m ftgui train RUN/config.yaml --launched``; each process runs the same
+Runner, and only rank 0 writes events, the summary and the final model. Stop: the
+launcher creates RUN/STOP; every process sees it (or hears it from another through an
+all-reduce) after the same step, saves its part of the checkpoint and ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ftgui.core.config import RunConfig, TrainingConfig
+from ftgui.core.events import read_events
+from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint
+
+
+def needs_launch(cfg: RunConfig) -> bool:
+    """True in the process a person started, for a multi-process config."""
+    t = cfg.training
+    return (t.nproc > 1 or t.nnodes > 1) and "LOCAL_RANK" not in os.environ
+
+
+def launcher_command(t: TrainingConfig) -> list[str]:
+    if t.accelerate_config:
+        return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                t.accelerate_config, "--num_processes", str(t.nproc * t.nnodes),
+                "--num_machines", str(t.nnodes), "--machine_rank", str(t.node_rank),
+                "--main_process_ip", t.master_addr, "--main_process_port",
+                str(t.master_port), "-m"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={t.nproc}"]
+    if t.nnodes == 1:
+        cmd.append("--standalone")  # picks a free port by itself
+    else:
+        cmd += [f"--nnodes={t.nnodes}", f"--node_rank={t.node_rank}",
+                f"--master_addr={t.master_addr}", f"--master_port={t.master_port}"]
+    return cmd + ["-m"]
+
+
+class Launch:
+    """One launch of a multi-process run; ``stop()`` asks it to checkpoint and end."""
+
+    def __init__(self, cfg: RunConfig, *, new_run: bool = False,
+                 resume_dir: str | Path | None = None):
+        self.created = False
+        if resume_dir:
+            resumable_checkpoint(resume_dir)  # refuse early, with the reason
+            self.run = RunDir(resume_dir)
+            args = ["resume", str(self.run.path)]
+        else:
+            path = choose_run_dir(cfg, new_run)
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o700)
+            self.created = True
+            self.run = RunDir(path)
+            cfg.training.output_dir = str(path)
+            cfg.save(self.run.config_path)
+            args = ["train", str(self.run.config_path)]
+        self.run.stop_path.unlink(missing_ok=True)
+        self.command = launcher_command(cfg.training) + ["ftgui", *args, "--launched"]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, **popen_kw) -> subprocess.Popen:
+        # its own session: a Ctrl-C in the terminal reaches only us, and we stop cleanly
+        self.proc = subprocess.Popen(self.command, start_new_session=True, **popen_kw)
+        return self.proc
+
+    def stop(self) -> None:
+        self.run.stop_path.touch()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def finish(self, returncode: int) -> int:
+        """Exit status for the person: 0 finished or stopped, 2 a user error, 1 a bug."""
+        self.run.stop_path.unlink(missing_ok=True)
+        events = read_events(self.run.events_path)
+        failed = [e for e in events if e.kind == "failed"]
+        if returncode == 0 and not failed:
+            return 0
+        if self.created and not self.run.checkpoints() and \
+                not any(e.kind == "step" for e in events):
+            shutil.rmtree(self.run.path, ignore_errors=True)  # nothing worth keeping
+        return 2 if failed and failed[-1].user_error else 1
