@@ -15,9 +15,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from ftgui.core.config import RunConfig, TrainingConfig
+from ftgui.core.errors import ConfigError
 from ftgui.core.events import read_events
 from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint
 
@@ -54,6 +56,17 @@ class Launch:
             resumable_checkpoint(resume_dir)  # refuse early, with the reason
             self.run = RunDir(resume_dir)
             args = ["resume", str(self.run.path)]
+        elif cfg.training.nnodes > 1 and not cfg.training.output_dir:
+            raise ConfigError("training.output_dir: a run on several machines needs a run "
+                              "folder that all of them see at the same path; set it.",
+                              field="training.output_dir")
+        elif cfg.training.node_rank > 0:
+            # node 0 owns the run folder; this node's processes only read their config
+            self.run = RunDir(cfg.training.output_dir)
+            fd, name = tempfile.mkstemp(prefix="ftgui-node-", suffix=".yaml")
+            os.close(fd)
+            cfg.save(name)
+            args = ["train", name]
         else:
             path = choose_run_dir(cfg, new_run)
             path.mkdir(parents=True, exist_ok=True)
