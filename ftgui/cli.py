@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="0 (the default) is greedy decoding")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--seed", type=int, default=0)
+    from ftgui import cli_after
+    cli_after.add_parsers(sub)
+
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
                           "default for runs trained on instruction or chat data)")
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         from ftgui.gui.app import main as gui_main
         return gui_main([args.config] if getattr(args, "config", None) else [])
     try:
-        return COMMANDS[args.command](args)
+        return _commands()[args.command](args)
     except FtguiError as e:
         if os.environ.get("RANK", "0") == "0":  # one line, not one per process
             print(f"ftgui: error: {e.message}", file=sys.stderr)
@@ -192,4 +195,7 @@ def _generate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate}
+def _commands() -> dict:
+    from ftgui import cli_after
+    return {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate,
+            **cli_after.COMMANDS}
