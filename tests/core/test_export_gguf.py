@@ -89,6 +89,43 @@ def test_llama_with_tied_embeddings(tmp_path):
     _compare(model, out, "f32")
 
 
+def make_sentencepiece_llama(out: Path, wiki_text: Path) -> Path:
+    """A Llama-2-style tokenizer (BPE on '▁'-joined text with byte fallback), trained here."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"),
+                                           normalizers.Replace(" ", "\u2581")])
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
+                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    tok.train([str(wiki_text)], trainers.BpeTrainer(vocab_size=600, special_tokens=specials))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>")
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128,
+                                 num_hidden_layers=2, num_attention_heads=4,
+                                 num_key_value_heads=4, max_position_embeddings=128,
+                                 bos_token_id=1, eos_token_id=2)).save_pretrained(out)
+    return out
+
+
+def test_sentencepiece_style_tokenizer(tmp_path, wiki_text):
+    import gguf
+
+    model = make_sentencepiece_llama(tmp_path / "spm", wiki_text)
+    (tmp_path / "gguf").mkdir()
+    out = write_gguf(model, tmp_path / "gguf" / "spm.gguf", "f32")
+    f = {k: v.contents() for k, v in gguf.GGUFReader(out).fields.items()}
+    assert f["tokenizer.ggml.model"] == "llama" and len(f["tokenizer.ggml.scores"]) == 600
+    types = f["tokenizer.ggml.token_type"]
+    assert types[1] == 3 and types[3] == 6 and types[400] == 1  # control, byte, normal
+    assert f["tokenizer.ggml.add_bos_token"] is False  # as the source tokenizer: no BOS
+    _compare(model, out, "f32")
+
+
 def test_gguf_metadata_llama_cpp_needs(llama_run, tmp_path):
     import gguf
 

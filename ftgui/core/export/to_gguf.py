@@ -199,13 +199,13 @@ def _vocab(writer, model_dir: Path, n_vocab: int, progress: ProgressFn | None) -
         if text is None:
             tokens.append(f"[PAD{i}]")
             types.append(gguf.TokenType.UNUSED)
+        elif not byte_level and len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
+            tokens.append(text)
+            types.append(gguf.TokenType.BYTE)
         elif i in added:
             tokens.append(text)
             types.append(gguf.TokenType.CONTROL if added[i].get("special")
                          else gguf.TokenType.USER_DEFINED)
-        elif not byte_level and len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
-            tokens.append(text)
-            types.append(gguf.TokenType.BYTE)
         else:
             tokens.append(text)
             types.append(gguf.TokenType.NORMAL)
@@ -228,8 +228,14 @@ def _vocab(writer, model_dir: Path, n_vocab: int, progress: ProgressFn | None) -
     if byte_level and not special.merges:
         raise GGUFExportError("GGUF export: the tokenizer has no BPE merges; llama.cpp cannot "
                               "tokenize without them.")
-    if not byte_level:
-        special.merges = []  # llama.cpp rebuilds sentencepiece merges from the scores
+    # say whether BOS / EOS are added: readers assume BOS for sentencepiece otherwise
+    with_special = tokenizer("a")["input_ids"]
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    special.add_special_token["bos"] = bool(
+        bos is not None and with_special[:1] == [bos] and plain[:1] != [bos])
+    special.add_special_token["eos"] = bool(
+        eos is not None and with_special[-1:] == [eos] and plain[-1:] != [eos])
     special.add_to_gguf(writer, quiet=True)
     if progress:
         progress(Progress("Writing GGUF", 0, 0, f"{len(tokens)} tokens"))
