@@ -19,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="ftgui", description="Local fine-tuning of causal language models. With no "
         "command, opens the window.")
+    ap.add_argument("--self-test", action="store_true",
+                    help="open the window offscreen, train a tiny model for a few steps "
+                         "and report whether everything works")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     g = sub.add_parser("gui", help="open the window (the default)")
@@ -65,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    if args.self_test:
+        from ftgui.selftest import run
+        return run()
     if args.command in (None, "gui"):
         from ftgui.gui.app import main as gui_main
         return gui_main([args.config] if getattr(args, "config", None) else [])
