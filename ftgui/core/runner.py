@@ -115,6 +115,8 @@ class Runner:
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
         if cfg.model.method == "lora":
+            from transformers import set_seed
+            set_seed(cfg.training.seed)  # the adapters' initial weights depend on it
             model = models.apply_lora(model, cfg.lora)
         total, trainable = models.count_params(model)
         self.emit(Message(f"Model: {type(model).__name__}, {total:,} parameters, "
