@@ -25,8 +25,12 @@ def model_info(cfg: ModelConfig, progress=None) -> ModelInfo:
     """Architecture, size and context of a model without loading its weights: the config
     is read and the model is built on the meta device (no memory)."""
     from ftgui.core import models
+    from ftgui.gui.worker import heavy_imports
 
     src = models.resolve_source(cfg.source)
+    if progress:
+        progress("Loading the machine-learning libraries")
+    heavy_imports()
     if progress:
         progress("Reading the model config" + (" (a GGUF can take a while)"
                                                if src.kind == "gguf" else ""))
@@ -97,15 +101,17 @@ def data_preview(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
     model's tokenizer (when the model can be read). ``progress`` gets status strings and
     the preview itself as soon as it is known."""
     from ftgui.core import data, models
+    from ftgui.gui.worker import heavy_imports
 
     if progress:
         progress("Reading the dataset")
     raw = data.load_raw(data_cfg, seed)
-    out = DataPreview(raw.columns, raw.text_column, raw.preview_rows, len(raw.train),
+    out = DataPreview(raw.columns, str(raw.text_column), raw.preview_rows, len(raw.train),
                       len(raw.eval or []))
     if progress:
         progress(out)
         progress("Loading the tokenizer")
+    heavy_imports()
     try:
         tok = models.load_tokenizer(model_cfg)
     except FtguiError:
@@ -113,16 +119,15 @@ def data_preview(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
         return out
     if progress:
         progress("Tokenizing")
-    blocks, tokens = data.pack(raw.train, tok, data_cfg.block_size, data_cfg.add_eos)
-    stats = {"train_tokens": tokens, "train_blocks": int(len(blocks)), "eval_tokens": 0,
-             "eval_blocks": 0}
-    if raw.eval:
-        eb, et = data.pack(raw.eval, tok, data_cfg.block_size, data_cfg.add_eos)
-        stats.update(eval_tokens=et, eval_blocks=int(len(eb)))
+    # the same preparation a run does (all formats); it also fills the cache the run uses
+    prepared = data.prepare(data_cfg, tok, seed)
+    stats = dict(prepared.stats)
     out.stats = stats
     return out
 
 
 def device_choice(device: str, precision: str):
     from ftgui.core import devices
+    from ftgui.gui.worker import heavy_imports
+    heavy_imports()
     return devices.choose(device, precision)

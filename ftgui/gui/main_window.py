@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             scroll.setWidget(panel)
             self.tabs.addTab(scroll, title)
         self.fields: dict[str, ConfigField] = {}
@@ -449,6 +450,7 @@ class MainWindow(QMainWindow):
         if e.start_step:
             self.plots.trim_after(e.start_step)
         self.run_panel.on_started(e)
+        self.run_panel.refresh_runs(select=e.run_dir)
         self.setWindowTitle(f"Training {Path(e.run_dir).name} — ftgui")
 
     @Slot(object)

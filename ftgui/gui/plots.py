@@ -104,7 +104,8 @@ class TrainingPlots(QWidget):
             bar.addWidget(b)
 
         # --- plots
-        self.loss_plot = pg.PlotWidget(objectName="lossPlot")
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setObjectName("lossPlot")
         lp = self.loss_plot.getPlotItem()
         lp.setTitle("Loss")
         lp.setLabel("bottom", "step")
@@ -119,11 +120,13 @@ class TrainingPlots(QWidget):
         self.small = {}
         for key, title, color in (("lr", "Learning rate", "lr"), ("grad", "Grad norm", "grad"),
                                   ("tput", "Tokens / s", "tput")):
-            w = pg.PlotWidget(objectName=f"{key}Plot")
+            w = pg.PlotWidget()
+            w.setObjectName(f"{key}Plot")
             item = w.getPlotItem()
             item.setTitle(title, size="9pt")
             item.showGrid(x=True, y=True, alpha=0.15)
-            item.setXLink(lp)
+            item.setXLink(lp)  # the step axis follows the loss plot
+            item.enableAutoRange(x=False)
             w.setMinimumHeight(110)
             curve = item.plot(pen=pg.mkPen(COLORS[color], width=1.6))
             self.small[key] = (w, curve)
@@ -246,8 +249,9 @@ class TrainingPlots(QWidget):
         self.auto_range()
 
     def auto_range(self) -> None:
-        for w in [self.loss_plot] + [w for w, _ in self.small.values()]:
-            w.getPlotItem().enableAutoRange()
+        self.loss_plot.getPlotItem().enableAutoRange()
+        for w, _ in self.small.values():
+            w.getPlotItem().enableAutoRange(y=True, x=False)
 
     # ---- hover read-out -----------------------------------------------------------------
     def _hover(self, widget, pos) -> None:

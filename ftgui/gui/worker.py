@@ -12,6 +12,7 @@ shows before they load.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,27 @@ from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 
 log = logging.getLogger("ftgui")
+
+_IMPORT_LOCK = threading.Lock()
+_imported = False
+
+
+def heavy_imports() -> None:
+    """Import torch / transformers / peft once, one thread at a time: transformers' lazy
+    module is not safe to import from two threads at once (a name can come back missing)."""
+    global _imported
+    if _imported:
+        return
+    with _IMPORT_LOCK:
+        if _imported:
+            return
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        from transformers import (AutoConfig, AutoModelForCausalLM,  # noqa: F401
+                                  AutoTokenizer, Trainer, TrainerCallback, TrainingArguments)
+        import peft  # noqa: F401
+        from ftgui.core import runner  # noqa: F401
+        _imported = True
 
 
 class RunWorker(QObject):
@@ -68,7 +90,8 @@ class RunWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            from ftgui.core import runner as runner_mod  # heavy: torch, transformers
+            heavy_imports()
+            from ftgui.core import runner as runner_mod
 
             if self.resume_dir:
                 runner_mod.resume_run(self.resume_dir, [self._sink], runner_out=self._runners)

@@ -29,3 +29,10 @@ def new_form() -> QFormLayout:
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     form.setLabelAlignment(form.labelAlignment())
     return form
+
+
+def remaining(section: str, placed) -> list[str]:
+    """Keys of a config section not placed yet: fields added to the config later show
+    up in the form without touching the GUI."""
+    from ftgui.gui.fields import section_keys
+    return [k for k in section_keys(section) if k not in placed]

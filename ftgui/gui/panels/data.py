@@ -11,7 +11,7 @@ from ftgui.core.config import DataConfig, ModelConfig, help_text
 from ftgui.core.errors import FtguiError
 from ftgui.gui import inspect
 from ftgui.gui.fields import ConfigModel
-from ftgui.gui.panels.common import add_fields, new_form
+from ftgui.gui.panels.common import add_fields, new_form, remaining
 from ftgui.gui.widgets import BusyLine
 from ftgui.gui.worker import describe_error, error_field, run_task
 
@@ -39,8 +39,14 @@ class DataPanel(QWidget):
         self.column.addItem("(detect)", None)
         self.column.activated.connect(self._column_chosen)
         form.addRow("Text column:", self.column)
-        self.fields.update(add_fields(form, model, ["data.validation", "data.block_size",
-                                                    "data.max_rows", "data.add_eos"], self))
+        main = ["data.validation", "data.block_size", "data.max_rows", "data.add_eos"]
+        self.fields.update(add_fields(form, model, main, self))
+        rest = remaining("data", set(self.fields) | {"data.text_column"})
+        fmt_box = QGroupBox("Format (instruction and chat data)")
+        fmt_form = new_form()
+        fmt_box.setLayout(fmt_form)
+        self.fields.update(add_fields(fmt_form, model, rest, self))
+        fmt_box.setVisible(bool(rest))
 
         box = QGroupBox("Preview")
         box_layout = QVBoxLayout(box)
@@ -59,6 +65,7 @@ class DataPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(fmt_box)
         layout.addWidget(box, 1)
 
         self._debounce = QTimer(self, singleShot=True, interval=500)
@@ -66,7 +73,7 @@ class DataPanel(QWidget):
         model.changed.connect(self._config_changed)
 
     def _config_changed(self, key: str) -> None:
-        if key == "*" or key in PREVIEW_KEYS:
+        if key == "*" or key in PREVIEW_KEYS or key.startswith("data."):
             if key in ("*", "data.text_column"):
                 self._sync_column()
             self._debounce.start()
@@ -134,9 +141,11 @@ class DataPanel(QWidget):
         self._loaded_key = None
         msg = describe_error(e)
         self.busy.stop("Could not read the dataset.", error=True)
-        field = error_field(e) or "data.source"
-        if field.startswith("data."):
+        field = error_field(e)
+        if field and field.startswith("data."):
             self.model.set_problem(field, msg)
+        elif not isinstance(e, FtguiError):
+            msg = f"The preview failed ({msg}); training may still work. Details are in the log."
         self._clear(msg)
         self.stats.setStyleSheet("color: #d9534f;")
         self.previewChanged.emit(None)
@@ -174,9 +183,13 @@ class DataPanel(QWidget):
         block = self.model.config.data.block_size
         if p.stats:
             s = p.stats
-            lines.append(f"{s['train_tokens']:,} tokens → <b>{s['train_blocks']:,} blocks</b> "
-                         f"of {block}" + (f"; validation {s['eval_blocks']:,} blocks"
-                                          if p.eval_rows else ""))
+            unit = "blocks" if self.model.config.data.format == "text" else "sequences"
+            lines.append(f"{s.get('train_tokens', 0):,} tokens → <b>{s.get('train_blocks', 0):,} "
+                         f"{unit}</b> of up to {block} tokens"
+                         + (f"; validation {s.get('eval_blocks', 0):,} {unit}"
+                            if p.eval_rows else ""))
+            if s.get("train_truncated"):
+                lines.append(f"{s['train_truncated']:,} examples truncated to {block} tokens")
         elif p.note:
             lines.append(p.note)
         else:

@@ -9,7 +9,7 @@ from ftgui.core import memory
 from ftgui.core.errors import FtguiError
 from ftgui.gui import inspect
 from ftgui.gui.fields import ConfigModel
-from ftgui.gui.panels.common import add_fields, new_form
+from ftgui.gui.panels.common import add_fields, new_form, remaining
 from ftgui.gui.worker import describe_error, error_field, run_task
 
 # settings the memory estimate depends on
@@ -30,8 +30,8 @@ class ModelPanel(QWidget):
         self._loaded_source: tuple | None = None
 
         form = new_form()
-        self.fields = add_fields(form, model, ["model.source", "model.method",
-                                               "model.trust_remote_code"], self,
+        first = ["model.source", "model.method", "model.trust_remote_code"]
+        self.fields = add_fields(form, model, first + remaining("model", first), self,
                                  paths={"model.source": "dir,gguf"})
         self.source = self.fields["model.source"].editor
 
@@ -68,7 +68,7 @@ class ModelPanel(QWidget):
 
     # ---- loading ----------------------------------------------------------------------
     def _config_changed(self, key: str) -> None:
-        if key in ("*", "model.source", "model.trust_remote_code"):
+        if key == "*" or key.startswith("model."):
             self._check_path()
             self._debounce.start()
         if key in MEMORY_KEYS or key == "*":
@@ -129,8 +129,11 @@ class ModelPanel(QWidget):
         self.info = None
         self._loaded_source = None
         msg = describe_error(e)
-        self.busy.stop("Could not read the model.", error=True)
-        self.model.set_problem(error_field(e) or "model.source", msg)
+        if isinstance(e, FtguiError):
+            self.busy.stop("Could not read the model.", error=True)
+            self.model.set_problem(error_field(e) or "model.source", msg)
+        else:  # a bug or an unexpected library error: say so, but do not blame the field
+            self.busy.stop(f"Could not read the model details ({msg}).", error=True)
         self._show_empty("")
         self.infoChanged.emit(None)
 

@@ -110,7 +110,7 @@ class RunPanel(QWidget):
         self.runs = QComboBox(objectName="runSelector")
         self.runs.setToolTip("Runs in the runs folder; Resume continues the selected one")
         self.runs.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.runs.setMinimumContentsLength(18)
+        self.runs.setMinimumContentsLength(14)
         self.runs.currentIndexChanged.connect(self._update_resume)
 
         self.progress = QProgressBar(objectName="progressBar")
@@ -118,7 +118,7 @@ class RunPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("Ready")
         self.progress.setTextVisible(True)
-        self.progress.setMinimumWidth(180)
+        self.progress.setMinimumWidth(120)
         self.stats = QLabel(" ", objectName="runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -126,11 +126,14 @@ class RunPanel(QWidget):
         top.addWidget(self.train_button)
         top.addWidget(self.stop_button)
         top.addWidget(self.resume_button)
-        top.addWidget(self.runs)
         top.addSpacing(8)
         top.addWidget(self.progress, 1)
         stats_row = QHBoxLayout()
         stats_row.addWidget(self.stats, 1)
+        run_label = QLabel("Run:")
+        run_label.setBuddy(self.runs)
+        stats_row.addWidget(run_label)
+        stats_row.addWidget(self.runs)
 
         self.welcome = Welcome()
         self.plots = TrainingPlots()
