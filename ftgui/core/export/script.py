@@ -260,16 +260,6 @@ def apply_lora(model, lora):
                                             target_modules=targets, task_type="CAUSAL_LM"))
 
 
-class SeededTrainer(Trainer):
-    """Shuffles with a generator seeded from the seed, so the data order does not depend on
-    the global random state (and N processes see the same global batches as one)."""
-
-    def _get_train_sampler(self, train_dataset=None):
-        dataset = train_dataset if train_dataset is not None else self.train_dataset
-        return torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(
-            self.args.data_seed if self.args.data_seed is not None else self.args.seed))
-
-
 def strategy_args(t):
     if t.get("strategy") == "fsdp":
         return {"fsdp": "full_shard auto_wrap"}
@@ -351,13 +341,12 @@ def main():
         use_cpu=device == "cpu",
         ddp_backend=("gloo" if device == "cpu" else None)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        accelerator_config={"use_seedable_sampler": False},  # keep SeededTrainer's sampler
         **strategy_args(t),
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    trainer = SeededTrainer(model=model, args=targs, train_dataset=Blocks(train),
+    trainer = Trainer(model=model, args=targs, train_dataset=Blocks(train),
                       eval_dataset=Blocks(evals) if has_eval else None,
                       data_collator=default_data_collator, processing_class=tokenizer)
     summary = {}
