@@ -73,6 +73,10 @@ class EventCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kw):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        try:
+            path.chmod(0o700)  # the Trainer makes it with the umask's mode
+        except OSError:
+            pass
         self.emit(CheckpointSaved(step=state.global_step, path=str(path)))
 
 

@@ -104,6 +104,11 @@ class TrainingConfig:
                         choices=("auto", "fp32", "bf16", "fp16"))
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: "
                                       "less memory, about 30% slower.")
+    auto_find_batch_size: bool = _f(False, "Start with batch_size and halve it whenever "
+                                    "the GPU runs out of memory, to find the largest batch "
+                                    "that fits (the Trainer's auto_find_batch_size). Only "
+                                    "effective on CUDA; on the CPU an out-of-memory ends the "
+                                    "run with advice instead.")
     logging_steps: int = _f(10, "Log loss and learning rate every N steps.", min=1)
     eval_steps: int | None = _f(None, "Evaluate on the validation data every N steps "
                                 "(always at the start and the end).", min=1)

@@ -31,3 +31,11 @@ class DataError(FtguiError):
 
 class RunDirError(FtguiError):
     """The run directory is missing, incomplete or would be overwritten."""
+
+
+class DiskFullError(FtguiError):
+    """A write failed because the disk (or the quota, or the file size limit) is full."""
+
+
+class OutOfMemoryError(FtguiError):
+    """The run needed more memory than the device or the host has."""

@@ -142,3 +142,33 @@ def read_events(path: str | Path) -> list[Event]:
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+STEP_KINDS = ("step", "eval", "checkpoint")
+
+
+def drop_steps_after(path: str | Path, step: int) -> int:
+    """Before a resume from the checkpoint of ``step``: remove the step, eval and
+    checkpoint events after it (the interrupted process logged them; the resumed one
+    does those steps again), and a torn last line. The file is replaced atomically.
+    Returns the highest step dropped, 0 when none was."""
+    p = Path(path)
+    if not p.exists():
+        return 0
+    lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
+    kept, lost = [], 0
+    for line in lines:
+        try:
+            raw = json.loads(line)
+            s = raw.get("step") if raw.get("event") in STEP_KINDS else None
+        except (ValueError, AttributeError):
+            continue  # a line cut off by the crash
+        if isinstance(s, int) and s > step:
+            lost = max(lost, s)
+            continue
+        kept.append(line)
+    if len(kept) != len(lines):
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+        tmp.replace(p)
+    return lost

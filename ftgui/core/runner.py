@@ -11,6 +11,7 @@ current step and ends with status "stopped". ``Runner.resume(run_dir)`` continue
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -24,10 +25,11 @@ from ftgui.core import data as data_mod
 from ftgui.core import devices, models
 from ftgui.core.callbacks import EventCallback, perplexity
 from ftgui.core.config import RunConfig
-from ftgui.core.errors import FtguiError, RunDirError, ConfigError
+from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
+                               RunDirError)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
-                               RunStarted, Sink)
-from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint
+                               RunStarted, Sink, drop_steps_after)
+from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint, writer_info
 
 log = logging.getLogger("ftgui")
 
@@ -67,11 +69,15 @@ class Runner:
         return cls(rd.load_config(), sinks, resume_dir=rd.path, launched=launched)
 
     # ---- events -------------------------------------------------------------------------
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event, *, best_effort: bool = False) -> None:
         if not self.is_main:
             return  # in a multi-process run only rank 0 reports
         if self._jsonl is not None:
-            self._jsonl(event)
+            try:
+                self._jsonl(event)
+            except OSError:
+                if not best_effort:  # reporting a failure (a full disk?) must still reach
+                    raise            # the person through the other sinks
         elif not isinstance(event, Progress):
             self._pending.append(event)
         for sink in self.sinks:
@@ -130,6 +136,7 @@ class Runner:
             "status": "running", "model": cfg.model.source, "method": cfg.model.method,
             "dataset": cfg.data.source, "device": device.description,
             "total_params": total, "trainable_params": trainable, **s,
+            "writer": writer_info(),  # a reader tells a dead run ("interrupted") by it
         }
         self._summary.setdefault("started_at", time.strftime("%Y-%m-%d %H:%M:%S"))
         self._write_summary()
@@ -138,18 +145,47 @@ class Runner:
 
     def _choose_run_dir(self) -> Path:
         if self.resume_dir:
-            self._checkpoint = resumable_checkpoint(self.resume_dir)
-            return RunDir(self.resume_dir).path
+            rd = RunDir(self.resume_dir)
+            # a launched process: the launcher checked the run; rank 0 may already be
+            # writing "running" into it
+            self._checkpoint = rd.latest_checkpoint() if self.launched \
+                else resumable_checkpoint(rd.path)
+            if self.is_main:
+                self._tidy_for_resume(rd)
+            return rd.path
         if self.launched:
             return Path(self.config.training.output_dir)
         return choose_run_dir(self.config, self.new_run)
 
+    def _tidy_for_resume(self, rd: RunDir) -> None:
+        """Before continuing an interrupted run: delete what a killed process left half
+        written (it is never used and may fill the disk), and drop the events of the
+        steps after the checkpoint, which are done again, so the curve has each step once."""
+        for torn in rd.torn_checkpoints():
+            shutil.rmtree(torn, ignore_errors=True)
+            self.emit(Message(f"Removed {torn.name}, cut off while it was being written."))
+        for partial in (rd.model_dir, rd.adapter_dir):
+            shutil.rmtree(partial.with_name(partial.name + ".partial"), ignore_errors=True)
+        step = int(self._checkpoint.name.split("-")[1]) if self._checkpoint else 0
+        lost = drop_steps_after(rd.events_path, step)
+        where = self._checkpoint.name if self._checkpoint else "the start (no complete " \
+            "checkpoint was written)"
+        if lost:
+            self.emit(Message(f"Resuming from {where}: steps {step + 1}-{lost} of the "
+                              f"interrupted run are done again.", level="warning"))
+        elif not self._checkpoint:
+            self.emit(Message(f"No complete checkpoint in {rd.path}: training starts again "
+                              f"from step 0.", level="warning"))
+
     def _open_run_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        try:
-            path.chmod(0o700)  # runs may hold private data: readable by the user only
-        except OSError:
-            pass
+        # runs may hold private data: readable by the user only, checkpoints included
+        for folder in (path, RunDir(path).checkpoints_dir):
+            folder.mkdir(exist_ok=True)
+            try:
+                folder.chmod(0o700)
+            except OSError:
+                pass
         self.run = RunDir(path)
         if not self.is_main:
             return
@@ -201,6 +237,7 @@ class Runner:
             ddp_backend=("gloo" if device.device == "cpu" else None)
             if self.world_size > 1 else None,
             **_strategy_args(t),
+            auto_find_batch_size=t.auto_find_batch_size,
             report_to="none",
             disable_tqdm=True,
             log_level="error",
@@ -271,6 +308,12 @@ class Runner:
             self._fail(e.message, True, e.field)
             raise
         except BaseException as e:
+            user = user_error_for(e, self.config, self.run, getattr(self, "device", None))
+            if user is not None:
+                if isinstance(user, OutOfMemoryError):
+                    log.warning("out of memory:\n%s", traceback.format_exc())
+                self._fail(user.message, True, user.field)
+                raise user from e
             tb = traceback.format_exc()
             log.error("run failed:\n%s", tb)
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -286,9 +329,13 @@ class Runner:
             self._summary.update(status="failed", error=message,
                                  duration_s=self._summary.get("duration_s", 0)
                                  + (time.time() - self._t0))
-            self._write_summary()
+            try:
+                self._write_summary()
+            except OSError:
+                pass  # a full disk: the message below still reaches the person
         self.emit(RunFailed(message=message, user_error=user_error, field=field,
-                            log_path=str(self.run.log_path) if self.run else None))
+                            log_path=str(self.run.log_path) if self.run else None),
+                  best_effort=True)
 
     def _save_final(self) -> None:
         """Write the final model to a temporary folder and rename it into place, so a crash
@@ -336,7 +383,7 @@ def _atomic_dir(final: Path, write) -> None:
     tmp = final.with_name(final.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp.mkdir(parents=True, mode=0o700)
     write(tmp)
     if final.exists():
         shutil.rmtree(final)
@@ -366,12 +413,90 @@ def drive(runner: Runner) -> dict:
         try:
             runner.setup()
         except FtguiError as e:
-            runner.emit(RunFailed(message=e.message, user_error=True, field=e.field))
+            runner.emit(RunFailed(message=e.message, user_error=True, field=e.field),
+                        best_effort=True)
             raise
         except BaseException as e:
+            user = user_error_for(e, runner.config, runner.run,
+                                  getattr(runner, "device", None))
+            if user is not None:
+                runner.emit(RunFailed(message=user.message, user_error=True,
+                                      field=user.field), best_effort=True)
+                raise user from e
             log.error("setup failed:\n%s", traceback.format_exc())
             runner.emit(RunFailed(message=f"{type(e).__name__}: {e}", user_error=False))
             raise
         return runner.train()
     finally:
         runner.cleanup()
+
+
+# ---- failures a person can fix: a full disk, too little memory ---------------------------------
+_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)}
+_DISK_TEXT = ("no space left", "file too large", "disk quota", "os error 28", "os error 27",
+              "os error 122", "pytorchstreamwriter failed writing", "file write failed",
+              "unexpected pos")
+_OOM_TEXT = ("out of memory", "can't allocate memory", "defaultcpuallocator")
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def user_error_for(exc: BaseException, config: RunConfig, run: RunDir | None,
+                   device=None) -> FtguiError | None:
+    """A DiskFullError or OutOfMemoryError for ``exc`` when that is what it is, with a
+    message that says what to do; None for anything else."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS or \
+                any(t in str(e).lower() for t in _DISK_TEXT):
+            return _disk_full(e, run)
+    for e in _chain(exc):
+        if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or \
+                isinstance(e, RuntimeError) and any(t in str(e).lower() for t in _OOM_TEXT):
+            return _out_of_memory(e, config, device)
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:160] if text else type(e).__name__
+
+
+def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
+    name = getattr(e, "filename", None)
+    folder = Path(name).parent if name else (run.path if run else Path.cwd())
+    if run is not None:
+        cp = run.latest_checkpoint()
+        after = f"'ftgui resume {run.path}' continues from " + \
+            (f"{cp.name}, which is intact" if cp else "the start (no checkpoint was complete)")
+    else:
+        after = "start the run again"
+    return DiskFullError(f"Could not write to {folder}: the disk is full (or over its quota "
+                         f"or file size limit: {_first_line(e)}). Free some space, then "
+                         f"{after}.", field="training.output_dir")
+
+
+def _out_of_memory(e: BaseException, config: RunConfig, device=None) -> OutOfMemoryError:
+    m, d, t = config.model, config.data, config.training
+    where = getattr(device, "device", None) or "this machine"
+    tips = []
+    if m.method == "full":
+        tips.append("model.method: lora (trains far fewer weights)")
+    if t.batch_size > 1:
+        tips.append(f"a smaller training.batch_size (now {t.batch_size}; raise "
+                    f"gradient_accumulation to keep the effective batch)")
+    if not t.gradient_checkpointing:
+        tips.append("training.gradient_checkpointing: true")
+    if d.block_size > 32:
+        tips.append(f"a shorter data.block_size (now {d.block_size})")
+    if where == "cuda" and not t.auto_find_batch_size:
+        tips.append("training.auto_find_batch_size: true to find the largest batch that fits")
+    advice = "; ".join(tips) or "a smaller model"
+    return OutOfMemoryError(f"Out of memory on {where} ({_first_line(e)}). To need less, "
+                            f"try: {advice}. Then start the run again.",
+                            field="training.batch_size")
