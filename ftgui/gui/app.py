@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             win.load_config(demo)
     win.show()
     rc = app.exec()
-    wait_for_tasks(5000)
+    # a background read may still be importing torch; let it end before Python does
+    wait_for_tasks(60000)
     return int(rc)
 
 

@@ -1,8 +1,9 @@
 """Live training curves with pyqtgraph.
 
-Events only append to Python lists; a 100 ms timer pushes them into persistent curves
+Events only append to Python lists; a 200 ms timer pushes them into persistent curves
 with ``setData`` (never one redraw per event). Curves downsample and clip to the view so
-a run of 100k steps stays cheap to draw.
+a run of 100k steps stays cheap to draw. No background grid: pyqtgraph draws one line per
+minor tick with alpha blending, which made a repaint 4x slower (bench/gui_latency.md).
 """
 
 from __future__ import annotations
@@ -109,7 +110,6 @@ class TrainingPlots(QWidget):
         lp = self.loss_plot.getPlotItem()
         lp.setTitle("Loss")
         lp.setLabel("bottom", "step")
-        lp.showGrid(x=True, y=True, alpha=0.15)
         lp.addLegend(offset=(-10, 10))
         self.raw_curve = lp.plot(name="train (raw)", pen=pg.mkPen(COLORS["raw"], width=1))
         self.smooth_curve = lp.plot(name="train (smoothed)",
@@ -124,7 +124,6 @@ class TrainingPlots(QWidget):
             w.setObjectName(f"{key}Plot")
             item = w.getPlotItem()
             item.setTitle(title, size="9pt")
-            item.showGrid(x=True, y=True, alpha=0.15)
             item.setXLink(lp)  # the step axis follows the loss plot
             item.enableAutoRange(x=False)
             w.setMinimumHeight(110)
@@ -157,7 +156,7 @@ class TrainingPlots(QWidget):
         layout.addWidget(self.plot_area, 1)
         layout.addWidget(self.readout)
 
-        self.timer = QTimer(self, interval=100, singleShot=True)
+        self.timer = QTimer(self, interval=200, singleShot=True)
         self.timer.timeout.connect(self.flush)
         self._smoothing_changed(self.smoothing.value())
 

@@ -133,9 +133,9 @@ def test_settings_keep_geometry_splitters_recent_and_last_config(qtbot, tmp_path
 def test_device_badge_and_model_info(window, qtbot, make_config):
     assert window.load_config(make_config())
     badge = window.findChild(object, "deviceBadge")
-    qtbot.waitUntil(lambda: window.device_choice is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.device_choice is not None, timeout=120000)
     assert badge.text().startswith("CPU") and "fp32" in badge.text()
-    qtbot.waitUntil(lambda: window.model_panel.info is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.model_panel.info is not None, timeout=120000)
     mp = window.model_panel
     assert "GPT2LMHeadModel" in mp.arch.text()
     assert "149,248 total" in mp.params.text()
@@ -156,12 +156,12 @@ def test_dataset_preview_and_text_column(window, qtbot, make_config, tmp_path):
     assert window.load_config(make_config(data={"source": str(data)}))
     dp = window.data_panel
     # two text columns: the core asks which; the message sits at the text column
-    qtbot.waitUntil(lambda: "several text columns" in dp.stats.text(), timeout=60000)
+    qtbot.waitUntil(lambda: "several text columns" in dp.stats.text(), timeout=120000)
     assert "data.text_column" in window.model.problems()
     dp.column.setCurrentIndex(dp.column.findData("body"))  # not in the list yet: add it
     window.model.set("data.text_column", "body")
     qtbot.waitUntil(lambda: dp.preview is not None and dp.preview.stats is not None,
-                    timeout=60000)
+                    timeout=120000)
     assert dp.table.rowCount() == 50 and dp.table.columnCount() == 3
     assert dp.preview.text_column == "body"
     assert "blocks" in dp.stats.text() and "180 training rows" in dp.stats.text()
