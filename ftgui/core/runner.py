@@ -12,6 +12,7 @@ current step and ends with status "stopped". ``Runner.resume(run_dir)`` continue
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import shutil
@@ -168,14 +169,14 @@ class Runner:
             shutil.rmtree(partial.with_name(partial.name + ".partial"), ignore_errors=True)
         step = int(self._checkpoint.name.split("-")[1]) if self._checkpoint else 0
         lost = drop_steps_after(rd.events_path, step)
-        where = self._checkpoint.name if self._checkpoint else "the start (no complete " \
-            "checkpoint was written)"
-        if lost:
-            self.emit(Message(f"Resuming from {where}: steps {step + 1}-{lost} of the "
-                              f"interrupted run are done again.", level="warning"))
-        elif not self._checkpoint:
+        redo = f" Steps {step + 1}-{lost} of the interrupted run are done again." if lost \
+            else ""
+        if not self._checkpoint:
             self.emit(Message(f"No complete checkpoint in {rd.path}: training starts again "
-                              f"from step 0.", level="warning"))
+                              f"from step 0.{redo}", level="warning"))
+        elif redo:
+            self.emit(Message(f"Resuming from {self._checkpoint.name}.{redo}",
+                              level="warning"))
 
     def _open_run_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
@@ -279,13 +280,23 @@ class Runner:
             ckpt = str(self._checkpoint) if self._checkpoint else None
             if ckpt:
                 self.emit(Message(f"Resuming from {Path(ckpt).name}."))
-            out = trainer.train(resume_from_checkpoint=ckpt)
+            if ckpt and _training_complete(Path(ckpt)):
+                # cut off after the last step (evaluating or saving the model): the
+                # Trainer would run one step too many, so load the weights and go on
+                from transformers.trainer_callback import TrainerState
+                trainer._load_from_checkpoint(ckpt)
+                trainer.state = TrainerState.load_from_json(
+                    str(Path(ckpt) / "trainer_state.json"))
+                out = None
+            else:
+                out = trainer.train(resume_from_checkpoint=ckpt)
             status = "stopped" if self.callback.stopped else "finished"
             state = trainer.state
             losses = [h["loss"] for h in state.log_history if "loss" in h]
             self._summary.update(
                 status=status, steps=state.global_step, total_steps=state.max_steps,
-                final_train_loss=losses[-1] if losses else out.training_loss,
+                final_train_loss=losses[-1] if losses else getattr(out, "training_loss",
+                                                                   None),
                 tokens_seen=state.global_step * self._tokens_per_step,
                 duration_s=self._summary.get("duration_s", 0) + (time.time() - self._t0))
             if status == "finished":
@@ -361,6 +372,14 @@ class Runner:
         self.trainer = None
         import gc
         gc.collect()
+
+
+def _training_complete(checkpoint: Path) -> bool:
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        return 0 < int(state["max_steps"]) <= int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _strategy_args(t) -> dict:
@@ -463,8 +482,15 @@ def user_error_for(exc: BaseException, config: RunConfig, run: RunDir | None,
 
 
 def _first_line(e: BaseException) -> str:
+    import re
     text = str(e).strip()
-    return text.splitlines()[0][:160] if text else type(e).__name__
+    if not text:
+        return type(e).__name__
+    # torch's "[enforce fail at alloc_cpu.cpp:127] err == 0. " says nothing to a person
+    text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*(err == 0\.\s*)?", "",
+                  text.splitlines()[0]).strip()
+    text = re.sub(r"\s*Error code \d+.*$", "", text)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ftgui.core.errors import OutOfMemoryError
 from ftgui.core.events import StepLogged
 from ftgui.core.history import format_table, run_row, runs_table
 from ftgui.core.runner import run_config
@@ -31,7 +32,7 @@ def three_runs(tiny_config):
 
     failed = tiny_config(training={"output_dir": f"{root}/failed", "max_steps": 8,
                                    "logging_steps": 1})
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OutOfMemoryError):  # reported as a user error, with advice
         run_config(failed, [crash])
     return root
 
