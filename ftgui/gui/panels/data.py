@@ -47,6 +47,8 @@ class DataPanel(QWidget):
         fmt_box.setLayout(fmt_form)
         self.fields.update(add_fields(fmt_form, model, rest, self))
         fmt_box.setVisible(bool(rest))
+        # columns, template and prompt masking only mean something for non-text formats
+        self._format_only = [self.fields[k] for k in rest if k != "data.format"]
 
         box = QGroupBox("Preview")
         box_layout = QVBoxLayout(box)
@@ -71,12 +73,21 @@ class DataPanel(QWidget):
         self._debounce = QTimer(self, singleShot=True, interval=500)
         self._debounce.timeout.connect(self.load_preview)
         model.changed.connect(self._config_changed)
+        self._apply_format()
 
     def _config_changed(self, key: str) -> None:
+        if key in ("*", "data.format"):
+            self._apply_format()
         if key == "*" or key in PREVIEW_KEYS or key.startswith("data."):
             if key in ("*", "data.text_column"):
                 self._sync_column()
             self._debounce.start()
+
+    def _apply_format(self) -> None:
+        plain = getattr(self.model.config.data, "format", "text") == "text"
+        for f in self._format_only:
+            f.setEnabled(not plain)
+        self.column.setEnabled(plain)
 
     # ---- text column ---------------------------------------------------------------------
     def _column_chosen(self, index: int) -> None:
