@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import StepTimer  # noqa: E402 - the same timer the ftgui side uses
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--train", required=True)
@@ -50,8 +50,12 @@ def main() -> int:
     ap.add_argument("--add-eos", action="store_true")
     ap.add_argument("--padded", action="store_true")
     ap.add_argument("--logging-steps", type=int, default=1)
-    a = ap.parse_args()
+    return ap
 
+
+def build(a: argparse.Namespace, callbacks=()) -> tuple:
+    """The Trainer of the recipe, ready to train: (trainer, timer, info); info["real_tokens"]
+    and info["padded_tokens"] fill per collated batch in --padded mode."""
     import datasets
     import torch
     from transformers import (AutoModelForCausalLM, AutoTokenizer,
@@ -125,8 +129,19 @@ def main() -> int:
         disable_tqdm=True, use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0)
     timer = StepTimer()
     trainer = Trainer(model=model, args=args, train_dataset=lm["train"],
-                      data_collator=collator, processing_class=tokenizer, callbacks=[timer])
+                      data_collator=collator, processing_class=tokenizer,
+                      callbacks=[timer, *callbacks])
+    info = {"real_tokens": real_tokens, "padded_tokens": padded_tokens if a.padded else None,
+            "prep_s": prep_s, "train_rows": len(lm["train"]), "out_dir": out_dir}
+    return trainer, timer, info
+
+
+def main() -> int:
+    a = parser().parse_args()
+    import torch
+    trainer, timer, info = build(a)
     trainer.train()
+    real_tokens, padded_tokens = info["real_tokens"], info["padded_tokens"]
     result = timer.summary(a.batch_size * a.block_size)
     if real_tokens is not None:
         per_step = sum(real_tokens) / len(real_tokens)
@@ -137,12 +152,12 @@ def main() -> int:
         result["real_tokens_per_step"] = a.batch_size * a.block_size
         result["real_tokens_per_s"] = result["tokens_per_s"]
         result["real_token_share"] = 1.0
-    result.update(side="padded" if a.padded else "plain", prep_s=prep_s,
-                  train_rows=len(lm["train"]),
+    result.update(side="padded" if a.padded else "plain", prep_s=info["prep_s"],
+                  train_rows=info["train_rows"],
                   threads=torch.get_num_threads(), pid=os.getpid())
     print("BENCH_JSON " + json.dumps(result), flush=True)
     import shutil
-    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.rmtree(info["out_dir"], ignore_errors=True)
     return 0
 
 

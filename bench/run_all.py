@@ -1,0 +1,384 @@
+#!/usr/bin/env python
+"""Run every benchmark and rewrite bench/RESULTS.md.
+
+    python bench/run_all.py            # the full recording (about 20 minutes on a quiet
+                                       # 2-core machine; longer when it is shared)
+    python bench/run_all.py --quick    # a smoke version: fewer steps and repeats, the tiny
+                                       # model where possible (a few minutes)
+    python bench/run_all.py --only overhead,plots [--out FILE]
+
+Each bench runs in its own process (``bench/NAME.py --json FILE``) and reports ratios of
+two sides measured side by side in that run. The machine, the library versions, the date,
+the load average before and after, and the command behind each figure go into the file,
+with one line per target: met or not, and where not, why and what would close it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, load_average, machine, versions  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+PY = sys.executable
+
+# name -> (script, extra args in --quick, extra args in full)
+BENCHES = {
+    "overhead": ("overhead.py", [], []),
+    "mfu": ("mfu.py", [], []),
+    "data_prep": ("data_prep.py", [], []),
+    "cold_start": ("cold_start.py", [], []),
+    "responsiveness": ("gui_latency.py", ["--max-steps", "60"], []),
+    "plots": ("plots.py", [], []),
+    "memory": ("memory_bench.py", [], []),
+}
+
+
+def run_bench(name: str, quick: bool, tmp: Path) -> tuple[dict, str, float]:
+    script, q_args, f_args = BENCHES[name]
+    path = BENCH / script
+    if name == "responsiveness" and not path.exists():
+        path = BENCH / "responsiveness.py"
+    out = tmp / f"{name}.json"
+    args = (q_args if quick else f_args)
+    if name != "responsiveness" and quick:
+        args = ["--quick", *args]
+    cmd = [PY, str(path), *args, "--json", str(out)]
+    shown = f"python bench/{path.name} {' '.join(args)}".strip()
+    t = time.time()
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    dt = time.time() - t
+    if out.exists():
+        res = json.loads(out.read_text())
+        if p.returncode:
+            res.setdefault("warning", f"exit status {p.returncode}")
+        return res, shown, dt
+    return {"error": f"exit status {p.returncode}: "
+                     f"{(p.stdout + p.stderr).strip()[-1500:]}"}, shown, dt
+
+
+# ---- the report -----------------------------------------------------------------------
+def f(x, nd=2):
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        if x != x:
+            return "nan"
+        return f"{x:,.{nd}f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def mark(ok) -> str:
+    return {True: "**met**", False: "**not met**", None: "**not measured**"}[ok]
+
+
+def section_overhead(r, cmd):
+    lines, targets = [], []
+    if "error" in r:
+        return [f"Failed: `{r['error'][:400]}`"], [("1", "overhead vs plain ≥ 0.98", None,
+                                                    "the bench failed")]
+    lines += ["| config | ftgui steps/s | plain steps/s | ratio (median of pairs) | pairs | "
+              "max loss difference |", "| --- | --- | --- | --- | --- | --- |"]
+    for c in r["overhead"]:
+        lines.append(f"| {c['config']}, batch {c['batch']} × {c['block']}, {c['steps']} steps "
+                     f"| {f(c['ftgui'], 3)} | {f(c['plain'], 3)} | **{f(c['ratio_median'], 3)}**"
+                     f" ({', '.join(f(x, 3) for x in c['ratios'])}) | {c['repeats']} | "
+                     f"{c['loss_max_abs_diff']:.2g} |")
+    lines.append("")
+    lines.append("| config | ftgui packed real tokens/s | padded real tokens/s | ratio | "
+                 "real share of padded batches | steps/s packed / padded |")
+    lines.append("| --- | --- | --- | --- | --- | --- |")
+    for c in r["useful"]:
+        sp = c["steps_per_s"]
+        lines.append(f"| {c['config']}, batch {c['batch']}, block {c['block']} | "
+                     f"{f(c['ftgui'], 0)} | {f(c['padded'], 0)} | **{f(c['ratio_median'], 2)}** "
+                     f"| {f(100 * c['padded_real_token_share'], 0)} % "
+                     f"({f(c['padded_real_tokens_per_step'], 0)} real tokens a step) | "
+                     f"{f(sp['ftgui'], 3)} / {f(sp['padded'], 3)} |")
+    for c in r["overhead"]:
+        ok = c["ratio_median"] >= 0.98 and c["loss_max_abs_diff"] <= 1e-6
+        note = ""
+        if not ok:
+            if c["loss_max_abs_diff"] > 1e-6:
+                note = "losses differ: the two sides no longer see the same batches."
+            else:
+                note = (f"ratio {c['ratio_median']:.3f} < 0.98 over {c['repeats']} pair(s). "
+                        + NOTES["overhead"])
+        targets.append(("1", f"overhead vs plain, {c['config']}: ratio "
+                        f"{f(c['ratio_median'], 3)}, losses equal to "
+                        f"{c['loss_max_abs_diff']:.1g}", ok, note))
+    for c in r["useful"]:
+        targets.append(("2", f"useful throughput packed / padded, {c['config']}: "
+                        f"{f(c['ratio_median'], 2)}× (expected well above 1)",
+                        c["ratio_median"] > 1, NOTES["useful"]))
+    return lines, targets
+
+
+def section_mfu(r, cmd):
+    if "error" in r:
+        return [f"Not measured: {r['error']}"], [("3", "MFU ≥ 0.75", None, r["error"])]
+    lines = [f"Full fine-tuning, batch {r['batch']} × {r['block']}, {r['steps']} steps "
+             f"(2 warm-up), {r['repeats']} pair(s); matmul peak (median of the samples) "
+             f"**{f(r['peak_gflops'], 0)} GFLOP/s**.", "",
+             "| side | tokens/s | achieved GFLOP/s | peak in that process | MFU | threads | "
+             "attention |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for k in ("ftgui", "loop"):
+        for x in r["runs"][k]:
+            lines.append(f"| {k} | {f(x['tokens_per_s'], 1)} | {f(x['gflops'], 1)} | "
+                         f"{f(x['peak_gflops'], 0)} | **{f(x['mfu'], 3)}** | {x['threads']} | "
+                         f"{x['attn']} |")
+    for name, x in (r.get("variants") or {}).items():
+        if "error" in x:
+            lines.append(f"| {name} | failed | | | | | |")
+        else:
+            lines.append(f"| {name} | {f(x['tokens_per_s'], 1)} | {f(x['gflops'], 1)} | "
+                         f"{f(x['peak_gflops'], 0)} | {f(x['mfu'], 3)} | {x['threads']} | "
+                         f"{x['attn']} |")
+    lines += ["", f"ftgui MFU **{f(r['ftgui_mfu'], 3)}**, bare loop MFU "
+              f"**{f(r['loop_mfu'], 3)}**, ftgui / loop tokens/s **{f(r['ftgui_vs_loop'], 3)}**."
+              f" GPU: {r['gpu']}."]
+    ok = r["ftgui_mfu"] >= 0.75
+    targets = [("3", f"MFU of full SmolLM2-135M fine-tuning on the CPU: {f(r['ftgui_mfu'], 3)}"
+                f" (bare loop {f(r['loop_mfu'], 3)})", ok, "" if ok else NOTES["mfu"]),
+               ("3", "MFU on a GPU (GPT-2-small size, bf16) ≥ 0.4", None, r["gpu"])]
+    return lines, targets
+
+
+def section_data(r, cmd):
+    if "error" in r:
+        return [f"Failed: {r['error'][:400]}"], [("4", "data preparation", None, "failed")]
+    m, rps = r["median_s"], r["rows_per_s"]
+    lines = [f"Both files ({f(r['rows'])} lines), block 128, {r['tokenizer']} tokenizer, "
+             f"{r['repeats']} round(s) from fresh caches.", "",
+             "| pass | seconds (median) | rows/s |", "| --- | --- | --- |",
+             f"| ftgui first pass (read, tokenize, pack, write cache) | {f(m['first'], 3)} | "
+             f"{f(rps['first'], 0)} |",
+             f"| ftgui second pass (cache) | {f(m['cached'], 3)} | {f(rps['cached'], 0)} |",
+             f"| tutorial, per-line `datasets.map` + group_texts | "
+             f"{f(m['tutorial_per_line'], 3)} | {f(rps['tutorial_per_line'], 0)} |",
+             f"| tutorial, batched `datasets.map` + group_texts | "
+             f"{f(m['tutorial_batched'], 3)} | {f(rps['tutorial_batched'], 0)} |", "",
+             f"Cached second pass **{f(r['cached_speedup'], 1)}×** faster than the first; "
+             f"first pass **{f(r['first_vs_per_line'], 2)}×** the rows/s of the per-line map "
+             f"({f(r['first_vs_batched'], 2)}× the batched map)."]
+    ok = r["cached_speedup"] >= 10
+    return lines, [("4", f"cached second pass {f(r['cached_speedup'], 1)}× faster (≥ 10×); "
+                    f"rows/s {f(r['first_vs_per_line'], 2)}× the per-line map", ok,
+                    "" if ok else NOTES["data"])]
+
+
+def section_cold(r, cmd):
+    if "error" in r:
+        return [f"Failed: {r['error'][:400]}"], [("5", "cold start", None, "failed")]
+    lines = [f"{r['repeats']} interleaved rounds, fresh processes, offscreen.", "",
+             "| from process start to | seconds (median) | all |", "| --- | --- | --- |",
+             f"| main window shown (event loop running) | **{f(r['window_s'], 2)}** | "
+             f"{', '.join(f(x, 2) for x in r['window_all_s'])} |",
+             f"| `import torch, transformers, datasets` (+ Trainer) done | {f(r['imports_s'], 2)}"
+             f" | {', '.join(f(x, 2) for x in r['imports_all_s'])} |",
+             f"| `python -c pass`-like floor | {f(r['python_s'], 2)} | |", "",
+             f"torch imported before the window showed: **{'yes' if r['torch_at_show'] else 'no'}**"
+             f" (it starts loading on a worker thread {f(r['torch_loaded_after_s'], 2)} s after). "
+             f"Worst lateness of a 10 ms timer in the {f(r['watch_s'], 0)} s after showing, while "
+             f"those imports run: **{f(r['after_show_worst_ms'], 0)} ms** (median over rounds "
+             f"{f(r['after_show_worst_ms_median'], 0)} ms)."]
+    ok1 = r["window_s"] < 1.5 and not r["torch_at_show"]
+    ok2 = r["after_show_worst_ms"] <= 50
+    return lines, [
+        ("5", f"window up in {f(r['window_s'], 2)} s (< 1.5 s; imports alone "
+              f"{f(r['imports_s'], 2)} s), heavy imports after showing", ok1,
+         "" if ok1 else NOTES["cold"]),
+        ("5", f"input never blocked by the background imports: worst timer lateness "
+              f"{f(r['after_show_worst_ms'], 0)} ms after showing (≤ 50 ms)", ok2,
+         "" if ok2 else NOTES["cold_block"])]
+
+
+def section_resp(r, cmd):
+    if "error" in r:
+        return [f"Failed: {r['error'][:400]}"], [("6", "responsiveness", None, "failed")]
+    lines = [f"Workload: {r.get('workload')}; status {r.get('status')}, "
+             f"{r.get('steps_logged')} steps logged in {r.get('run_wall_s')} s.", "",
+             "| 10 ms QTimer lateness | worst | p99 | median |", "| --- | --- | --- | --- |",
+             f"| during the run | **{r['run_worst_ms']} ms** | {r['run_p99_ms']} ms | "
+             f"{r['run_p50_ms']} ms |",
+             f"| idle window before it | {r['idle_worst_ms']} ms | {r['idle_p99_ms']} ms | |"]
+    ok = r["run_worst_ms"] <= 50
+    return lines, [("6", f"worst lateness {r['run_worst_ms']} ms, p99 {r['run_p99_ms']} ms "
+                    f"(≤ 50 ms)", ok, "" if ok else NOTES["resp"])]
+
+
+def section_plots(r, cmd):
+    if "error" in r:
+        return [f"Failed: {r['error'][:400]}"], [("7", "plots", None, "failed")]
+    lines = [f"{f(r['points'])} points, {r['append_per_update']} appended per update, "
+             f"{r['updates']} updates, 1200 × 700 offscreen.", "",
+             "| side | median ms / update | p95 | max |", "| --- | --- | --- | --- |",
+             f"| the app's TrainingPlots (flush + repaint of all four plots) | "
+             f"**{f(r['app_median_ms'], 1)}** | {f(r['app_p95_ms'], 1)} | {f(r['app_max_ms'], 1)} |",
+             f"| one PlotWidget configured the same, points in growable numpy buffers | "
+             f"{f(r['buffers_median_ms'], 1)} | {f(r['buffers_p95_ms'], 1)} | "
+             f"{f(r['buffers_max_ms'], 1)} |"]
+    ok = r["app_median_ms"] <= 16
+    return lines, [("7", f"loss plot update with 1 M points: {f(r['app_median_ms'], 1)} ms "
+                    f"median (≤ 16 ms)", ok, "" if ok else NOTES["plots"])]
+
+
+def section_memory(r, cmd):
+    if "error" in r:
+        return [f"Not measured: {r['error']}"], [("8", "memory", None, r["error"])]
+    lines = [f"SmolLM2-135M-Instruct from its GGUF (the app's path), batch {r['batch']} × "
+             f"{r['block']}, {r['steps']} steps, RSS sampled every 20 ms; MB.", "",
+             "| method | trainable | floor (imports) | peak while loading | peak while "
+             "training | run's need (peak − floor) | app's estimate | estimate / need | "
+             "estimate / peak |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for m in ("full", "lora"):
+        x = r[m]
+        lines.append(f"| {m} | {f(x['trainable_params'])} | {f(x['floor'], 0)} | "
+                     f"{f(x['load_peak'], 0)} | **{f(x['train_peak'], 0)}** | "
+                     f"{f(x['run_need_mb'], 0)} | {f(x['estimate_mb'], 0)} | "
+                     f"{f(x['estimate_vs_need'], 2)} | **{f(x['estimate_vs_peak'], 2)}** |")
+    lines += ["", f"Full / LoRA training peak: **{f(r['full_vs_lora_peak'], 2)}×**. Estimate "
+              "parts (MB): " + "; ".join(
+                  f"{m}: " + ", ".join(f"{k} {f(v, 0)}" for k, v in
+                                       r[m]["estimate_parts_mb"].items())
+                  for m in ("full", "lora"))]
+    targets = []
+    for m in ("full", "lora"):
+        q = r[m]["estimate_vs_peak"]
+        ok = 0.8 <= q <= 1.2
+        targets.append(("8", f"estimate within ±20 % of the measured peak, {m}: "
+                        f"{f(q, 2)}× the peak", ok, "" if ok else NOTES["memory"]))
+    return lines, targets
+
+
+SECTIONS = [
+    ("overhead", "1–2. Overhead against the plain recipe; packed vs padded throughput",
+     section_overhead),
+    ("mfu", "3. Model FLOPs utilization", section_mfu),
+    ("data_prep", "4. Data preparation", section_data),
+    ("cold_start", "5. Cold start", section_cold),
+    ("responsiveness", "6. Responsiveness during a run", section_resp),
+    ("plots", "7. Plot redraw with 1,000,000 points", section_plots),
+    ("memory", "8. Memory", section_memory),
+]
+
+# Why a target is missed and what would close it: from the investigation recorded in
+# bench/NOTES.md (kept short here).
+NOTES = {
+    "overhead": "On a shared machine the per-pair ratio swings by ±30 % (other processes "
+                "take the cores mid-run); see NOTES.md. Close it by re-running "
+                "when the machine is quiet (the losses are identical, so both sides do the "
+                "same work).",
+    "useful": "",
+    "mfu": "see NOTES.md §MFU: the gap to the peak is shared by the bare loop (small "
+           "matrices: 576 wide, 49k-vocab logits + cross-entropy, AdamW over 135 M "
+           "parameters is memory-bound), so it is not Trainer or ftgui overhead; the "
+           "variants tried and their effect are in the table above.",
+    "data": "",
+    "cold": "the window's own imports (PySide6 + pyqtgraph, ~1 s here, pyqtgraph.Qt alone "
+            "~0.4 s) and the build; on a loaded machine these double. Close by importing "
+            "pyqtgraph lazily (plots created after the first show) — ftgui/gui is the GUI "
+            "engineer's; see NOTES.md.",
+    "cold_block": "torch's import on the worker thread holds the GIL in long C stretches "
+                  "(module init), so the GUI thread's timers stall; see NOTES.md §cold start "
+                  "for options (defer until first needed / idle, or import in a helper "
+                  "process first to warm the page cache).",
+    "resp": "see the GUI engineer's bench/gui_latency.py --trace; on a shared 2-core "
+            "machine torch's 2 OpenMP threads and the GUI thread compete for the cores "
+            "(NOTES.md §threads).",
+    "plots": "TrainingPlots.flush converts every series' Python list to a numpy array on each "
+             "update (5 series × 2 × 1 M floats, ~130 ms here) before pyqtgraph even draws; "
+             "keeping the points in growable numpy buffers (the second row) removes that. "
+             "ftgui/gui/plots.py is the GUI engineer's: reported there.",
+    "memory": "see NOTES.md §memory for the measured parts and the correction proposed "
+              "for memory.py's CPU estimate.",
+}
+
+
+def render(results: dict, meta: dict) -> str:
+    out = ["# Benchmark results", "",
+           "Written by `python bench/run_all.py" + (" --quick" if meta["quick"] else "")
+           + "`; do not edit by hand. Every figure is a ratio of two sides measured in the "
+           "same run, interleaved and repeated, medians compared. Investigation notes and "
+           "the changes recommended: [NOTES.md](NOTES.md).", "",
+           "## Machine", "",
+           f"- date: {meta['date']} (took {meta['took_min']:.1f} min"
+           + (", **--quick**: fewer steps and repeats" if meta["quick"] else "") + ")",
+           f"- CPU: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, torch threads "
+           f"{meta['machine']['torch_threads']}; RAM {meta['machine']['ram']}; GPU: "
+           f"{meta['machine']['gpu']}",
+           f"- OS: {meta['machine']['os']}, Python {meta['machine']['python']}",
+           "- libraries: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
+           f"- load average (1 / 5 / 15 min) at start: {meta['load_start']}, at end: "
+           f"{meta['load_end']}" + (" — **the machine was shared while this ran**: absolute "
+                                   "times are slower and noisier than on a quiet machine"
+                                   if meta["busy"] else ""),
+           f"- commit: {meta['commit']}", ""]
+    all_targets = []
+    body = []
+    for key, title, fn in SECTIONS:
+        if key not in results:
+            continue
+        r, cmd, dt = results[key]
+        lines, targets = fn(r, cmd)
+        all_targets += targets
+        body += [f"## {title}", "", f"Command: `{cmd}` ({dt:.0f} s)", "", *lines, ""]
+    out += ["## Targets", "", "| # | figure | result | why not / what would close it |",
+            "| --- | --- | --- | --- |"]
+    for num, what, ok, note in all_targets:
+        out.append(f"| {num} | {what} | {mark(ok)} | {note if ok is not True else ''} |")
+    out += ["", *body]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", help="comma-separated: " + ",".join(BENCHES))
+    ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
+    a = ap.parse_args()
+    names = a.only.split(",") if a.only else list(BENCHES)
+    tmp = Path(tempfile.mkdtemp(prefix="ftgui-bench-all-"))
+    t0 = time.time()
+    load_start = load_average()
+    results = {}
+    for name in names:
+        print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
+        results[name] = run_bench(name, a.quick, tmp)
+        r = results[name][0]
+        print(f"    {results[name][2]:.0f} s" + (f"  ERROR {r['error'][:300]}"
+                                                 if "error" in r else ""), flush=True)
+        (tmp / "all.json").write_text(json.dumps({k: v[0] for k, v in results.items()},
+                                                 indent=1))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        commit = "?"
+    load_end = load_average()
+    cores = os.cpu_count() or 1
+    busy = max(float(load_start.split(" / ")[0]), float(load_end.split(" / ")[0])) > 0.5 * cores
+    meta = {"quick": a.quick, "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "took_min": (time.time() - t0) / 60, "machine": machine(), "versions": versions(),
+            "load_start": load_start, "load_end": load_end, "busy": busy, "commit": commit}
+    Path(a.out).write_text(render(results, meta), encoding="utf-8")
+    raw = Path(a.out).with_suffix(".json")
+    raw.write_text(json.dumps({"meta": meta, "results": {k: {"result": v[0], "command": v[1],
+                                                             "seconds": v[2]}
+                                                         for k, v in results.items()}},
+                              indent=1, default=str))
+    print(f"wrote {a.out} and {raw}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
