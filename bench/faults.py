@@ -2,7 +2,7 @@
 random moments, resume each run to the end, and check that nothing was lost but the steps
 since the newest complete checkpoint.
 
-    python bench/faults.py [--runs 8] [--seed 0] [--out bench/faults-result.json]
+    python bench/faults.py [--kills 24] [--seed 0] [--out bench/faults-result.json]
 
 Each run is a tiny GPT-2 (tests/tiny_model.py) on tests/fixtures/wiki-small.txt, 20 steps,
 a checkpoint every 4 steps (two kept), one step logged per event line. A run is killed
@@ -12,7 +12,8 @@ two or three times (the first `train`, then the `resume`s) at one of these momen
   step        a random time after a random training step was logged
   checkpoint  the moment a checkpoint-N folder appears without its trainer_state.json
               (the Trainer is writing weights / optimizer / scheduler / RNG state)
-  final       the moment model.partial appears (the final model is being written)
+  final       after the last step: a random time after the final evaluation is logged,
+              or the moment model.partial appears (the final model is being written)
 
 and then resumed (or trained again when the kill came before the run folder existed)
 until it finishes. After every kill: the run reads as "interrupted", not "running"; the
@@ -104,9 +105,15 @@ def kill_at(proc, mode: str, run: Path, rng: random.Random, timeout: float) -> b
         if hit:
             time.sleep(rng.uniform(0, 0.03))
     elif mode == "final":
-        hit = wait_for(proc, lambda: (run / "model.partial").exists(), deadline, 0.001)
-        if hit:
-            time.sleep(rng.uniform(0, 0.02))
+        def finishing() -> bool:
+            if (run / "model.partial").exists():
+                return True
+            from ftgui.core.events import read_events
+            return any(e.kind == "eval" and e.step == MAX_STEPS
+                       for e in read_events(run / "events.jsonl"))
+        hit = wait_for(proc, finishing, deadline, 0.002)
+        if hit and not (run / "model.partial").exists():
+            time.sleep(rng.uniform(0, 0.15))
     else:
         raise ValueError(mode)
     if proc.poll() is not None:
@@ -153,7 +160,8 @@ def check_final(run: Path, reference: dict) -> tuple[list[str], float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--kills", type=int, default=24, help="kills to land (at least)")
+    ap.add_argument("--max-runs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=240.0)
     ap.add_argument("--out", default=str(REPO / "bench" / "faults-result.json"))
@@ -179,29 +187,32 @@ def main() -> int:
     reference = weights(tmp / "reference" / "model")
     print(f"reference run: {time.time() - t0:.0f} s")
 
-    # every run gets 1-3 kills; the modes are spread so each is used several times
-    plans = []
-    cycle = list(MODES)
-    for i in range(a.runs):
-        n = 2 + i % 2
-        plan = []
-        for _ in range(n):
-            if not cycle:
-                cycle = list(MODES)
-                rng.shuffle(cycle)
-            plan.append(cycle.pop())
-        plans.append(plan)
+    # runs of two or three kills each, the modes dealt in turn, until --kills landed
+    cycle: list[str] = []
+
+    def plans():
+        i = 0
+        while sum(v for k, v in stats.items() if k in MODES) < a.kills and i < a.max_runs:
+            plan = []
+            for _ in range(2 + i % 2):
+                if not cycle:
+                    cycle.extend(MODES)
+                    rng.shuffle(cycle)
+                plan.append(cycle.pop())
+            yield i, plan
+            i += 1
 
     stats = Counter()
     lost_steps = Counter()
     torn_seen = Counter()
     records, failures = [], []
-    for i, plan in enumerate(plans):
+    for i, plan in plans():
         run = tmp / f"run-{i}"
         cfg = tmp / f"run-{i}.yaml"
         write_config(cfg, model, run)
         log = tmp / f"run-{i}.log"
         killed = []
+        failed_before = len(failures)
         finished_early = False
         for mode in plan:
             args = ["resume", str(run)] if (run / "config.yaml").exists() else \
@@ -209,10 +220,10 @@ def main() -> int:
             proc = start(args, log)
             if not kill_at(proc, mode, run, rng, a.timeout):
                 stats[f"{mode} (process ended first)"] += 1
-                finished_early = proc.returncode == 0 and RunDir(run).status() == "finished"
                 if proc.returncode != 0:
                     failures.append(f"run-{i}: {args[0]} exited {proc.returncode} "
                                     f"(see {log})")
+                finished_early = True
                 break
             stats[mode] += 1
             rd = RunDir(run)
@@ -255,9 +266,10 @@ def main() -> int:
                                 f"expected {want}")
         problems, diff = check_final(run, reference)
         failures += [f"run-{i}: {p}" for p in problems]
-        records.append({"run": i, "kills": killed, "ok": not problems, "max_weight_diff": diff})
+        ok = len(failures) == failed_before
+        records.append({"run": i, "kills": killed, "ok": ok, "max_weight_diff": diff})
         print(f"run-{i}: kills {[k['mode'] + '@' + str(k['reached_step']) for k in killed]} "
-              f"-> {'ok' if not problems else problems} (weights within {diff:.1e})",
+              f"-> {'ok' if ok else failures[failed_before:]} (weights within {diff:.1e})",
               flush=True)
 
     total = sum(v for k, v in stats.items() if k in MODES)
@@ -265,13 +277,14 @@ def main() -> int:
               "torn_left_by_kill": dict(torn_seen), "runs": records, "failures": failures,
               "seconds": round(time.time() - t0)}
     Path(a.out).write_text(json.dumps(result, indent=2))
-    print(f"\n{total} kills in {len(plans)} runs, {len(failures)} failures, "
+    print(f"\n{total} kills in {len(records)} runs, {len(failures)} failures, "
           f"{result['seconds']} s")
     print("| fault | injected | resumed & finished | lost (steps redone) | torn left, "
           "never picked |")
     print("| --- | --- | --- | --- | --- |")
+    survived = Counter(k["mode"] for r in records if r["ok"] for k in r["kills"])
     for m in MODES:
-        print(f"| SIGKILL during {m} | {stats[m]} | {stats[m]} | {lost_steps[m]} | "
+        print(f"| SIGKILL during {m} | {stats[m]} | {survived[m]} | {lost_steps[m]} | "
               f"{torn_seen[m]} |")
     for f in failures:
         print("FAIL", f)

@@ -7,6 +7,7 @@ tooltips) and optional ``choices`` / ``min`` / ``above`` metadata used by valida
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -206,10 +207,13 @@ class RunConfig:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not a UTF-8 text file; a config must be YAML text.")
+        except RecursionError:
+            raise ConfigError(f"{path}: nested too deeply to be a config.") from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)}).")
+            why = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
+            raise ConfigError(f"{path}{line}: not valid YAML ({why}).")
         return cls.from_dict(raw, base_dir=path.resolve().parent, where=str(path))
 
     def save(self, path: str | Path) -> None:
@@ -330,7 +334,10 @@ def looks_like_path(value: str) -> bool:
         return True
     if value.count("/") > 1 or "\\" in value or _has_file_suffix(value):
         return True
-    return Path(value).exists()
+    try:
+        return Path(value).exists()
+    except (OSError, ValueError):  # a NUL character, a name too long
+        return False
 
 
 @typing.no_type_check
@@ -361,8 +368,28 @@ def _union_args(tp) -> tuple:
     return (tp,)
 
 
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _coerce(key: str, value: Any, tp, where: str) -> Any:
     """Accept a YAML value for a field of type ``tp`` or raise a ConfigError naming it."""
+    try:
+        out = _coerce_value(key, value, tp, where)
+    except (OverflowError, ValueError):  # float(10**400), int("9" * 5000)
+        raise ConfigError(f"{where}: '{key}' is out of range, got {_show(value)}.",
+                          field=key) from None
+    if isinstance(out, float) and not math.isfinite(out):
+        raise ConfigError(f"{where}: '{key}' must be a finite number, got {_show(value)}.",
+                          field=key)
+    if any(isinstance(v, str) and "\x00" in v for v in (out if isinstance(out, list)
+                                                      else [out])):
+        raise ConfigError(f"{where}: '{key}' holds a NUL character.", field=key)
+    return out
+
+
+def _coerce_value(key: str, value: Any, tp, where: str) -> Any:
     args = _union_args(tp)
     if value is None or (isinstance(value, str) and value == "" and type(None) in args):
         if type(None) in args:
@@ -391,7 +418,7 @@ def _coerce(key: str, value: Any, tp, where: str) -> Any:
                     return float(value)
             except ValueError:
                 pass
-    raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {value!r}.",
+    raise ConfigError(f"{where}: '{key}' must be {_type_name(tp)}, got {_show(value)}.",
                       field=key)
 
 
@@ -400,7 +427,7 @@ def _check_value(f: dataclasses.Field, value: Any) -> str | None:
     if value is None:
         return None
     if "choices" in meta and value not in meta["choices"]:
-        return f"must be one of {', '.join(meta['choices'])}, got {value!r}"
+        return f"must be one of {', '.join(meta['choices'])}, got {_show(value)}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "min" in meta and value < meta["min"]:
             return f"must be at least {meta['min']}, got {value}"

@@ -4,11 +4,18 @@ Each error carries a message that says what is wrong and what to do. Anything th
 not an ``FtguiError`` is a bug: the CLI exits 1 with a traceback in a log file.
 """
 
+import re
+
+_LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
 
 class FtguiError(Exception):
     """A user error: bad input, a missing file, a wrong setting."""
 
     def __init__(self, message: str, *, field: str | None = None):
+        # one line, always: a line break from the input (a column named "a\nb") is shown
+        # escaped rather than breaking the message in a terminal or a banner
+        message = _LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], message)
         super().__init__(message)
         self.message = message
         self.field = field  # "section.key" of the config field at fault, when there is one

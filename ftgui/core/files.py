@@ -6,9 +6,11 @@ broken line, a binary file or a wrong encoding gets a message a person can act o
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 from ftgui.core.errors import DataError
@@ -20,11 +22,22 @@ SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val",
 
 def read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
     """Rows of a local file as dicts. Text files give one row per non-blank line."""
+    if "\x00" in str(path):
+        raise DataError(f"{field}: the path {str(path)!r} holds a NUL character; give the "
+                        f"path of a file.", field=field)
     p = Path(path).expanduser()
-    if not p.exists():
+    try:
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except OSError as e:  # a name too long, a loop of links, ...
+        raise DataError(f"{field}: {p} cannot be read ({e.strerror or e}).",
+                        field=field) from None
+    if not exists:
         raise DataError(f"{field}: {p} does not exist. Check the path.", field=field)
-    if p.is_dir():
+    if is_dir:
         raise DataError(f"{field}: {p} is a folder; give a file here.", field=field)
+    if not is_file:  # a pipe or a device would block or never end
+        raise DataError(f"{field}: {p} is not a regular file; give a data file.",
+                        field=field)
     suffix = p.suffix.lower()
     if suffix not in SUFFIXES:
         raise DataError(f"{field}: {p.name} has an unsupported type '{suffix or 'none'}'. "
@@ -46,8 +59,27 @@ def read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
     return _read_csv(p, text, field)
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode_text(p: Path, field: str) -> str:
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"{field}: {p} cannot be read ({e.strerror or e}).",
+                        field=field) from None
+    for bom, encoding in _BOMS:  # Windows tools save "Unicode" text as UTF-16 with a BOM
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                raise DataError(f"{field}: {p} starts like {encoding.upper()} text but is "
+                                f"not valid {encoding.upper()}. Re-save the file as UTF-8.",
+                                field=field) from None
+            if "\x00" in text:
+                break  # report the NUL below
+            return text
     if b"\x00" in data:
         line = data[:data.index(b"\x00")].count(b"\n") + 1
         raise DataError(f"{field}: {p} looks like a binary file, not text (a NUL byte on "
@@ -72,6 +104,9 @@ def _read_jsonl(p: Path, text: str, field: str) -> list[dict]:
         except json.JSONDecodeError as e:
             raise DataError(f"{field}: {p} line {n} is not valid JSON ({e.msg} at column "
                             f"{e.colno}). Fix or delete that line.", field=field) from None
+        except (ValueError, RecursionError) as e:  # a 5000-digit number, 10000 nested [
+            raise DataError(f"{field}: {p} line {n} cannot be read as JSON "
+                            f"({_short(e)}).", field=field) from None
         if not isinstance(row, dict):
             raise DataError(f"{field}: {p} line {n} is a JSON {type(row).__name__}, not an "
                             f"object; each line must be like {{\"text\": \"...\"}}.",
@@ -86,6 +121,9 @@ def _read_json_array(p: Path, text: str, field: str) -> list[dict]:
     except json.JSONDecodeError as e:
         raise DataError(f"{field}: {p} line {e.lineno} is not valid JSON ({e.msg}).",
                         field=field) from None
+    except (ValueError, RecursionError) as e:
+        raise DataError(f"{field}: {p} cannot be read as JSON ({_short(e)}).",
+                        field=field) from None
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -99,7 +137,13 @@ def _read_json_array(p: Path, text: str, field: str) -> list[dict]:
     return data
 
 
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:120]
+
+
 def _read_csv(p: Path, text: str, field: str) -> list[dict]:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long text is not an error
     reader = csv.DictReader(io.StringIO(text, newline=""))
     rows = []
     try:

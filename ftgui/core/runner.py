@@ -132,8 +132,14 @@ class Runner:
         self.run = RunDir(run_path)
         self.trainer = self._build_trainer(model, tokenizer, prepared, device)
         self._open_run_dir(run_path)  # last: a setup that fails leaves no run folder
+        before = self.run.summary() if self.resume_dir else {}
+        if self.resume_dir and not self._checkpoint:
+            # starting again from step 0: evaluate the base model again, as a new run
+            # does, so the random state (and the result) is the same as a new run's
+            for key in ("eval_loss_before", "perplexity_before"):
+                before.pop(key, None)
         self._summary = {
-            **(self.run.summary() if self.resume_dir else {}),
+            **before,
             "status": "running", "model": cfg.model.source, "method": cfg.model.method,
             "dataset": cfg.data.source, "device": device.description,
             "total_params": total, "trainable_params": trainable, **s,
@@ -168,9 +174,10 @@ class Runner:
         for partial in (rd.model_dir, rd.adapter_dir):
             shutil.rmtree(partial.with_name(partial.name + ".partial"), ignore_errors=True)
         step = int(self._checkpoint.name.split("-")[1]) if self._checkpoint else 0
-        lost = drop_steps_after(rd.events_path, step)
-        redo = f" Steps {step + 1}-{lost} of the interrupted run are done again." if lost \
-            else ""
+        # from the start, the evaluation of the base model (step 0) is done again too
+        lost = drop_steps_after(rd.events_path, step if self._checkpoint else -1)
+        redo = f" Steps {step + 1}-{lost} of the interrupted run are done again." \
+            if lost > step else ""
         if not self._checkpoint:
             self.emit(Message(f"No complete checkpoint in {rd.path}: training starts again "
                               f"from step 0.{redo}", level="warning"))
@@ -287,6 +294,7 @@ class Runner:
                 trainer._load_from_checkpoint(ckpt)
                 trainer.state = TrainerState.load_from_json(
                     str(Path(ckpt) / "trainer_state.json"))
+                self._on_begin(trainer.state.max_steps, trainer.state.global_step)
                 out = None
             else:
                 out = trainer.train(resume_from_checkpoint=ckpt)
