@@ -124,8 +124,8 @@ class TrainingPlots(QWidget):
             w.setObjectName(f"{key}Plot")
             item = w.getPlotItem()
             item.setTitle(title, size="9pt")
-            item.setXLink(lp)  # the step axis follows the loss plot
-            item.enableAutoRange(x=False)
+            # no setXLink: across separate PlotWidgets it left the small plots on stale
+            # ranges; auto-ranging each on the same step domain keeps them aligned
             w.setMinimumHeight(110)
             curve = item.plot(pen=pg.mkPen(COLORS[color], width=1.6))
             self.small[key] = (w, curve)
@@ -248,9 +248,8 @@ class TrainingPlots(QWidget):
         self.auto_range()
 
     def auto_range(self) -> None:
-        self.loss_plot.getPlotItem().enableAutoRange()
-        for w, _ in self.small.values():
-            w.getPlotItem().enableAutoRange(y=True, x=False)
+        for w in [self.loss_plot] + [w for w, _ in self.small.values()]:
+            w.getPlotItem().enableAutoRange()
 
     # ---- hover read-out -----------------------------------------------------------------
     def _hover(self, widget, pos) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import traceback
 from pathlib import Path
@@ -95,7 +94,6 @@ class RunWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        _lower_thread_priority()
         try:
             heavy_imports()
             from ftgui.core import runner as runner_mod
@@ -115,18 +113,6 @@ class RunWorker(QObject):
         finally:
             self._runners.clear()
             self.done.emit()
-
-
-def _lower_thread_priority(nice: int = 5) -> None:
-    """Let the GUI thread win when it competes with training for a CPU core. On Linux a
-    thread id works with setpriority and threads started from here (torch's pool)
-    inherit it; elsewhere this quietly does nothing. Training is not slower when the
-    window is idle."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                       min(os.getpriority(os.PRIO_PROCESS, 0) + nice, 19))
-    except (AttributeError, OSError):
-        pass
 
 
 class RunController(QObject):
