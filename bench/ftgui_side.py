@@ -75,7 +75,10 @@ def main() -> int:
     setup_s = time.perf_counter() - t0
     if sampler:
         sampler.mark("after_setup", reset_peak=True)
-    timer = StepTimer()
+    model = runner.trainer.model  # counted now: a LoRA run merges its adapters when saving
+    total_params = sum(p.numel() for p in model.parameters())
+    trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    timer = StepTimer(peak_every_step=a.peak)
     runner.trainer.add_callback(timer)
     peaks = []
     if a.peak:
@@ -87,11 +90,8 @@ def main() -> int:
         peaks.append(matmul_peak())
     tokens_per_step = a.batch_size * a.block_size
     result = timer.summary(tokens_per_step)
-    model = runner.trainer.model
     result.update(side="ftgui", setup_s=setup_s, threads=torch.get_num_threads(),
-                  total_params=sum(p.numel() for p in model.parameters()),
-                  trainable_params=sum(p.numel() for p in model.parameters()
-                                       if p.requires_grad),
+                  total_params=total_params, trainable_params=trainable_params,
                   real_tokens_per_s=result["tokens_per_s"],
                   real_tokens_per_step=tokens_per_step, real_token_share=1.0,
                   peaks=peaks, pid=os.getpid())

@@ -40,8 +40,8 @@ def estimate(method: str, total: int, trainable: int, batch: int, block: int):
                            device="cpu")
 
 
-def one(method: str, steps: int, batch: int, block: int) -> dict:
-    cmd = [PY, str(BENCH / "ftgui_side.py"), "--model", SMOLLM2_GGUF, "--train",
+def one(method: str, steps: int, batch: int, block: int, source: str) -> dict:
+    cmd = [PY, str(BENCH / "ftgui_side.py"), "--model", source, "--train",
            str(WIKI_VALID), "--method", method, "--batch-size", str(batch),
            "--block-size", str(block), "--max-steps", str(steps), "--rss"]
     r = run_json(cmd, timeout=1800)
@@ -58,9 +58,11 @@ def run(quick: bool = False) -> dict:
     batch, block = 4, 128
     steps = 3
     repeats = 1
-    runs = interleave({"full": lambda: one("full", steps, batch, block),
-                       "lora": lambda: one("lora", steps, batch, block)}, repeats)
-    out = {"batch": batch, "block": block, "steps": steps, "model": SMOLLM2_GGUF}
+    # --quick: the dequantized safetensors copy (loads in a second, not ~20 s)
+    source = str(smollm2_folder()) if quick else SMOLLM2_GGUF
+    runs = interleave({"full": lambda: one("full", steps, batch, block, source),
+                       "lora": lambda: one("lora", steps, batch, block, source)}, repeats)
+    out = {"batch": batch, "block": block, "steps": steps, "model": source}
     for method, rs in runs.items():
         m = {k: median([r[k] for r in rs]) for k in rs[0]}
         est = estimate(method, int(m["total_params"]), int(m["trainable_params"]), batch, block)

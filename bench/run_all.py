@@ -235,7 +235,9 @@ def section_plots(r, cmd):
 def section_memory(r, cmd):
     if "error" in r:
         return [f"Not measured: {r['error']}"], [("8", "memory", None, r["error"])]
-    lines = [f"SmolLM2-135M-Instruct from its GGUF (the app's path), batch {r['batch']} × "
+    src = "its GGUF (the app's path)" if str(r["model"]).startswith("pkg:") else \
+        "the dequantized safetensors copy (--quick)"
+    lines = [f"SmolLM2-135M-Instruct from {src}, batch {r['batch']} × "
              f"{r['block']}, {r['steps']} steps, RSS sampled every 20 ms; MB.", "",
              "| method | trainable | floor (imports) | peak while loading | peak while "
              "training | run's need (peak − floor) | app's estimate | estimate / need | "

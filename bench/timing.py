@@ -13,31 +13,43 @@ WARMUP_STEPS = 2  # the first steps allocate, warm caches and build the optimize
 
 
 class StepTimer(TrainerCallback):
-    """Wall time at the end of every optimizer step, and the logged losses."""
+    """Wall time of every optimizer step (from the end of the previous step's bookkeeping
+    to this step's end) and the logged losses. ``peak_every_step``: also measure the
+    float32 matmul peak after every step, outside the step's time, so that MFU compares
+    each step with the machine as it was at that moment (a shared machine's load moves)."""
 
-    def __init__(self):
+    def __init__(self, peak_every_step: bool = False):
         self.ends: list[float] = []
+        self.durations: list[float] = []
+        self.peaks: list[float] = []
         self.losses: dict[int, float] = {}
-        self.t_begin = None
+        self.peak_every_step = peak_every_step
+        self._last = None
 
     def on_train_begin(self, args, state, control, **kw):
-        self.t_begin = time.perf_counter()
+        self._last = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kw):
-        self.ends.append(time.perf_counter())
+        t = time.perf_counter()
+        self.ends.append(t)
+        self.durations.append(t - self._last)
+        if self.peak_every_step:
+            from common import matmul_peak
+            self.peaks.append(matmul_peak(reps=3))
+        self._last = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kw):
         if logs and "loss" in logs:
             self.losses[state.global_step] = float(logs["loss"])
 
     def summary(self, tokens_per_step: float | None = None) -> dict:
-        e = self.ends
-        warm = min(WARMUP_STEPS, max(len(e) - 2, 0))
-        timed = len(e) - 1 - warm if len(e) > 1 else 0
-        dt = (e[-1] - e[warm]) if timed > 0 else float("nan")
-        out = {"steps": len(e), "timed_steps": timed, "timed_s": dt,
-               "steps_per_s": timed / dt if timed > 0 else float("nan"),
-               "step_times": [b - a for a, b in zip(e, e[1:])],
+        d = self.durations
+        warm = min(WARMUP_STEPS, max(len(d) - 1, 0))
+        timed = d[warm:]
+        dt = sum(timed)
+        out = {"steps": len(d), "timed_steps": len(timed), "timed_s": dt,
+               "steps_per_s": len(timed) / dt if dt else float("nan"),
+               "step_times": d, "step_peaks": self.peaks, "warmup_steps": warm,
                "losses": [self.losses[k] for k in sorted(self.losses)]}
         if tokens_per_step:
             out["tokens_per_s"] = out["steps_per_s"] * tokens_per_step

@@ -37,22 +37,24 @@ def main() -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True if a.fused else None)
     x = torch.randint(0, model.config.vocab_size, (a.batch_size, a.block_size))
     peaks = [matmul_peak()]
-    ends = [time.perf_counter()]
+    durations, step_peaks = [], []
     for _ in range(a.steps):
+        t = time.perf_counter()
         model(input_ids=x, labels=x).loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        ends.append(time.perf_counter())
+        durations.append(time.perf_counter() - t)
+        step_peaks.append(matmul_peak(reps=3))  # the machine as it is now (see timing.py)
     peaks.append(matmul_peak())
-    ends = ends[1:]
-    warm = min(WARMUP_STEPS, max(len(ends) - 2, 0))
-    timed = len(ends) - 1 - warm
-    dt = ends[-1] - ends[warm]
+    warm = min(WARMUP_STEPS, max(len(durations) - 1, 0))
+    timed = len(durations) - warm
+    dt = sum(durations[warm:])
     cfg = model.config
     emit_json({"side": "loop" + (" fused" if a.fused else ""), "steps": a.steps,
                "timed_steps": timed, "steps_per_s": timed / dt,
                "tokens_per_s": timed / dt * a.batch_size * a.block_size,
-               "step_times": [b - a_ for a_, b in zip(ends, ends[1:])], "peaks": peaks,
+               "step_times": durations, "step_peaks": step_peaks, "warmup_steps": warm,
+               "peaks": peaks,
                "total_params": sum(p.numel() for p in model.parameters()),
                "n_layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size,
                "threads": torch.get_num_threads(),
