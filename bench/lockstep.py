@@ -102,11 +102,32 @@ class Turns(TrainerCallback):
             self.losses[state.global_step] = float(logs["loss"])
 
 
+def _loop(a, turns: Turns):
+    """--other loop: a bare PyTorch loop (forward, backward, fused AdamW as the Trainer's
+    default, zero_grad) on random ids of the same shape; for full fine-tuning."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=a.learning_rate, fused=True)
+    x = torch.randint(0, model.config.vocab_size, (a.batch_size, a.block_size))
+
+    def train():
+        turns._hand_over()
+        for i in range(a.max_steps):
+            model(input_ids=x, labels=x).loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            turns.step_times.append(time.perf_counter() - turns._t)
+            turns._hand_over(finished=i == a.max_steps - 1)
+    return train, {}
+
+
 def main() -> int:
     import plain_trainer
     from common import emit_json
     ap = plain_trainer.parser()
-    ap.add_argument("--other", choices=("plain", "padded"), default="plain")
+    ap.add_argument("--other", choices=("plain", "padded", "loop"), default="plain")
     a = ap.parse_args()
     a.padded = a.other == "padded"
     a.add_eos = True  # ftgui's default: EOS after every line on both sides
@@ -130,7 +151,11 @@ def main() -> int:
     runner = Runner(cfg)
     runner.setup()
     runner.trainer.add_callback(turns["ftgui"])
-    plain, _, info = plain_trainer.build(a, callbacks=[turns[a.other]])
+    if a.other == "loop":
+        train_other, info = _loop(a, turns["loop"])
+    else:
+        plain, _, info = plain_trainer.build(a, callbacks=[turns[a.other]])
+        train_other = plain.train
 
     errors = []
 
@@ -145,7 +170,7 @@ def main() -> int:
                 baton.pass_on(threading.current_thread().name, finished=True)
         return run
     threads = [threading.Thread(target=guard(runner.train), name="ftgui"),
-               threading.Thread(target=guard(plain.train), name=a.other)]
+               threading.Thread(target=guard(train_other), name=a.other)]
     for t in threads:
         t.start()
     for t in threads:
@@ -174,7 +199,8 @@ def main() -> int:
         out[a.other] = side(a.other, full)
     emit_json(out)
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(info["out_dir"], ignore_errors=True)
+    if info.get("out_dir"):
+        shutil.rmtree(info["out_dir"], ignore_errors=True)
     return 0
 
 

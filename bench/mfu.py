@@ -11,7 +11,9 @@ timed steps of (that step's FLOP/s / the peak right after it), so that a shared 
 moving load falls on both. The best peak seen in the run is reported too. Sides, interleaved: ftgui (``ftgui_side.py``, full, batch 4 x
 128 as the demo) and a bare PyTorch loop (``torch_loop.py``) on the same model and shapes.
 Outside --quick, variants that were tried to close the gap run once each: OMP passive
-waiting, fused AdamW in the loop, and a batch of 8.
+waiting and a batch of 8 (the Trainer already uses fused AdamW and SDPA by default). Last,
+``lockstep.py --other loop`` runs ftgui and the bare loop in one process taking turns step
+by step: the ftgui / loop ratio that separate processes on a shared machine cannot give.
 
 A GPU figure needs a GPU: where none is present it is reported as not measured.
 """
@@ -97,7 +99,6 @@ def run(quick: bool = False) -> dict:
         tries = [
             ("ftgui, OMP_WAIT_POLICY=PASSIVE", ftgui_cmd(model, batch, block, steps), env_passive),
             ("ftgui, batch 8 x 128", ftgui_cmd(model, 8, block, steps), None),
-            ("loop, fused AdamW", loop_cmd(model, batch, block, steps, fused=True), None),
         ]
         for name, cmd, env in tries:
             try:
@@ -106,6 +107,21 @@ def run(quick: bool = False) -> dict:
             except Exception as e:  # noqa: BLE001 - a variant that fails is reported
                 variants[name] = {"error": str(e)[-300:]}
         out["variants"] = variants
+    # ftgui against the bare loop in one process, taking turns step by step: the ratio
+    # that separate processes on a shared machine cannot give reliably
+    try:
+        ls = run_json([PY, str(BENCH / "lockstep.py"), "--other", "loop", "--model", str(model),
+                       "--train", str(WIKI_VALID), "--method", "full", "--batch-size",
+                       str(batch), "--block-size", str(block), "--max-steps",
+                       str(4 if quick else 6), "--learning-rate", "1e-5"], timeout=1800)
+        out["lockstep"] = {"ftgui_steps_per_s": ls["ftgui"]["steps_per_s"],
+                           "loop_steps_per_s": ls["loop"]["steps_per_s"],
+                           "ftgui_vs_loop": ls["ftgui"]["steps_per_s"]
+                           / ls["loop"]["steps_per_s"],
+                           "ftgui_step_times": ls["ftgui"]["step_times"],
+                           "loop_step_times": ls["loop"]["step_times"]}
+    except Exception as e:  # noqa: BLE001 - reported
+        out["lockstep"] = {"error": str(e)[-300:]}
     return out
 
 
