@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def _read_jsonl(p: Path, text: str, field: str) -> list[dict]:
             raise DataError(f"{field}: {p} line {n} is a JSON {type(row).__name__}, not an "
                             f"object; each line must be like {{\"text\": \"...\"}}.",
                             field=field)
+        if _SURROGATE.search(line):
+            _check_unicode(row, f"{p} line {n}", field)
         rows.append(row)
     return rows
 
@@ -134,7 +137,23 @@ def _read_json_array(p: Path, text: str, field: str) -> list[dict]:
     if bad is not None:
         raise DataError(f"{field}: {p} item {bad + 1} is not a JSON object; every item must "
                         f"be like {{\"text\": \"...\"}}.", field=field)
+    if _SURROGATE.search(text):
+        for i, row in enumerate(data, 1):
+            _check_unicode(row, f"{p} item {i}", field)
     return data
+
+
+# a \uD800-\uDFFF escape: JSON can spell half a character, which no tokenizer can encode
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_unicode(row: dict, where: str, field: str) -> None:
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataError(f"{field}: {where} holds a lone UTF-16 surrogate (a \\uD8xx escape "
+                        f"without its pair), which is not text. Fix or delete it.",
+                        field=field) from None
 
 
 def _short(e: BaseException) -> str:

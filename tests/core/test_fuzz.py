@@ -185,6 +185,20 @@ def test_odd_encodings_read_or_say_why(tmp_path):
             files.read_rows(p)
         except FtguiError as e:
             assert name in e.message
+    for name, data in {"half.jsonl": b'{"text": "ok \\ud800 x"}\n',
+                       "half.json": b'[{"text": "\\udc00"}]',
+                       "pair.jsonl": b'{"text": "\\ud83d\\ude00"}'}.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        if name == "pair.jsonl":  # a whole character spelled as a pair is fine
+            assert files.read_rows(p) == [{"text": "\U0001F600"}]
+            continue
+        try:
+            files.read_rows(p)
+        except FtguiError as e:
+            assert "surrogate" in e.message and name in e.message
+        else:
+            raise AssertionError(f"{name}: half a character was read as text")
     long_csv = tmp_path / "long.csv"
     long_csv.write_text("text\n" + "word " * 100_000 + "\n", encoding="utf-8")
     assert len(files.read_rows(long_csv)[0]["text"]) == 500_000
