@@ -56,8 +56,15 @@ def compare(c: dict, other: str) -> dict:
     runs = [pair(other, c) for _ in range(c["repeats"])]
     key = "steps_per_s" if other == "plain" else "real_tokens_per_s"
     ratios = [r["ftgui"][key] / r[other][key] for r in runs]
+    # per step pair (adjacent in time): robust to a burst of load hitting one step
+    step_ratios = []
+    for r in runs:
+        a_t, b_t = r["ftgui"]["step_times"], r[other]["step_times"]
+        scale = r["ftgui"]["real_tokens_per_step"] / r[other]["real_tokens_per_step"]
+        step_ratios += [scale * tb / ta for ta, tb in zip(a_t[2:-1], b_t[2:-1])]
     out = {"config": c["name"], "kinds": ["ftgui", other], "metric": key,
            "ratio_median": median(ratios), "ratios": ratios,
+           "step_ratio_median": median(step_ratios), "step_ratios": step_ratios,
            "ftgui": median([r["ftgui"][key] for r in runs]),
            other: median([r[other][key] for r in runs]),
            "steps": c["steps"], "batch": c["batch"], "block": c["block"],
