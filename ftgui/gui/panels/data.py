@@ -1,5 +1,6 @@
 """Dataset panel: the source, a preview of its first rows, the text column and what the
-data comes to once tokenized."""
+data comes to once tokenized; for instruction and chat formats also one rendered example
+with the trained-on part highlighted and a token-length histogram (sft_preview.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QTable
 
 from ftgui.core.config import DataConfig, ModelConfig, help_text
 from ftgui.core.errors import FtguiError
-from ftgui.gui import inspect
+from ftgui.gui import inspect, sft_preview
 from ftgui.gui.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
 from ftgui.gui.widgets import BusyLine
@@ -64,6 +65,10 @@ class DataPanel(QWidget):
         box_layout.addWidget(self.busy)
         box_layout.addWidget(self.stats)
         box_layout.addWidget(self.table, 1)
+        self.sft = sft_preview.SftPreview()
+        self.sft.setObjectName("sftPreview")
+        self.sft.setVisible(False)
+        box_layout.addWidget(self.sft, 2)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -123,7 +128,16 @@ class DataPanel(QWidget):
         data_cfg, model_cfg = DataConfig(**vars(cfg.data)), ModelConfig(**vars(cfg.model))
         seed = cfg.training.seed
         self.busy.start("Reading the dataset…")
-        run_task(lambda progress: inspect.data_preview(data_cfg, model_cfg, seed, progress),
+
+        def work(progress):
+            out = inspect.data_preview(data_cfg, model_cfg, seed, progress)
+            if data_cfg.format == "text" or out.stats is None:
+                return out, None
+            progress(out)  # the counts, while the examples are rendered
+            progress("Rendering examples")
+            return out, sft_preview.compute(data_cfg, model_cfg, seed)
+
+        run_task(work,
                  lambda out: self._done(gen, out), lambda e: self._failed(gen, e),
                  lambda p: self._progress(gen, p), owner=self)
 
@@ -135,11 +149,13 @@ class DataPanel(QWidget):
         else:
             self.busy.start(f"{p}…")
 
-    def _done(self, gen: int, out: inspect.DataPreview) -> None:
+    def _done(self, gen: int, result) -> None:
         if gen != self._generation:
             return
+        out, sample = result
         self.busy.stop()
         self._show(out)
+        self.sft.set_sample(sample)
         for k in ("data.source", "data.text_column", "data.validation", "data.split",
                   "data.block_size"):
             if k in self.model._external and "context length" not in self.model._external[k]:
@@ -163,6 +179,7 @@ class DataPanel(QWidget):
 
     def _clear(self, text: str) -> None:
         self.preview = None
+        self.sft.clear()
         self.table.clear()
         self.table.setRowCount(0)
         self.table.setColumnCount(0)
