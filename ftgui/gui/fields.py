@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel,
@@ -59,12 +60,16 @@ class ConfigModel(QObject):
 
     changed = Signal(str)          # "section.key" that changed, or "*" after a reload
     problemsChanged = Signal()
+    refused = Signal(str)          # a guard kept "section.key" as it was: editors reload
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.config = config or RunConfig()
         self._external: dict[str, str] = {}   # problems found elsewhere (files, loads)
         self._problems: dict[str, str] = {}
+        # key -> fn(new value) -> bool: asked before a change is made (e.g. a confirmation
+        # before trust_remote_code is turned on); False keeps the old value
+        self.guards: dict[str, Callable[[Any], bool]] = {}
         self._revalidate()
 
     def get(self, key: str):
@@ -73,6 +78,10 @@ class ConfigModel(QObject):
 
     def set(self, key: str, value) -> None:
         if self.get(key) == value and type(self.get(key)) is type(value):
+            return
+        guard = self.guards.get(key)
+        if guard is not None and not guard(value):
+            self.refused.emit(key)
             return
         section, name = key.split(".", 1)
         setattr(getattr(self.config, section), name, value)
@@ -173,6 +182,7 @@ class ConfigField(QWidget):
         col.addWidget(self.problem)
 
         model.changed.connect(self._model_changed)
+        model.refused.connect(self._model_changed)
         model.problemsChanged.connect(self._show_problem)
         self.load()
         self._show_problem()

@@ -28,6 +28,9 @@ from ftgui.gui.widgets import DeviceBadge, ErrorBanner
 from ftgui.gui.worker import RunController, RunWorker, describe_error, error_field, run_task
 
 MAX_RECENT = 8
+# fields named by failures that are about resources, not the setting being wrong (out of
+# memory, disk full): marked as a hint, which the next Train or Resume clears
+RESOURCE_FIELDS = ("training.batch_size", "training.output_dir")
 TAB_OF_SECTION = {"model": 0, "data": 1, "training": 2, "lora": 3}
 
 
@@ -58,6 +61,8 @@ class MainWindow(QMainWindow):
         self._failed_event: ev.RunFailed | None = None
         self._close_after_stop = False
         self._device_gen = 0
+        self._resuming = False
+        self._hints: dict[str, str] = {}   # field -> message marked by a resource failure
 
         self.setWindowTitle("ftgui")
         self.resize(1320, 820)
@@ -184,14 +189,27 @@ class MainWindow(QMainWindow):
             self.show_error(e.message, field=None)
             return False
         self.banner.clear()
+        refused = not self.confirm_trust(cfg)
         self.model.replace(cfg)
         self.config_path = path.resolve()
-        self.dirty = False
+        self.dirty = refused   # the settings now differ from the file
         self._add_recent(self.config_path)
         self.settings.setValue("last_config_path", str(self.config_path))
         self._update_title()
         self.run_panel.log(f"Loaded {self.config_path}")
         return True
+
+    def confirm_trust(self, cfg: RunConfig) -> bool:
+        """A config that turns on trust_remote_code: ask before anything loads it. On No
+        the setting is turned off in ``cfg``; returns False then."""
+        if not cfg.model.trust_remote_code:
+            return True
+        if self.model_panel.ask_trust(cfg.model.source):
+            return True
+        cfg.model.trust_remote_code = False
+        self.run_panel.log(f"Not running code shipped with {cfg.model.source or 'the model'}:"
+                           f" model.trust_remote_code turned off.", "warning")
+        return False
 
     def set_config(self, cfg: RunConfig, path: Path | None = None) -> None:
         self.model.replace(cfg)
@@ -355,6 +373,7 @@ class MainWindow(QMainWindow):
         if self.running:
             return
         self.banner.clear()
+        self._clear_hints()
         problems = self.model.problems()
         if problems:
             key, msg = next(iter(problems.items()))
@@ -407,15 +426,26 @@ class MainWindow(QMainWindow):
             return
         self._resume_dir(str(rd.path))
 
+    def _clear_hints(self) -> None:
+        """Drop the marks an out-of-memory or disk-full failure left: they say what to
+        change, but trying again as it is (after freeing memory or space) is allowed."""
+        for key, msg in self._hints.items():
+            if self.model._external.get(key) == msg:
+                self.model.set_problem(key, None)
+        self._hints.clear()
+
     def _resume_dir(self, run_dir: str) -> None:
         self.banner.clear()
+        self._clear_hints()
         self.plots.reset()
         self.plots.load_events(ev.read_events(RunDir(run_dir).events_path))
         self.run_panel.log(f"Resuming {run_dir}")
         self._start(RunWorker(resume_dir=run_dir), "Resuming…")
+        self._resuming = True
 
     def _start(self, worker: RunWorker, text: str) -> None:
         self._finished_event = self._failed_event = None
+        self._resuming = False
         self.run_panel.begin(text)
         self.train_action.setEnabled(False)
         self.resume_action.setEnabled(False)
@@ -448,7 +478,11 @@ class MainWindow(QMainWindow):
     def _on_started(self, e: ev.RunStarted) -> None:
         self.last_run_dir = e.run_dir
         if e.start_step:
-            self.plots.trim_after(e.start_step)
+            self.plots.trim_after(e.start_step)   # the steps after the checkpoint are redone
+        elif self._resuming:
+            self.plots.reset()   # no complete checkpoint: the resume trains from step 0
+            self.run_panel.log("No complete checkpoint: training again from step 0.",
+                               "warning")
         self.run_panel.on_started(e)
         self.run_panel.refresh_runs(select=e.run_dir)
         self.setWindowTitle(f"Training {Path(e.run_dir).name} — ftgui")
@@ -494,6 +528,8 @@ class MainWindow(QMainWindow):
             self.show_error(text, field=failed.field, log_path=failed.log_path)
             if failed.field and failed.field in self.fields or failed.field == "data.text_column":
                 self.model.set_problem(failed.field, failed.message)
+                if failed.user_error and failed.field in RESOURCE_FIELDS:
+                    self._hints[failed.field] = failed.message
             self.runFailed.emit(failed.message)
         elif finished is not None:
             if finished.status == "stopped":
@@ -569,8 +605,10 @@ class MainWindow(QMainWindow):
         except (FtguiError, yaml.YAMLError):
             return False
         path = self.settings.value("last_config_path") or None
+        refused = not self.confirm_trust(cfg)
         self.set_config(cfg, Path(path) if path else None)
-        self.dirty = str(self.settings.value("last_config_dirty", "false")).lower() == "true"
+        self.dirty = refused or \
+            str(self.settings.value("last_config_dirty", "false")).lower() == "true"
         self._update_title()
         return True
 

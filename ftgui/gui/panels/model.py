@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QMessageBox, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from ftgui.core import memory
 from ftgui.core.errors import FtguiError
@@ -16,6 +17,17 @@ from ftgui.gui.worker import describe_error, error_field, run_task
 MEMORY_KEYS = {"model.method", "training.batch_size", "data.block_size", "training.precision",
                "training.device", "training.gradient_checkpointing", "lora.r",
                "lora.target_modules"}
+
+TRUST_KEY = "model.trust_remote_code"
+
+
+def trust_question(source: str) -> tuple[str, str]:
+    """Title and text of the question asked before trust_remote_code is turned on."""
+    name = source.strip() or "this model"
+    return ("Run the model's own code?",
+            f"Run Python code shipped with {name}? Only for repositories you trust.\n\n"
+            f"With this on, loading the model runs whatever code its repository contains, "
+            f"with your user's rights.")
 
 
 class ModelPanel(QWidget):
@@ -65,6 +77,19 @@ class ModelPanel(QWidget):
         self._debounce = QTimer(self, singleShot=True, interval=500)
         self._debounce.timeout.connect(self.load_info)
         model.changed.connect(self._config_changed)
+        # turning on trust_remote_code asks first, before anything is loaded with it
+        model.guards[TRUST_KEY] = lambda on: not on or self.ask_trust(
+            self.model.config.model.source)
+
+    # ---- trust_remote_code ----------------------------------------------------------------
+    def ask_trust(self, source: str) -> bool:
+        """Ask before running a model's own code; True when the user says yes. (Tests
+        replace this, or QMessageBox.question.)"""
+        title, text = trust_question(source)
+        answer = QMessageBox.question(
+            self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     # ---- loading ----------------------------------------------------------------------
     def _config_changed(self, key: str) -> None:

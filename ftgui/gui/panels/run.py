@@ -15,7 +15,10 @@ from ftgui.core import events as ev
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.gui.plots import TrainingPlots
 
-RESUMABLE = ("stopped", "failed", "running", "unknown")
+RESUMABLE = ("stopped", "failed", "interrupted", "running", "unknown")
+# cut off (killed, crashed, disk full): resumable even before the first complete checkpoint,
+# when the resume starts again from step 0 in the same folder
+RESUMABLE_WITHOUT_CHECKPOINT = ("failed", "interrupted")
 
 
 def hms(seconds: float | None) -> str:
@@ -176,9 +179,18 @@ class RunPanel(QWidget):
 
     def _update_resume(self, *_):
         rd = self.selected_run()
-        ok = (not getattr(self, "running", False) and rd is not None
-              and rd.status() in RESUMABLE and rd.latest_checkpoint() is not None)
+        ok, tip = False, "Continue the selected run from its last checkpoint"
+        if not getattr(self, "running", False) and rd is not None:
+            status = rd.status()
+            checkpoint = rd.latest_checkpoint() if status in RESUMABLE else None
+            if checkpoint is not None:
+                ok, tip = True, f"Continue {rd.path.name} from {checkpoint.name}"
+            elif status in RESUMABLE_WITHOUT_CHECKPOINT:
+                ok, tip = True, (f"{rd.path.name} was {status} before its first complete "
+                                 f"checkpoint: Resume trains it again from step 0 in the "
+                                 f"same folder")
         self.resume_button.setEnabled(ok)
+        self.resume_button.setToolTip(tip)
 
     def selected_run(self) -> RunDir | None:
         path = self.runs.currentData()
