@@ -118,19 +118,20 @@ class SftPreview(QWidget):
         self.example.setToolTip("Which training example to show")
         self.example.valueChanged.connect(self._show_example)
         self.caption = QLabel(objectName="sftCaption")
+        self.caption.setWordWrap(True)
         legend = QLabel(f'<span style="{PROMPT_STYLE}">prompt (not trained on)</span> · '
                         f'<span style="{RESPONSE_STYLE}">&nbsp;response (trained on)&nbsp;'
                         f'</span> · <span style="{SPECIAL_STYLE}">special tokens</span>')
+        legend.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(QLabel("Example"))
         top.addWidget(self.example)
-        top.addWidget(self.caption)
-        top.addStretch(1)
-        top.addWidget(legend)
+        top.addWidget(self.caption, 1)
 
         self.text = QTextBrowser(objectName="sftRendered")
         self.text.setOpenLinks(False)
         self.text.setMinimumHeight(150)
+        self.text.setMaximumHeight(320)
         self.text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
         self.plot = pg.PlotWidget(objectName="lengthHistogram")
@@ -143,15 +144,15 @@ class SftPreview(QWidget):
         self.plot.setLabel("bottom", "tokens per example")
         self.plot.setLabel("left", "examples")
         self.bars_ok = pg.BarGraphItem(x0=[], x1=[], height=[], brush=pg.mkBrush(BAR_OK),
-                                       pen=pg.mkPen(None))
+                                       pen=pg.mkPen((255, 255, 255), width=1))
         self.bars_cut = pg.BarGraphItem(x0=[], x1=[], height=[], brush=pg.mkBrush(BAR_CUT),
-                                        pen=pg.mkPen(None))
+                                        pen=pg.mkPen((255, 255, 255), width=1))
         self.plot.addItem(self.bars_ok)
         self.plot.addItem(self.bars_cut)
         self.block_line = pg.InfiniteLine(
             angle=90, movable=False, pen=pg.mkPen((220, 38, 38), width=2, style=Qt.DashLine),
-            label="block_size {value:.0f}",
-            labelOpts={"position": 0.88, "color": (220, 38, 38), "anchors": [(0, 0), (0, 0)]})
+            label="block_size {value:.0f} ",
+            labelOpts={"position": 0.9, "color": (220, 38, 38), "anchors": [(1, 0), (1, 0)]})
         self.plot.addItem(self.block_line)
         self.lengths_label = QLabel(objectName="sftLengths")
         self.lengths_label.setWordWrap(True)
@@ -159,6 +160,7 @@ class SftPreview(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(top)
+        layout.addWidget(legend)
         layout.addWidget(self.text, 1)
         layout.addWidget(self.plot)
         layout.addWidget(self.lengths_label)
@@ -198,15 +200,17 @@ class SftPreview(QWidget):
     def _show_histogram(self, s: SftSample) -> None:
         lengths = s.lengths
         hi = max(int(lengths.max()), s.block_size) + 1
-        width = max(1, int(np.ceil(hi / 40)))
-        edges = np.arange(0, hi + width, width, dtype=float)
+        lo = min(int(lengths.min()), s.block_size)
+        width = max(1, int(np.ceil((hi - lo) / 40)))
+        lo = (lo // width) * width
+        edges = np.arange(lo, hi + width, width, dtype=float)
         counts, edges = np.histogram(lengths, bins=edges)
         self.hist_counts, self.hist_edges = counts, edges
         cut = edges[:-1] >= s.block_size   # bins wholly past the block
         for item, mask in ((self.bars_ok, ~cut), (self.bars_cut, cut)):
             item.setOpts(x0=edges[:-1][mask], x1=edges[1:][mask], height=counts[mask])
         self.block_line.setValue(s.block_size)
-        self.plot.setXRange(0, edges[-1], padding=0.02)
+        self.plot.setXRange(edges[0], edges[-1], padding=0.03)
         self.plot.setYRange(0, max(int(counts.max()), 1) * 1.15, padding=0)
         measured = (f"the first {len(lengths):,} of {s.total:,} examples"
                     if len(lengths) < s.total else f"{len(lengths):,} examples")
