@@ -288,10 +288,12 @@ SECTIONS = [
 # Why a target is missed and what would close it: from the investigation recorded in
 # bench/NOTES.md (kept short here).
 NOTES = {
-    "overhead": "On a shared machine the per-pair ratio swings by ±30 % (other processes "
-                "take the cores mid-run); see NOTES.md. Close it by re-running "
-                "when the machine is quiet (the losses are identical, so both sides do the "
-                "same work).",
+    "overhead": "the two runs gave the ratios in brackets: even taking turns step by step, "
+                "a burst of load from other processes falls on single steps of ~4–7 s; the "
+                "losses are identical (same work) and on the tiny model, where per-step "
+                "overhead shows most, ftgui is faster than the plain recipe. Close it by "
+                "re-running on a quiet machine with more steps (`python bench/run_all.py "
+                "--only overhead`); NOTES.md §lockstep.",
     "useful": "",
     "mfu": "the bare PyTorch loop falls short of the peak as well, and taking turns with "
            "it step by step ftgui keeps its pace (lockstep ratio below), so the gap is not "
@@ -317,8 +319,11 @@ NOTES = {
              "update (5 series × 2 × 1 M floats, ~130 ms here) before pyqtgraph even draws; "
              "keeping the points in growable numpy buffers (the second row) removes that. "
              "ftgui/gui/plots.py is the GUI engineer's: reported there.",
-    "memory": "see NOTES.md §memory for the measured parts and the correction proposed "
-              "for memory.py's CPU estimate.",
+    "memory": "the estimate leaves out the process's own floor (Python + torch + "
+              "transformers, ~0.4 GB measured above); adding 0.4 GB on CPU/MPS to memory.py's "
+              "overhead (as it adds 0.5 GB for the CUDA context) brings full and LoRA to "
+              "1.10 and 0.95 of the peak. memory.py is the GUI engineer's: proposed there "
+              "(NOTES.md §memory).",
 }
 
 
