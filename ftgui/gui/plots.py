@@ -38,9 +38,16 @@ def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)
 
 
 class _Series:
+    """Points as Python lists (cheap appends from events) mirrored into growable numpy
+    buffers, so a redraw converts only the points added since the last one (converting a
+    million-point list on every update took longer than a frame)."""
+
     def __init__(self):
         self.x: list[float] = []
         self.y: list[float] = []
+        self._bx = np.zeros(0)
+        self._by = np.zeros(0)
+        self._done = 0  # points already copied into the buffers
 
     def add(self, x, y):
         self.x.append(x)
@@ -52,7 +59,20 @@ class _Series:
             self.y.pop()
 
     def arrays(self):
-        return np.asarray(self.x, float), np.asarray(self.y, float)
+        n = len(self.x)
+        if n < self._done:  # trimmed or cleared: copy again
+            self._done = 0
+        if n > len(self._bx):
+            size = max(n, 2 * len(self._bx), 1024)
+            self._bx = np.resize(self._bx, size)
+            self._by = np.resize(self._by, size)
+        if n > self._done:
+            self._bx[self._done:n] = self.x[self._done:n]
+            self._by[self._done:n] = self.y[self._done:n]
+        if n:
+            self._by[n - 1] = self.y[n - 1]  # the last value may have been replaced
+        self._done = n
+        return self._bx[:n], self._by[:n]
 
 
 class TrainingPlots(QWidget):
