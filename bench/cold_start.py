@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import JSON_TAG, ROOT, interleave, median  # noqa: E402
+from common import JSON_TAG, ROOT, interleave, median, run_cli  # noqa: E402
 
 WINDOW_CHILD = r"""
 import os, sys, time
@@ -128,15 +128,7 @@ def run(quick: bool = False, watch_s: float = 3.0) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    res = run(a.quick)
-    print(json.dumps(res, indent=2))
-    if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=2))
-    return 0
+    return run_cli(run, __doc__)
 
 
 if __name__ == "__main__":

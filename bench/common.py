@@ -177,3 +177,18 @@ def matmul_peak(n: int = 2048, reps: int = 5) -> float:
         torch.mm(a, b, out=c)
         best = min(best, time.perf_counter() - t)
     return 2 * n ** 3 / best
+
+
+def run_cli(run, doc: str) -> int:
+    """The command line every bench shares: --quick, --json FILE; prints the result."""
+    import argparse
+    import json
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    res = run(a.quick)
+    print(json.dumps(res, indent=2))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    return 0

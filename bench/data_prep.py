@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import WIKI_TEST, WIKI_VALID, median, smollm2_folder, tiny_model  # noqa: E402
+from common import WIKI_TEST, WIKI_VALID, median, smollm2_folder, tiny_model, run_cli  # noqa: E402
 
 BLOCK = 128
 
@@ -117,15 +117,7 @@ def run(quick: bool = False) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    res = run(a.quick)
-    print(json.dumps(res, indent=2))
-    if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=2))
-    return 0
+    return run_cli(run, __doc__)
 
 
 if __name__ == "__main__":
