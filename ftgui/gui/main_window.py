@@ -119,8 +119,12 @@ class MainWindow(QMainWindow):
         left_layout.setContentsMargins(6, 6, 0, 6)
         left_layout.addWidget(self.tabs)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
+        # the right side: the run being trained, then what to do with runs afterwards
+        self.side_tabs = QTabWidget(objectName="sideTabs")
+        self.side_tabs.setDocumentMode(True)
+        self.side_tabs.addTab(rp, "Train")
         self.splitter.addWidget(left)
-        self.splitter.addWidget(rp)
+        self.splitter.addWidget(self.side_tabs)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([470, 850])
@@ -446,6 +450,7 @@ class MainWindow(QMainWindow):
     def _start(self, worker: RunWorker, text: str) -> None:
         self._finished_event = self._failed_event = None
         self._resuming = False
+        self.side_tabs.setCurrentWidget(self.run_panel)
         self.run_panel.begin(text)
         self.train_action.setEnabled(False)
         self.resume_action.setEnabled(False)
