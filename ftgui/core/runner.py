@@ -284,6 +284,7 @@ class Runner:
                 loss = trainer.evaluate()["eval_loss"]
                 self._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss))
                 self._write_summary()
+            _unprepare_after_eval(trainer)
             ckpt = str(self._checkpoint) if self._checkpoint else None
             if ckpt:
                 self.emit(Message(f"Resuming from {Path(ckpt).name}."))
@@ -388,6 +389,27 @@ def _training_complete(checkpoint: Path) -> bool:
         return 0 < int(state["max_steps"]) <= int(state["global_step"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
+
+
+def _unprepare_after_eval(trainer) -> None:
+    """Let train() wrap the model in DistributedDataParallel after an evaluate().
+
+    Trainer.evaluate() before train() prepares the bare model for evaluation only
+    (accelerate's prepare_model(evaluation_mode=True)), which marks it
+    ``_is_accelerate_prepared``; train()'s prepare then returns it unwrapped, so under DDP
+    the processes never all-reduce their gradients and each trains on its own share of
+    the batch (transformers 5.24 / accelerate 1.15). FSDP and DeepSpeed are wrapped by
+    evaluate() itself and are left alone."""
+    model = trainer.model
+    if trainer.args.world_size <= 1 or trainer.model_wrapped is not model or \
+            not getattr(model, "_is_accelerate_prepared", False):
+        return
+    del model._is_accelerate_prepared
+    original = model.__dict__.pop("_original_forward", None)
+    if original is not None:  # the autocast wrapper is put on again by train()'s prepare
+        model.forward = original
+    models_ = trainer.accelerator._models
+    models_[:] = [m for m in models_ if m is not model]
 
 
 def _strategy_args(t) -> dict:
