@@ -105,13 +105,14 @@ def format_differences(runs: list[RunCurves], diffs: list[tuple[str, list]]) -> 
     if not diffs:
         return "The runs' configs are the same (apart from their folders)."
     headers = ["KEY"] + [r.name for r in runs]
-    rows = [[k] + [_show(v) for v in values] for k, values in diffs]
+    rows = [[k] + [show_value(v) for v in values] for k, values in diffs]
     widths = [max(len(str(row[i])) for row in [headers] + rows) for i in range(len(headers))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
                      for row in [headers] + rows)
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
+    """A config value in a table cell: lists joined, long paths cut at the front."""
     if value is None:
         return "-"
     if isinstance(value, list):

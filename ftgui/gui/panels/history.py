@@ -1,0 +1,338 @@
+"""History tab: the runs in the runs folder, one run's curves and config, several runs
+overlaid with their config differences, and what to do with a run next."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QFile, QItemSelection, QItemSelectionModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QMenu, QMessageBox, QPushButton, QSizePolicy, QSplitter,
+                               QTableView, QToolBar, QVBoxLayout, QWidget)
+
+from ftgui.core.compare import load_runs
+from ftgui.core.history import runs_table
+from ftgui.core.runs import RunDir, default_runs_dir
+from ftgui.gui.panels.compare_view import CompareView
+from ftgui.gui.panels.run import RESUMABLE_WITHOUT_CHECKPOINT
+from ftgui.gui.panels.run_table import PathRole, RunSortProxy, RunTableModel
+from ftgui.gui.worker import describe_error, run_task
+
+RUNS_DIR_KEY = "runs_dir"
+RESUMABLE = ("stopped", "failed", "interrupted")
+
+
+def _load(paths: list[str]):
+    runs = load_runs(paths)
+    texts = []
+    for r in runs:
+        try:
+            texts.append((r.path / "config.yaml").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            texts.append("")
+    return runs, texts
+
+
+class HistoryPanel(QWidget):
+    resumeRequested = Signal(str)    # a run folder to continue
+    newRunFromConfig = Signal(str)   # a run's config.yaml, to start a new run from
+    openInPlayground = Signal(str)   # a finished run folder
+    exportRequested = Signal(str)    # a finished run folder
+    runsChanged = Signal()           # runs were deleted or the runs folder changed
+    loaded = Signal()                # the detail area shows the selected runs
+
+    def __init__(self, settings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        # FTGUI_RUNS_DIR given at launch wins over the folder saved in the settings
+        self._env_dir = os.environ.get("FTGUI_RUNS_DIR")
+        saved = settings.value(RUNS_DIR_KEY)
+        if saved and not self._env_dir:
+            os.environ["FTGUI_RUNS_DIR"] = str(saved)
+
+        self.folder_label = QLabel(objectName="runsFolder")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long path must not widen the window: it is cut, and whole in the tooltip
+        self.folder_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
+        self.change_button = QPushButton("Change…", objectName="changeRunsFolder")
+        self.change_button.setToolTip("Choose the folder runs are listed from and new runs "
+                                      "are saved to")
+        self.change_button.clicked.connect(self.ask_runs_dir)
+        self.refresh_button = QPushButton("Refresh", objectName="refreshRuns")
+        self.refresh_button.clicked.connect(self.refresh)
+
+        self.model = RunTableModel(self)
+        self.proxy = RunSortProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView(objectName="runsTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(8, Qt.SortOrder.DescendingOrder)   # newest first
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.doubleClicked.connect(self._open_one)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.placeholder = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+
+        def act(text, slot, tip, shortcut=None):
+            a = QAction(text, self)
+            a.setToolTip(tip)
+            a.triggered.connect(slot)
+            if shortcut:
+                a.setShortcut(shortcut)
+                a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                self.table.addAction(a)
+            return a
+
+        self.resume_action = act("⟳ Resume", self._resume,
+                                 "Continue the selected stopped run from its last checkpoint")
+        self.new_run_action = act("New run from this config", self._new_run,
+                                  "Load the run's settings to train a new run (in a new folder)")
+        self.playground_action = act("Open in Playground", self._playground,
+                                     "Try the finished run's model in the Playground")
+        self.export_action = act("Export…", self._export,
+                                 "Export the finished run's model (merged, adapter, GGUF, "
+                                 "script)")
+        self.folder_action = act("Open folder", self._open_folder,
+                                 "Show the run's folder in the file manager")
+        self.delete_action = act("Delete…", self.delete_selected,
+                                 "Move the selected runs to the trash (asks first)",
+                                 QKeySequence(QKeySequence.StandardKey.Delete))
+        self.actions_ = (self.resume_action, self.new_run_action, self.playground_action,
+                         self.export_action, self.folder_action, self.delete_action)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Runs folder:"))
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.change_button)
+        top.addWidget(self.refresh_button)
+        # a tool bar folds the actions it has no room for into a » menu on a narrow window
+        self.toolbar = QToolBar(objectName="historyActions")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for a in self.actions_:
+            self.toolbar.addAction(a)
+
+        upper = QWidget()
+        up = QVBoxLayout(upper)
+        up.setContentsMargins(0, 0, 0, 0)
+        up.addLayout(top)
+        up.addWidget(self.table, 1)
+        up.addWidget(self.placeholder)
+        up.addWidget(self.toolbar)
+        self.detail = CompareView()
+        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="historySplitter")
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setSizes([330, 420])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.splitter)
+
+        self._load_gen = 0
+        self._load_timer = QTimer(self, singleShot=True, interval=80)
+        self._load_timer.timeout.connect(self._load_selected)
+        self.refresh()
+
+    # ---- the list ---------------------------------------------------------------------------
+    def runs_dir(self) -> Path:
+        return default_runs_dir()
+
+    def refresh(self) -> None:
+        """Read the runs folder again, keeping the selection."""
+        keep = self.selected_paths()
+        root = self.runs_dir()
+        self.folder_label.setText(str(root))
+        self.folder_label.setToolTip(
+            f"{root}\nSet by FTGUI_RUNS_DIR when ftgui started; Change… overrides it for "
+            f"this session." if self._env_dir and str(root) == self._env_dir else str(root))
+        self.model.set_rows(runs_table(root))
+        self.table.setVisible(bool(self.model.rows))
+        self.placeholder.setVisible(not self.model.rows)
+        self.placeholder.setText(f"No runs in {root} yet. Runs appear here when you Train, or "
+                                 f"choose another runs folder with Change….")
+        if self.model.rows:
+            self.table.resizeColumnsToContents()
+            for col, limit in ((0, 170), (2, 120), (3, 120)):
+                self.table.setColumnWidth(col, min(self.table.columnWidth(col), limit))
+        self.select_paths(keep)
+
+    def select_paths(self, paths: list[str]) -> None:
+        sel = QItemSelection()
+        for p in paths:
+            row = self.model.row_of(p)
+            if row >= 0:
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+                sel.select(index, index.siblingAtColumn(self.model.columnCount() - 1))
+        sm = self.table.selectionModel()
+        sm.blockSignals(True)
+        sm.select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        sm.blockSignals(False)
+        self.table.viewport().update()
+        self._selection_changed()
+
+    def selected_paths(self) -> list[str]:
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [i.data(PathRole) for i in rows]
+
+    def selected_rows(self) -> list[dict]:
+        return [self.model.rows[self.model.row_of(p)] for p in self.selected_paths()]
+
+    def ask_runs_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.runs_dir()))
+        if path:
+            self.set_runs_dir(path)
+
+    def set_runs_dir(self, path: str | Path) -> None:
+        """List runs from ``path`` and save new runs there (the window's runs list too):
+        the runs folder is FTGUI_RUNS_DIR for everything in this process."""
+        path = Path(path).expanduser().resolve()
+        os.environ["FTGUI_RUNS_DIR"] = str(path)
+        self.settings.setValue(RUNS_DIR_KEY, str(path))
+        self.refresh()
+        self.runsChanged.emit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    # ---- the detail area ----------------------------------------------------------------------
+    def _selection_changed(self, *_) -> None:
+        self._update_actions()
+        self._load_timer.start()
+
+    def _open_one(self, index) -> None:
+        self.select_paths([index.data(PathRole)])
+
+    def _load_selected(self) -> None:
+        paths = self.selected_paths()
+        self._load_gen += 1
+        gen = self._load_gen
+        if not paths:
+            self.detail.clear("Select a run to see its curves and config; select several "
+                              "(Ctrl or Shift + click) to overlay their losses and compare "
+                              "their configs.")
+            self.loaded.emit()
+            return
+        run_task(lambda: _load(paths), lambda out: self._loaded(gen, out),
+                 lambda e: self._load_failed(gen, e), owner=self)
+
+    def _loaded(self, gen: int, out) -> None:
+        if gen == self._load_gen:
+            self.detail.show_runs(*out)
+            self.loaded.emit()
+
+    def _load_failed(self, gen: int, e: BaseException) -> None:
+        if gen == self._load_gen:
+            self.detail.clear(f"Could not read the run: {describe_error(e)}")
+            self.loaded.emit()
+
+    # ---- actions ------------------------------------------------------------------------------
+    def _update_actions(self) -> None:
+        rows = self.selected_rows()
+        one = rows[0] if len(rows) == 1 else None
+        status = one["status"] if one else None
+        rd = RunDir(one["path"]) if one else None
+        checkpoint = rd.latest_checkpoint() if rd and status in RESUMABLE else None
+        self.resume_action.setEnabled(checkpoint is not None
+                                      or status in RESUMABLE_WITHOUT_CHECKPOINT)
+        self.resume_action.setToolTip(
+            f"Continue {rd.path.name} from {checkpoint.name}" if checkpoint else
+            f"{rd.path.name} was {status} before its first complete checkpoint: Resume trains "
+            f"it again from step 0 in the same folder" if status in RESUMABLE_WITHOUT_CHECKPOINT
+            else "Continue a stopped, failed or interrupted run from its last checkpoint")
+        self.new_run_action.setEnabled(bool(rd and rd.config_path.is_file()))
+        finished = status == "finished"
+        self.playground_action.setEnabled(finished)
+        self.export_action.setEnabled(finished)
+        self.folder_action.setEnabled(one is not None)
+        self.delete_action.setEnabled(bool(rows) and all(r["status"] != "running" for r in rows))
+
+    def _context_menu(self, pos) -> None:
+        if not self.table.indexAt(pos).isValid():
+            return
+        menu = QMenu(self)
+        for a in self.actions_:
+            if a is self.delete_action:
+                menu.addSeparator()
+            menu.addAction(a)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _one(self) -> str | None:
+        paths = self.selected_paths()
+        return paths[0] if len(paths) == 1 else None
+
+    def _resume(self) -> None:
+        if self._one() and self.resume_action.isEnabled():
+            self.resumeRequested.emit(self._one())
+
+    def _new_run(self) -> None:
+        if self._one() and self.new_run_action.isEnabled():
+            self.newRunFromConfig.emit(str(RunDir(self._one()).config_path))
+
+    def _playground(self) -> None:
+        if self._one() and self.playground_action.isEnabled():
+            self.openInPlayground.emit(self._one())
+
+    def _export(self) -> None:
+        if self._one() and self.export_action.isEnabled():
+            self.exportRequested.emit(self._one())
+
+    def _open_folder(self) -> None:
+        if self._one():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self._one()))
+
+    def delete_selected(self) -> bool:
+        """Move the selected runs to the trash (or, where there is none, delete them) after
+        a confirmation naming them. A run being trained is refused."""
+        self.refresh()   # the status may have changed since the list was read
+        rows = self.selected_rows()
+        if not rows:
+            return False
+        running = [r["name"] for r in rows if r["status"] == "running"]
+        if running:
+            QMessageBox.warning(self, "Run in progress", f"{', '.join(running)} is being "
+                                f"trained now; stop it before deleting it.")
+            return False
+        names = "\n".join(f"  {r['name']}  ({r['status']})" for r in rows)
+        what = "this run" if len(rows) == 1 else f"these {len(rows)} runs"
+        if QMessageBox.question(
+                self, "Delete runs", f"Move {what} to the trash?\n\n{names}\n\nTheir "
+                f"checkpoints, models and logs go with them.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No) != QMessageBox.StandardButton.Yes:
+            return False
+        no_trash = [r for r in rows if not QFile.moveToTrash(r["path"])]
+        if no_trash:
+            listed = "\n".join(f"  {r['name']}" for r in no_trash)
+            if QMessageBox.question(
+                    self, "No trash here", f"There is no trash for this folder, so these runs "
+                    f"can only be deleted for good:\n\n{listed}\n\nDelete them permanently? "
+                    f"This cannot be undone.",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                    QMessageBox.StandardButton.No) == QMessageBox.StandardButton.Yes:
+                failed = []
+                for r in no_trash:
+                    try:
+                        shutil.rmtree(r["path"])
+                    except OSError as e:
+                        failed.append(f"{r['name']}: {e.strerror or e}")
+                if failed:
+                    QMessageBox.warning(self, "Delete runs", "Could not delete:\n" +
+                                        "\n".join(failed))
+        self.refresh()
+        self.runsChanged.emit()
+        return True

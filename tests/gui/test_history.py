@@ -1,0 +1,300 @@
+"""History tab: the runs folder as a table with each run's status, one run's curves and config,
+several runs overlaid with their config differences, and Resume / New run / Delete from it.
+Runs are made for real through the core on the tiny model."""
+
+import socket
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from ftgui.core.events import EvalLogged, RunStarted, StepLogged, read_events
+from ftgui.core.runner import run_config
+from ftgui.core.runs import RunDir, default_runs_dir, writer_info
+
+
+def _run(tiny_config, name, **training):
+    cfg = tiny_config(training={"output_dir": str(default_runs_dir() / name), **training})
+    assert run_config(cfg)["status"] == "finished"
+    return RunDir(cfg.training.output_dir)
+
+
+def _stopped(tiny_config, name, at=3):
+    """Stopped through the Runner after step ``at`` (the step in flight completes)."""
+    cfg = tiny_config(training={"output_dir": str(default_runs_dir() / name),
+                                "save_steps": 100, "logging_steps": 1})
+    holder = []
+
+    def stop(event):
+        if isinstance(event, StepLogged) and event.step == at:
+            holder[0].request_stop()
+
+    assert run_config(cfg, [stop], runner_out=holder)["status"] == "stopped"
+    return RunDir(cfg.training.output_dir)
+
+
+def _failed(tiny_config, name, monkeypatch):
+    from transformers import GPT2LMHeadModel
+
+    def broken(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+        raise RuntimeError("forward broken on purpose")
+
+    cfg = tiny_config(training={"output_dir": str(default_runs_dir() / name)})
+    with monkeypatch.context() as m:
+        m.setattr(GPT2LMHeadModel, "forward", broken)
+        with pytest.raises(RuntimeError, match="on purpose"):
+            run_config(cfg)
+    return RunDir(cfg.training.output_dir)
+
+
+def _table(history) -> dict[str, dict[str, str]]:
+    """The table as shown: run name -> {column header: text}."""
+    m = history.proxy
+    heads = [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())]
+    rows = {}
+    for r in range(m.rowCount()):
+        cells = {h: m.index(r, c).data() for c, h in enumerate(heads)}
+        rows[cells["Name"]] = cells
+    return rows
+
+
+def _select(qtbot, history, *runs):
+    with qtbot.waitSignal(history.loaded, timeout=30000):
+        history.select_paths([str(r.path) for r in runs])
+    assert sorted(history.selected_paths()) == sorted(str(r.path) for r in runs)
+
+
+def _curves(history):
+    """The detail plot's data items that hold data."""
+    return [i for i in history.detail.plot.getPlotItem().listDataItems()
+            if i.xData is not None and len(i.xData)]
+
+
+def _loss(rd):
+    return [(e.step, e.loss) for e in read_events(rd.events_path) if isinstance(e, StepLogged)]
+
+
+def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_config,
+                                                            monkeypatch):
+    done = _run(tiny_config, "done")
+    stopped = _stopped(tiny_config, "halted")
+    failed = _failed(tiny_config, "broken", monkeypatch)
+    cut = RunDir(default_runs_dir() / "cut-off")
+    cut.path.mkdir()
+    (cut.path / "config.yaml").write_text("model: {}\n", encoding="utf-8")
+    cut.write_summary({"status": "running", "writer": {"pid": 2 ** 22 + 12345, "host":
+                                                       socket.gethostname(), "start": 1}})
+    h = window.history
+    window.side_tabs.setCurrentWidget(h)   # showing the tab reads the folder again
+    assert window.side_tabs.tabText(window.side_tabs.indexOf(h)) == "History"
+    assert h.folder_label.text() == str(default_runs_dir())
+
+    rows = _table(h)
+    assert set(rows) == {"done", "halted", "broken", "cut-off"}
+    assert rows["done"]["Status"] == "finished"
+    assert rows["halted"]["Status"] == "stopped"
+    assert rows["broken"]["Status"] == "failed"
+    if cut.status() == "interrupted":   # this platform can tell the writer is gone
+        assert rows["cut-off"]["Status"] == "interrupted"
+    assert rows["done"]["Steps"] == "12/12" and rows["halted"]["Steps"] == "4/12"
+    assert float(rows["done"]["Final loss"]) == pytest.approx(
+        RunDir(done.path).summary()["final_train_loss"], abs=1e-4)
+    assert "→" in rows["done"]["Perplexity"]
+    assert rows["done"]["Model"] == Path(done.load_config().model.source).name
+    # statuses are told apart by colour too, not only by the word
+    colours = {}
+    for r in range(h.proxy.rowCount()):
+        index = h.proxy.index(r, 1)
+        assert not index.data(Qt.ItemDataRole.DecorationRole).isNull()
+        colours[index.data()] = index.data(Qt.ItemDataRole.ForegroundRole).name()
+    assert len({colours["finished"], colours["stopped"], colours["failed"]}) == 3
+    # the failed run's message is one hover away
+    failed_row = h.model.row_of(str(failed.path))
+    assert "on purpose" in h.model.index(failed_row, 0).data(Qt.ItemDataRole.ToolTipRole)
+
+    # the actions follow the status of the one selected run
+    _select(qtbot, h, stopped)
+    assert h.resume_action.isEnabled() and "checkpoint-4" in h.resume_action.toolTip()
+    assert not h.export_action.isEnabled() and not h.playground_action.isEnabled()
+    _select(qtbot, h, done)
+    assert not h.resume_action.isEnabled()
+    assert h.export_action.isEnabled() and h.playground_action.isEnabled()
+    with qtbot.waitSignal(h.exportRequested) as export, \
+            qtbot.waitSignal(h.openInPlayground) as play:
+        h.export_action.trigger()
+        h.playground_action.trigger()
+    assert export.args == [str(done.path)] and play.args == [str(done.path)]
+    _select(qtbot, h, failed)   # failed before its first checkpoint: restarts from step 0
+    assert h.resume_action.isEnabled() and "step 0" in h.resume_action.toolTip()
+
+    # sorting by a column sorts on the value, not the text
+    h.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
+    steps = [h.proxy.index(r, 4).data() for r in range(h.proxy.rowCount())]
+    assert steps.index("4/12") < steps.index("12/12")
+
+
+def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_config):
+    fast = _run(tiny_config, "lr-1e-3", learning_rate=1e-3, logging_steps=1)
+    slow = _run(tiny_config, "lr-2e-4", learning_rate=2e-4, logging_steps=2)
+    h = window.history
+    h.refresh()
+
+    _select(qtbot, h, fast, slow)
+    curves = _curves(h)
+    assert len(curves) == 2
+    by_name = {c.name(): c for c in curves}
+    assert set(by_name) == {"lr-1e-3", "lr-2e-4"}
+    for rd in (fast, slow):
+        c = by_name[rd.path.name]
+        assert list(zip(c.xData.tolist(), c.yData.tolist())) == pytest.approx(_loss(rd))
+    assert by_name["lr-1e-3"].opts["pen"].color() != by_name["lr-2e-4"].opts["pen"].color()
+    legend = [label.text for _, label in h.detail.legend.items]
+    assert sorted(legend) == ["lr-1e-3", "lr-2e-4"]
+
+    diffs = h.detail.diffs
+    assert h.detail.side.currentWidget() is diffs
+    cols = [diffs.horizontalHeaderItem(c).text() for c in range(diffs.columnCount())]
+    table = {diffs.item(r, 0).text(): {cols[c]: diffs.item(r, c).text()
+                                       for c in range(1, diffs.columnCount())}
+             for r in range(diffs.rowCount())}
+    assert table["training.learning_rate"] == {"lr-1e-3": "0.001", "lr-2e-4": "0.0002"}
+    assert table["training.logging_steps"] == {"lr-1e-3": "1", "lr-2e-4": "2"}
+    assert "training.output_dir" not in table and "training.max_steps" not in table
+    assert "2 settings differ" in h.detail.title.text()
+
+    # one run: its training and validation curves, and its config as YAML, read-only
+    _select(qtbot, h, slow)
+    curves = {c.name(): c for c in _curves(h)}
+    assert set(curves) == {"train loss", "eval loss"}
+    evals = [(e.step, e.loss) for e in read_events(slow.events_path)
+             if isinstance(e, EvalLogged)]
+    assert list(zip(curves["eval loss"].xData.tolist(),
+                    curves["eval loss"].yData.tolist())) == pytest.approx(evals)
+    assert h.detail.config_text.isReadOnly()
+    assert h.detail.config_text.toPlainText() == slow.config_path.read_text(encoding="utf-8")
+    assert "finished" in h.detail.title.text()
+
+
+def test_resume_from_history_continues_the_stopped_run(window, qtbot, tiny_config):
+    stopped = _stopped(tiny_config, "halted", at=5)
+    h = window.history
+    h.refresh()
+    _select(qtbot, h, stopped)
+    with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
+        h.resume_action.trigger()
+    assert blocker.args == [str(stopped.path)]
+    assert stopped.status() == "finished"
+    starts = [e.start_step for e in read_events(stopped.events_path)
+              if isinstance(e, RunStarted)]
+    assert starts == [0, 6]
+    assert [s for s, _ in _loss(stopped)] == list(range(1, 13))
+    # the window refreshed the history when the run ended; the detail shows it finished
+    assert _table(h)["halted"]["Status"] == "finished"
+    qtbot.waitUntil(lambda: "finished" in h.detail.title.text(), timeout=30000)
+
+
+def test_new_run_from_config_trains_in_a_new_folder(window, qtbot, tiny_config, monkeypatch):
+    old = _run(tiny_config, "original", learning_rate=5e-4)
+    before = old.events_path.read_bytes()
+    h = window.history
+    h.refresh()
+    _select(qtbot, h, old)
+    monkeypatch.setattr(window, "ask_existing_run",
+                        lambda out: pytest.fail(f"asked about {out}"))
+    window.side_tabs.setCurrentWidget(h)
+    h.new_run_action.trigger()
+    cfg = window.model.config
+    assert cfg.training.learning_rate == 5e-4 and cfg.model.source == \
+        old.load_config().model.source
+    assert cfg.training.output_dir == ""
+    assert window.config_path is None   # Save asks for a name: the run's record stays as is
+    assert window.side_tabs.currentWidget() is window.run_panel
+    with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
+        window.train()
+    new = RunDir(blocker.args[0])
+    assert new.path != old.path and new.path.parent == default_runs_dir().resolve()
+    assert new.status() == "finished" and old.events_path.read_bytes() == before
+    assert set(_table(h)) == {"original", new.path.name}
+
+
+def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeypatch,
+                                             tmp_path):
+    (tmp_path / "xdg").mkdir()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))   # the test's own trash
+    keep = _run(tiny_config, "keep")
+    gone = _stopped(tiny_config, "unwanted")
+    h = window.history
+    h.refresh()
+    window.run_panel.refresh_runs()
+    asked = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.No if len(asked) == 1 else \
+            QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    _select(qtbot, h, gone)
+    h.delete_action.trigger()   # answered No: nothing happens
+    assert gone.path.is_dir() and "unwanted" in asked[0]
+    h.delete_action.trigger()
+    assert len(asked) == 2 and "unwanted" in asked[1] and "trash" in asked[1]
+    assert not gone.path.exists()
+    trashed = tmp_path / "xdg" / "Trash" / "files" / "unwanted"
+    assert (trashed / "events.jsonl").is_file()
+    assert set(_table(h)) == {"keep"} and keep.path.is_dir()
+    runs_list = [window.run_panel.runs.itemData(i)
+                 for i in range(window.run_panel.runs.count())]
+    assert str(gone.path) not in runs_list and str(keep.path) in runs_list
+
+    # where there is no trash (some network drives), a second question before deleting
+    monkeypatch.setattr("ftgui.gui.panels.history.QFile.moveToTrash", lambda path: False)
+    _select(qtbot, h, keep)
+    h.delete_action.trigger()
+    assert len(asked) == 4 and "keep" in asked[3] and "permanently" in asked[3]
+    assert not keep.path.exists() and not (trashed.parent / "keep").exists()
+    assert _table(h) == {} and not h.placeholder.isHidden()
+
+
+def test_delete_is_refused_for_a_running_run(window, qtbot, monkeypatch):
+    live = RunDir(default_runs_dir() / "live")
+    live.path.mkdir(parents=True)
+    (live.path / "config.yaml").write_text("model: {}\n", encoding="utf-8")
+    live.write_summary({"status": "running", "writer": writer_info()})   # this process
+    warned = []
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda *a, **k: pytest.fail("asked to delete a running run")))
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(
+        lambda parent, title, text, *a: warned.append(text)))
+    h = window.history
+    h.refresh()
+    _select(qtbot, h, live)
+    assert _table(h)["live"]["Status"] == "running"
+    assert not h.delete_action.isEnabled() and not h.resume_action.isEnabled()
+    assert h.delete_selected() is False
+    assert live.path.is_dir() and "live" in warned[0] and "stop it" in warned[0]
+
+
+def test_changing_the_runs_folder_lists_it_and_is_remembered(window, qtbot, tiny_config,
+                                                             tmp_path, monkeypatch):
+    _run(tiny_config, "first")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    h = window.history
+    h.refresh()
+    assert set(_table(h)) == {"first"}
+    monkeypatch.setattr("ftgui.gui.panels.history.QFileDialog.getExistingDirectory",
+                        lambda *a, **k: str(other))
+    h.change_button.click()
+    assert default_runs_dir() == other.resolve() and h.folder_label.text() == str(other)
+    assert _table(h) == {} and not h.placeholder.isHidden() and h.table.isHidden()
+    assert window.run_panel.runs.currentData() is None   # the window's list follows
+    assert window.settings.value("runs_dir") == str(other)
+
+    # the next start uses the saved folder when FTGUI_RUNS_DIR is not set
+    from ftgui.gui.panels.history import HistoryPanel
+    monkeypatch.delenv("FTGUI_RUNS_DIR")
+    panel = HistoryPanel(window.settings)
+    qtbot.addWidget(panel)
+    assert panel.runs_dir() == other.resolve()
