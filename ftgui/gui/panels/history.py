@@ -143,6 +143,7 @@ class HistoryPanel(QWidget):
         layout.addWidget(self.splitter)
 
         self._load_gen = 0
+        self._sized = False
         self._load_timer = QTimer(self, singleShot=True, interval=80)
         self._load_timer.timeout.connect(self._load_selected)
         self.refresh()
@@ -164,7 +165,8 @@ class HistoryPanel(QWidget):
         self.placeholder.setVisible(not self.model.rows)
         self.placeholder.setText(f"No runs in {root} yet. Runs appear here when you Train, or "
                                  f"choose another runs folder with Change….")
-        if self.model.rows:
+        if self.model.rows and not self._sized:   # once: later widths are the user's
+            self._sized = True
             self.table.resizeColumnsToContents()
             for col, limit in ((0, 170), (2, 120), (3, 120)):
                 self.table.setColumnWidth(col, min(self.table.columnWidth(col), limit))
