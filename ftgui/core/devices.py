@@ -15,6 +15,7 @@ class DeviceChoice:
     reason: str        # why this device and precision were chosen
     description: str   # for a badge: "CUDA: NVIDIA A100 80 GB, bf16"
     memory_bytes: int  # memory the device has (host RAM for the CPU)
+    count: int = 1     # devices of this kind: CUDA GPUs visible; 1 for the CPU and MPS
 
 
 def _cpu_threads() -> int:
@@ -60,6 +61,7 @@ def choose(device: str = "auto", precision: str = "auto") -> DeviceChoice:
         bf16_ok, mem, name = False, _host_memory(), "Apple MPS"
     else:
         bf16_ok, mem, name = False, _host_memory(), f"CPU, {_cpu_threads()} threads"
+    count = torch.cuda.device_count() if device == "cuda" else 1
 
     if precision == "auto":
         if device == "cuda":
@@ -77,4 +79,4 @@ def choose(device: str = "auto", precision: str = "auto") -> DeviceChoice:
             raise ConfigError("training.precision: this GPU does not support bf16; choose "
                               "fp16 or auto.", field="training.precision")
         why += f"; {precision} because training.precision says so"
-    return DeviceChoice(device, precision, why, f"{name}, {precision}", mem)
+    return DeviceChoice(device, precision, why, f"{name}, {precision}", mem, count)

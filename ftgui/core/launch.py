@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ftgui.core.config import RunConfig, TrainingConfig
 from ftgui.core.errors import ConfigError
-from ftgui.core.events import read_events
+from ftgui.core.events import Message, drop_steps_after, read_events
 from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint
 
 
@@ -80,7 +80,11 @@ class Launch:
         self.command = launcher_command(cfg.training) + ["ftgui", *args, "--launched"]
         self.proc: subprocess.Popen | None = None
 
-    def start(self, **popen_kw) -> subprocess.Popen:
+    def start(self, *, die_with_parent: bool = False, **popen_kw) -> subprocess.Popen:
+        """``die_with_parent``: the launcher gets SIGTERM (and ends its processes) if the
+        process that started it dies, e.g. a window that crashed or was killed."""
+        if die_with_parent and sys.platform.startswith("linux"):
+            popen_kw["preexec_fn"] = _die_with_parent
         # its own session: a Ctrl-C in the terminal reaches only us, and we stop cleanly
         self.proc = subprocess.Popen(self.command, start_new_session=True, **popen_kw)
         return self.proc
@@ -103,3 +107,26 @@ class Launch:
                 not any(e.kind == "step" for e in events):
             shutil.rmtree(self.run.path, ignore_errors=True)  # nothing worth keeping
         return 2 if failed and failed[-1].user_error else 1
+
+
+def tidy_events_for_resume(run_dir: str | Path) -> Message | None:
+    """Drop the events a resume of ``run_dir`` redoes (the steps after its newest
+    checkpoint; all steps when there is none), as the resumed Runner would. Done before
+    the launch, the file is then only appended to, so a follower can read it from its
+    end. Returns a note for the person, or None when nothing was dropped."""
+    rd = RunDir(run_dir)
+    cp = resumable_checkpoint(rd.path)
+    step = int(cp.name.split("-")[1]) if cp else -1
+    lost = drop_steps_after(rd.events_path, step)
+    if lost <= max(step, 0):
+        return None
+    return Message(f"Steps {max(step, 0) + 1}-{lost} of the interrupted run are done again.",
+                   level="warning")
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec (Linux): ask the kernel for SIGTERM when
+    the parent ends; it survives the exec of the launcher."""
+    import ctypes
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from ftgui.gui.fields import ConfigModel, section_keys
 from ftgui.gui.panels.common import add_fields, new_form, remaining
@@ -29,11 +30,76 @@ class TrainingPanel(QWidget):
             box = QGroupBox(title)
             form = new_form()
             box.setLayout(form)
+            if keys is MORE:
+                self.devices = DevicesChoice(model, self)
+                label = QLabel("Devices:")
+                label.setBuddy(self.devices)
+                label.setToolTip(self.devices.toolTip())
+                form.addRow(label, self.devices)
             self.fields.update(add_fields(form, model, keys, self,
                                           paths={"training.output_dir": "dir"}))
             layout.addWidget(box)
         layout.addStretch(1)
         self.output_dir = self.fields["training.output_dir"].editor
+
+    def set_device(self, choice) -> None:
+        """The detected device (core.devices.DeviceChoice), found off the GUI thread."""
+        self.devices.set_device(choice)
+
+
+class DevicesChoice(QComboBox):
+    """How many processes train: this device alone, or all GPUs (one process each), or on
+    a machine without GPUs two CPU processes. It writes training.nproc, the field the
+    config (and `ftgui train`) reads; the plain field stays for other counts."""
+
+    def __init__(self, model: ConfigModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = model
+        self.device = None
+        self.setObjectName("devicesChoice")
+        self.setToolTip("Above one process the run is started through torchrun (or "
+                        "accelerate launch), one process per GPU, each with its share of "
+                        "every batch: the global batch is batch size x processes. Sets "
+                        "training.nproc.")
+        self.activated.connect(self._chosen)
+        model.changed.connect(self._model_changed)
+        self._fill()
+
+    def set_device(self, choice) -> None:
+        self.device = choice
+        self._fill()
+
+    def options(self) -> list[tuple[str, int]]:
+        d = self.device
+        kind = getattr(d, "device", None)
+        here = {"cuda": "This GPU", "mps": "This Mac's GPU", "cpu": "This CPU"}.get(
+            kind, "This device")
+        out = [(f"{here} (one process)", 1)]
+        if kind == "cuda" and d.count > 1:
+            out.append((f"All {d.count} GPUs (one process each)", d.count))
+        elif kind == "cpu":
+            out.append(("2 CPU processes (gloo; for testing and multi-core machines)", 2))
+        nproc = self.model.config.training.nproc
+        if nproc not in [n for _, n in out]:
+            out.append((f"{nproc} processes (as training.nproc says)", nproc))
+        return out
+
+    def _fill(self) -> None:
+        self.blockSignals(True)
+        self.clear()
+        for text, n in self.options():
+            self.addItem(text, n)
+        self.setCurrentIndex(max(self.findData(self.model.config.training.nproc), 0))
+        self.blockSignals(False)
+
+    @Slot(str)
+    def _model_changed(self, key: str) -> None:
+        if key in ("*", "training.nproc"):
+            self._fill()
+
+    @Slot(int)
+    def _chosen(self, index: int) -> None:
+        self.model.set("training.nproc", int(self.itemData(index)))
 
 
 class LoraPanel(QWidget):
