@@ -47,7 +47,8 @@ class EventsTail:
         except FileNotFoundError:
             return []
         if st.st_ino != self._ino or st.st_size < self.offset:
-            # replaced (a resume's tidy-up) or cut: read it again from the start
+            # replaced or cut by something else (a resume's tidy-up is done before the
+            # launch, tidy_events_for_resume, so it is not): read it again from the start
             self._ino, self.offset = st.st_ino, 0
         if st.st_size == self.offset:
             return []

@@ -122,3 +122,61 @@ def _group_gone(pgid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def test_close_during_a_launched_run_stops_the_processes(window, qtbot, make_config,
+                                                          monkeypatch):
+    monkeypatch.setattr(window, "ask_close_during_run", lambda: True)
+    assert window.load_config(make_config(training={"max_steps": 400, "nproc": 2,
+                                                    "eval_steps": None}))
+    _click(qtbot, window.run_panel.train_button)
+    worker = window.controller.worker
+    qtbot.waitUntil(lambda: len(window.plots.series["loss"].x) >= 2, timeout=120000)
+    pid = worker.launch.proc.pid
+    with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
+        window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    rd = RunDir(blocker.args[0])
+    assert rd.status() == "stopped" and rd.latest_checkpoint() is not None
+    assert _group_gone(pid)
+
+
+def test_devices_choice_offers_every_gpu(window, qtbot):
+    from ftgui.core.devices import DeviceChoice
+
+    combo = window.training_panel.devices
+    gpus = DeviceChoice("cuda", "bf16", "a CUDA GPU is available", "CUDA: H100 80 GB (x4)",
+                        80 << 30, count=4)
+    window.training_panel.set_device(gpus)
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "This GPU (one process)", "All 4 GPUs (one process each)"]
+    combo.activated.emit(1)
+    assert window.model.config.training.nproc == 4
+    # a count typed in the plain field shows as its own entry, and back
+    window.model.set("training.nproc", 3)
+    assert combo.currentText() == "3 processes (as training.nproc says)"
+    combo.activated.emit(0)
+    assert window.model.config.training.nproc == 1
+    assert combo.count() == 2
+
+
+def test_events_tail_waits_for_whole_lines(tmp_path):
+    import json
+
+    from ftgui.core.events import JsonlSink, Message
+    from ftgui.gui.launch_worker import EventsTail
+
+    path = tmp_path / "events.jsonl"
+    JsonlSink(path)(Message("before the launch"))
+    tail = EventsTail(path)
+    assert tail.read() == []  # what was there before is not followed
+    step = StepLogged(step=1, total_steps=9, epoch=0.1, loss=2.5, learning_rate=1e-3,
+                      grad_norm=1.0, tokens_per_second=99.0, elapsed=1.0, eta=8.0)
+    text = json.dumps(step.to_dict()) + "\n"
+    with open(path, "a") as fh:
+        fh.write(text[:20])  # a line being written: only its first part is there yet
+    assert tail.read() == []
+    with open(path, "a") as fh:
+        fh.write(text[20:])
+    assert tail.read() == [step]
+    assert tail.read() == []
