@@ -2,7 +2,10 @@
 several runs overlaid with their config differences, and Resume / New run / Delete from it.
 Runs are made for real through the core on the tiny model."""
 
-import socket
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from PySide6.QtWidgets import QMessageBox
 from ftgui.core.events import EvalLogged, RunStarted, StepLogged, read_events
 from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir, default_runs_dir, writer_info
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(tiny_config, name, **training):
@@ -48,6 +53,18 @@ def _failed(tiny_config, name, monkeypatch):
     return RunDir(cfg.training.output_dir)
 
 
+def _interrupted(tiny_config, name):
+    """A run whose writer process died mid-run (killed, crashed): trained to its first
+    checkpoint, then marked running by a process that is gone."""
+    rd = _stopped(tiny_config, name, at=5)
+    writer = subprocess.run(
+        [sys.executable, "-c", "import json; from ftgui.core.runs import writer_info; "
+                               "print(json.dumps(writer_info()))"],
+        cwd=REPO, capture_output=True, text=True, check=True, timeout=60).stdout
+    rd.write_summary({**rd.summary(), "status": "running", "writer": json.loads(writer)})
+    return rd
+
+
 def _table(history) -> dict[str, dict[str, str]]:
     """The table as shown: run name -> {column header: text}."""
     m = history.proxy
@@ -80,11 +97,7 @@ def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_
     done = _run(tiny_config, "done")
     stopped = _stopped(tiny_config, "halted")
     failed = _failed(tiny_config, "broken", monkeypatch)
-    cut = RunDir(default_runs_dir() / "cut-off")
-    cut.path.mkdir()
-    (cut.path / "config.yaml").write_text("model: {}\n", encoding="utf-8")
-    cut.write_summary({"status": "running", "writer": {"pid": 2 ** 22 + 12345, "host":
-                                                       socket.gethostname(), "start": 1}})
+    cut = _interrupted(tiny_config, "cut-off")
     h = window.history
     window.side_tabs.setCurrentWidget(h)   # showing the tab reads the folder again
     assert window.side_tabs.tabText(window.side_tabs.indexOf(h)) == "History"
@@ -95,8 +108,9 @@ def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_
     assert rows["done"]["Status"] == "finished"
     assert rows["halted"]["Status"] == "stopped"
     assert rows["broken"]["Status"] == "failed"
-    if cut.status() == "interrupted":   # this platform can tell the writer is gone
-        assert rows["cut-off"]["Status"] == "interrupted"
+    assert rows["cut-off"]["Status"] == cut.status()
+    if os.name == "posix":   # elsewhere a dead writer is told apart only with psutil
+        assert cut.status() == "interrupted"
     assert rows["done"]["Steps"] == "12/12" and rows["halted"]["Steps"] == "4/12"
     assert float(rows["done"]["Final loss"]) == pytest.approx(
         RunDir(done.path).summary()["final_train_loss"], abs=1e-4)
@@ -125,8 +139,19 @@ def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_
         h.export_action.trigger()
         h.playground_action.trigger()
     assert export.args == [str(done.path)] and play.args == [str(done.path)]
+    assert window.side_tabs.currentWidget() is window.playground   # the window follows
+    assert Path(window.playground.run_dir()) == done.path.resolve()
+    window.side_tabs.setCurrentWidget(h)
     _select(qtbot, h, failed)   # failed before its first checkpoint: restarts from step 0
     assert h.resume_action.isEnabled() and "step 0" in h.resume_action.toolTip()
+    # no loss logged: an empty plot, not the axes left from the finished run shown before
+    assert _curves(h) == [] and "No training loss" in h.detail.title.text()
+    assert max(h.detail.plot.getPlotItem().viewRange()[1]) < 2 < _loss(done)[-1][1]
+    if cut.status() == "interrupted":
+        _select(qtbot, h, cut)
+        assert h.resume_action.isEnabled()
+        assert cut.latest_checkpoint().name in h.resume_action.toolTip()
+        assert h.delete_action.isEnabled() and not h.export_action.isEnabled()
 
     # sorting by a column sorts on the value, not the text
     h.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)

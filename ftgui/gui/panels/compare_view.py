@@ -71,9 +71,14 @@ class CompareView(QWidget):
             self._show_one(runs[0], config_texts[0])
         else:
             self._show_many(runs)
+        item = self.plot.getPlotItem()
+        if item.listDataItems():
+            item.enableAutoRange()
+        else:   # not the axes of the runs shown before: they would read as this run's
+            item.disableAutoRange()
+            item.setRange(xRange=(0, 1), yRange=(0, 1))
         if not any(r.train for r in runs):
             self.title.setText(self.title.text() + "  <i>No training loss logged yet.</i>")
-        self.plot.getPlotItem().enableAutoRange()
 
     def _show_one(self, run: RunCurves, config_text: str) -> None:
         item = self.plot.getPlotItem()
