@@ -74,9 +74,9 @@ class LaunchWorker(RunWorker):
         self.launch = None
         self.log_path: Path | None = None
         self._ended = False
-        # PySide6 6.12 calls a subclass's override of the slot `run` through the
-        # receiver's original thread (the GUI's) when a signal from the worker thread
-        # starts it; a slot of another name, found under `run`, runs on the worker thread
+        # PySide6 6.12 runs a subclass's override of an inherited slot (RunWorker.run)
+        # on the GUI thread, not the thread the worker was moved to (the window froze
+        # in RunController.finish); a slot of its own name, bound as `run`, runs there
         self.run = self.follow
 
     def request_stop(self) -> None:
