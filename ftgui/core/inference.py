@@ -63,8 +63,12 @@ def perplexity(source: str, data_file: str, block_size: int | None = None,
 
 
 def load_for_generation(source: str):
+    return load_model_config(model_config_for(source))
+
+
+def load_model_config(mcfg: ModelConfig):
+    """Model (on the best device, in eval mode) and tokenizer, ready for generate()."""
     models.quiet_libraries()
-    mcfg = model_config_for(source)
     tok = models.load_tokenizer(mcfg)
     model = models.load_model(mcfg)
     model.to(_device()).eval()
@@ -86,21 +90,35 @@ def generate(model, tok, prompt: str, max_new_tokens: int = 50, temperature: flo
     temperature 0 is greedy. Returns only the new text."""
     import torch
 
+    torch.manual_seed(seed)
+    inputs = encode_prompt(tok, prompt, chat).to(model.device)
+    kw = generation_kwargs(tok, max_new_tokens, temperature, top_p)
+    with torch.no_grad():
+        out = model.generate(**inputs, **kw, streamer=streamer)
+    return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def encode_prompt(tok, prompt: str, chat: bool, template_tok=None):
+    """``prompt`` as model inputs; with ``chat``, first rendered as a user turn by the chat
+    template of ``template_tok`` (default ``tok``: a base model is given the template its
+    fine-tuned run was trained with, so both see the same text)."""
     from ftgui.core.sft import generation_prompt
 
-    torch.manual_seed(seed)
     if chat:
-        if not tok.chat_template:
-            raise ModelError("This model's tokenizer has no chat template, so a prompt "
-                             "cannot be sent as a chat turn; drop --chat.")
-        prompt = generation_prompt(tok, prompt)
+        template_tok = template_tok or tok
+        if not template_tok.chat_template:
+            raise ModelError("This model's tokenizer has no chat template, so the prompt "
+                             "cannot be sent as a chat turn; send it as plain text (drop "
+                             "--chat, or untick Chat template).")
+        prompt = generation_prompt(template_tok, prompt)
     # the chat template already holds any BOS; plain prompts get the tokenizer's own
-    inputs = tok(prompt, return_tensors="pt", add_special_tokens=not chat).to(model.device)
-    sample = temperature > 0
-    kw = dict(max_new_tokens=max_new_tokens, do_sample=sample,
-              pad_token_id=tok.pad_token_id, streamer=streamer)
-    if sample:
+    return tok(prompt, return_tensors="pt", add_special_tokens=not chat)
+
+
+def generation_kwargs(tok, max_new_tokens: int, temperature: float, top_p: float) -> dict:
+    """generate() arguments: temperature 0 is greedy (and then top-p does not apply)."""
+    kw = dict(max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+              pad_token_id=tok.pad_token_id)
+    if temperature > 0:
         kw.update(temperature=temperature, top_p=top_p)
-    with torch.no_grad():
-        out = model.generate(**inputs, **kw)
-    return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return kw

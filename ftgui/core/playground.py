@@ -1,0 +1,199 @@
+"""Trying a run against its base model: the two models of a run, a small cache of them,
+and generation streamed piece by piece that a second thread can stop.
+
+Qt-free, so the window's Playground and the command line stream the same way.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ftgui.core import inference, models
+from ftgui.core.config import ModelConfig, looks_like_path
+from ftgui.core.errors import ConfigError, ModelError
+from ftgui.core.runs import RunDir
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 100
+    temperature: float = 0.7      # 0 is greedy
+    top_p: float = 0.9
+    seed: int = 0
+    chat: bool = False            # wrap the prompt as a user turn in the chat template
+
+    def check(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError("max new tokens: give 1 or more.")
+        if self.temperature < 0:
+            raise ConfigError("temperature: give 0 (greedy) or more.")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError("top-p: give a number above 0 and at most 1.")
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    new_tokens: int
+    seconds: float
+    stopped: bool = False          # Stop was pressed before the model ended by itself
+    limit: int | None = None       # max new tokens lowered to fit the context length
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        parts = [f"{self.new_tokens} tokens in {self.seconds:.1f} s",
+                 f"{self.tokens_per_second:.1f} tokens/s"]
+        if self.stopped:
+            parts.append("stopped")
+        if self.limit is not None:
+            parts.append(f"capped at {self.limit} new tokens by the context length")
+        return " · ".join(parts)
+
+
+@dataclass
+class PlaygroundModel:
+    role: str                 # "base" or "tuned"
+    title: str                # what the pane is labelled with
+    config: ModelConfig
+
+
+def run_models(run_dir: str | Path) -> tuple[PlaygroundModel, PlaygroundModel]:
+    """The base model a run started from and the model it ended with.
+
+    A LoRA run's ``model/`` holds the adapters already merged into the base (the runner
+    saves it so, and the adapter alone in ``adapter/``), so both load as plain models; the
+    base is the run's ``model.source`` as configured (Hub id, folder, ``.gguf`` or
+    ``pkg:``), loaded the way the runner loaded it."""
+    rd = RunDir(run_dir)
+    cfg = rd.load_config()
+    tuned = inference.model_config_for(str(rd.path), cfg.model.trust_remote_code)
+    tuned.allow_pickle = False   # the runner writes safetensors
+    base = ModelConfig(source=cfg.model.source, trust_remote_code=cfg.model.trust_remote_code,
+                       allow_pickle=cfg.model.allow_pickle)
+    return (PlaygroundModel("base", source_name(cfg.model.source), base),
+            PlaygroundModel("tuned", rd.path.name, tuned))
+
+
+def source_name(source: str) -> str:
+    """A short name for a model source: a Hub id as is, a folder or file by its name."""
+    if looks_like_path(source) or source.startswith("pkg:"):
+        return Path(source.rstrip("/\\")).name or source
+    return source
+
+
+class ModelCache:
+    """The loaded models of one run: at most its base and its result, so a second Generate
+    does not load them again, and a change of run gives their memory back."""
+
+    def __init__(self, loader: Callable[[ModelConfig], tuple] = inference.load_model_config):
+        self._loader = loader
+        self._models: dict[tuple, tuple] = {}
+        self.run_dir: str | None = None
+
+    def use_run(self, run_dir: str | Path) -> None:
+        run_dir = str(Path(run_dir).resolve())
+        if run_dir != self.run_dir:
+            self.clear()
+            self.run_dir = run_dir
+
+    def get(self, mcfg: ModelConfig) -> tuple:
+        key = (mcfg.source, mcfg.trust_remote_code, mcfg.allow_pickle)
+        if key not in self._models:
+            self._models[key] = self._loader(mcfg)
+        return self._models[key]
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def clear(self) -> None:
+        if not self._models:
+            return
+        self._models.clear()
+        gc.collect()
+        import sys
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def stream_generate(model, tok, prompt: str, settings: GenerationSettings,
+                    stop_event: threading.Event | None = None,
+                    template_tok=None) -> Iterator[str]:
+    """Yield the new text piece by piece as the model writes it, and return (as the
+    generator's value; see ``consume``) a GenerationResult.
+
+    ``model.generate`` runs on a thread of its own feeding a ``TextIteratorStreamer``;
+    setting ``stop_event`` ends it after the current token, keeping what was written.
+    The seed is set right before generating, so the same seed gives the same text."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    settings.check()
+    stop_event = stop_event or threading.Event()
+    abandoned = threading.Event()   # the reader went away: stop without a user's Stop
+    inputs = inference.encode_prompt(tok, prompt, settings.chat, template_tok).to(model.device)
+    prompt_len = inputs["input_ids"].shape[1]
+    max_new, limit = settings.max_new_tokens, None
+    ctx = models.context_length(model.config)
+    if ctx:
+        if prompt_len >= ctx:
+            raise ModelError(f"The prompt is {prompt_len} tokens, but the model reads at "
+                             f"most {ctx}; shorten the prompt.")
+        if max_new > ctx - prompt_len:
+            max_new = limit = ctx - prompt_len
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            done = stop_event.is_set() or abandoned.is_set()
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool,
+                              device=input_ids.device)
+
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    kw = inference.generation_kwargs(tok, max_new, settings.temperature, settings.top_p)
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                box["out"] = model.generate(**inputs, **kw, streamer=streamer,
+                                            stopping_criteria=StoppingCriteriaList([_Stop()]))
+        except BaseException as e:  # noqa: BLE001 - handed to the reader below
+            box["error"] = e
+            streamer.end()   # the reader waits on the streamer: wake it
+
+    torch.manual_seed(settings.seed)
+    thread = threading.Thread(target=work, name="ftgui-generate", daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    pieces = []
+    try:
+        for piece in streamer:
+            if piece:
+                pieces.append(piece)
+                yield piece
+    finally:
+        abandoned.set()
+        thread.join()
+    seconds = time.perf_counter() - t0
+    if "error" in box:
+        raise box["error"]
+    new_tokens = int(box["out"].shape[1] - prompt_len)
+    stopped = stop_event.is_set() and new_tokens < max_new
+    return GenerationResult("".join(pieces), new_tokens, seconds, stopped, limit)
+
+
+def consume(stream: Iterator[str], on_piece: Callable[[str], None]) -> GenerationResult:
+    """Drive ``stream_generate``: each piece to ``on_piece``, then its result."""
+    while True:
+        try:
+            on_piece(next(stream))
+        except StopIteration as end:
+            return end.value

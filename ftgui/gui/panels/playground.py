@@ -1,0 +1,355 @@
+"""Playground: one prompt, the base model and the fine-tuned one side by side, streaming.
+
+The models load and generate in a ``GenerationWorker`` on its own thread; its signals land
+in the slots here. Loaded models stay cached (those of the selected run only) until the
+run changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
+                               QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSpinBox,
+                               QSplitter, QTextEdit, QToolButton, QVBoxLayout, QWidget)
+
+from ftgui.core import history
+from ftgui.core.errors import FtguiError
+from ftgui.core.inference import trained_on_chat
+from ftgui.core.playground import GenerationSettings, ModelCache, source_name
+from ftgui.core.runs import RunDir, default_runs_dir, list_runs
+from ftgui.gui.generation import GenerationWorker
+from ftgui.gui.widgets import ErrorBanner
+from ftgui.gui.worker import RunController
+
+CHAT_TIP = ("Send the prompt as a user turn through the chat template, the way the run's "
+            "training examples were rendered (ticked by default for runs trained on "
+            "instruction, chat or prompt/completion data). Untick it to let the models simply "
+            "continue your text; a plain-text run has no template to use.")
+
+
+class OutputPane(QFrame):
+    """One model's text: a heading, the prompt (grey) then the streamed text, and a line
+    for what it is doing or how fast it went."""
+
+    def __init__(self, heading: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.heading = heading
+        self.title = QLabel(heading)
+        f = self.title.font()
+        f.setBold(True)
+        self.title.setFont(f)
+        self.view = QTextEdit(readOnly=True)
+        self.view.setAcceptRichText(False)
+        self.view.setPlaceholderText(f"What the {heading.lower()} writes appears here, "
+                                     f"as it writes it.")
+        self.stats = QLabel(" ", wordWrap=True)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(6, 6, 6, 6)
+        col.addWidget(self.title)
+        col.addWidget(self.view, 1)
+        col.addWidget(self.stats)
+        self.text = ""   # what the model wrote, without the prompt
+
+    def set_model(self, name: str | None) -> None:
+        self.title.setText(f"{self.heading} · {name}" if name else self.heading)
+        self.title.setToolTip(name or "")
+
+    def begin(self, prompt: str | None) -> None:
+        self.text = ""
+        self.view.clear()
+        if prompt:
+            grey = QTextCharFormat()
+            grey.setForeground(QColor(128, 128, 128))
+            self.view.textCursor().insertText(prompt, grey)
+        self.set_status("Waiting…")
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        self.stats.setStyleSheet("color: rgb(200, 60, 55);" if error else "")
+        self.stats.setText(text)
+
+    def append(self, text: str) -> None:
+        self.text += text
+        cursor = self.view.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text, QTextCharFormat())
+        self.view.setTextCursor(cursor)
+        self.view.ensureCursorVisible()
+
+    def clear(self) -> None:
+        self.text = ""
+        self.view.clear()
+        self.set_status(" ")
+
+
+class PlaygroundPanel(QWidget):
+    generationFinished = Signal()   # both panes are done (finished, stopped or failed)
+    chunkStreamed = Signal(str, str)  # pane ("base" / "tuned"), new text
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent, objectName="playground")
+        self.cache = ModelCache()
+        self.controller = RunController(self)
+        self.worker: GenerationWorker | None = None
+        self._shown_run: str | None | bool = False   # the run the panes are titled for
+        self._build()
+        self.refresh_runs()
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    def _build(self) -> None:
+        self.runs = QComboBox(objectName="playgroundRuns")
+        self.runs.setToolTip("Finished runs in the runs folder: the fine-tuned model is the "
+                             "run's final model, the base is the model it started from")
+        self.runs.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.runs.setMinimumContentsLength(24)
+        self.runs.currentIndexChanged.connect(self._run_changed)
+        refresh = QToolButton(text="⟳")
+        refresh.setToolTip("List the runs again")
+        refresh.clicked.connect(lambda: self.refresh_runs())
+        top = QHBoxLayout()
+        run_label = QLabel("Run:")
+        run_label.setBuddy(self.runs)
+        top.addWidget(run_label)
+        top.addWidget(self.runs, 1)
+        top.addWidget(refresh)
+
+        self.prompt = QPlainTextEdit(objectName="playgroundPrompt")
+        self.prompt.setPlaceholderText("Type a prompt; both models continue it (or answer "
+                                       "it, with Chat template ticked).")
+        self.prompt.setMaximumHeight(140)
+
+        self.max_tokens = _spin(QSpinBox(), 1, 8192, 100)
+        self.max_tokens.setToolTip("The most tokens each model writes (fewer when the model "
+                                   "ends its answer, or its context length is reached)")
+        self.temperature = _spin(QDoubleSpinBox(singleStep=0.1, decimals=2), 0.0, 2.0, 0.7)
+        self.temperature.setToolTip("0 = greedy: always the most likely token, the same text "
+                                    "every time. Higher = more varied.")
+        self.top_p = _spin(QDoubleSpinBox(singleStep=0.05, decimals=2), 0.05, 1.0, 0.9)
+        self.top_p.setToolTip("Sample only from the most likely tokens that together hold "
+                              "this much probability (not used when temperature is 0)")
+        self.seed = _spin(QSpinBox(), 0, 2**31 - 1, 0)
+        self.seed.setToolTip("Both models are seeded with it before generating: the same "
+                             "seed and settings give the same text")
+        self.temperature.valueChanged.connect(lambda v: self.top_p.setEnabled(v > 0))
+        self.chat = QCheckBox("Chat template")
+        self.chat.setToolTip(CHAT_TIP)
+        # beside the prompt, not in a row under it: the tab stays narrow enough to share
+        # the window with the settings pane
+        settings = QFormLayout()
+        settings.setContentsMargins(0, 0, 0, 0)
+        settings.setVerticalSpacing(3)
+        for text, w in (("Max new tokens:", self.max_tokens), ("Temperature:", self.temperature),
+                        ("Top-p:", self.top_p), ("Seed:", self.seed)):
+            lab = QLabel(text)
+            lab.setBuddy(w)
+            lab.setToolTip(w.toolTip())
+            w.setMaximumWidth(110)
+            settings.addRow(lab, w)
+        settings.addRow("", self.chat)
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(self.prompt, 1)
+        prompt_row.addLayout(settings)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setDefault(True)
+        self.generate_button.clicked.connect(self.generate)
+        self.stop_button = QPushButton("Stop", enabled=False)
+        self.stop_button.setToolTip("End generation now, keeping the text so far")
+        self.stop_button.clicked.connect(self.stop)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+
+        self.banner = ErrorBanner()
+        self.base_pane = OutputPane("Base model")
+        self.tuned_pane = OutputPane("Fine-tuned")
+        self.panes = {"base": self.base_pane, "tuned": self.tuned_pane}
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.base_pane)
+        self.splitter.addWidget(self.tuned_pane)
+
+        col = QVBoxLayout(self)
+        col.setContentsMargins(8, 8, 8, 8)
+        col.addLayout(top)
+        col.addLayout(prompt_row)
+        col.addLayout(buttons)
+        col.addWidget(self.banner)
+        col.addWidget(self.splitter, 1)
+
+    # ---- runs -----------------------------------------------------------------------------
+    @property
+    def generating(self) -> bool:
+        return self.controller.running
+
+    def run_dir(self) -> str | None:
+        return self.runs.currentData()
+
+    def refresh_runs(self, select: str | None = None) -> None:
+        """List the runs that have a final model, keeping (or moving to) the selection."""
+        current = str(Path(select).expanduser().resolve()) if select else self.run_dir()
+        runs = [r for r in list_runs(default_runs_dir()) if r.model_dir.is_dir()]
+        if current and all(str(r.path) != current for r in runs) and RunDir(current).is_run():
+            runs.insert(0, RunDir(current))   # a run kept outside the runs folder
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        for r in runs[:50]:
+            row = history.run_row(r.path)
+            model = f" — {row['model']}" if row.get("model") else ""
+            self.runs.addItem(f"{r.path.name}{model}", str(r.path))
+            self.runs.setItemData(self.runs.count() - 1, str(r.path),
+                                  Qt.ItemDataRole.ToolTipRole)
+        if not runs:
+            self.runs.addItem("no finished runs yet: train one first", None)
+        i = self.runs.findData(current) if current else -1
+        self.runs.setCurrentIndex(max(i, 0))
+        self.runs.blockSignals(False)
+        if self.run_dir() != self._shown_run:
+            self._run_changed()
+        self._update_buttons()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh_runs()   # runs may have been added or deleted elsewhere meanwhile
+
+    def set_run(self, run_dir: str) -> bool:
+        """Select ``run_dir`` (listed or not); False, with a message in the tab, when it is
+        not a run."""
+        rd = RunDir(run_dir)
+        if not rd.config_path.exists():
+            self.banner.show_message(f"{rd.path} is not an ftgui run (no config.yaml); "
+                                     f"choose a run folder.", level="warning")
+            return False
+        self.refresh_runs(select=str(rd.path))
+        return True
+
+    @Slot()
+    def _run_changed(self, *_) -> None:
+        run = self.run_dir()
+        self._shown_run = run
+        self.banner.clear()
+        if self.generating:
+            self.stop()   # its models are no longer the ones shown
+        else:
+            self.cache.clear()
+        for pane in self.panes.values():
+            pane.clear()
+        base_name = None
+        if run:
+            try:
+                base_name = source_name(RunDir(run).load_config().model.source)
+            except FtguiError as e:
+                self.banner.show_message(e.message)
+            self.chat.setChecked(self._chat_default(run))
+        self.base_pane.set_model(base_name)
+        self.tuned_pane.set_model(Path(run).name if run else None)
+        self._update_buttons()
+
+    @staticmethod
+    def _chat_default(run: str) -> bool:
+        try:
+            return trained_on_chat(run)
+        except FtguiError:
+            return False
+
+    # ---- generation -----------------------------------------------------------------------
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=self.max_tokens.value(),
+                                  temperature=self.temperature.value(),
+                                  top_p=self.top_p.value(), seed=self.seed.value(),
+                                  chat=self.chat.isChecked())
+
+    @Slot()
+    def generate(self) -> None:
+        run = self.run_dir()
+        if self.generating or not run:
+            return
+        prompt = self.prompt.toPlainText()
+        if not prompt.strip():
+            self.banner.show_message("Type a prompt first.", level="warning")
+            self.prompt.setFocus()
+            return
+        self.banner.clear()
+        settings = self.settings()
+        for pane in self.panes.values():
+            pane.begin(None if settings.chat else prompt)
+        w = GenerationWorker(self.cache, run, prompt, settings)
+        w.paneStatus.connect(self._on_status)
+        w.paneStarted.connect(self._on_started)
+        w.chunk.connect(self._on_chunk)
+        w.paneFinished.connect(self._on_pane_finished)
+        w.paneFailed.connect(self._on_pane_failed)
+        w.done.connect(self._on_done)
+        self.worker = w
+        self.controller.start(w)
+        self._update_buttons()
+
+    @Slot()
+    def stop(self) -> None:
+        if self.generating:
+            self.controller.stop()
+            self.stop_button.setEnabled(False)
+            self.stop_button.setText("Stopping…")
+
+    def shutdown(self, ms: int = 30000) -> None:
+        """Stop and wait, so the app never quits under a generating thread."""
+        self.controller.stop()
+        self.controller.wait(ms)
+
+    @Slot(str, str)
+    def _on_status(self, pane: str, text: str) -> None:
+        self.panes[pane].set_status(text)
+
+    @Slot(str)
+    def _on_started(self, pane: str) -> None:
+        self.panes[pane].set_status("Generating…")
+
+    @Slot(str, str)
+    def _on_chunk(self, pane: str, text: str) -> None:
+        self.panes[pane].append(text)
+        self.chunkStreamed.emit(pane, text)
+
+    @Slot(str, object)
+    def _on_pane_finished(self, pane: str, result) -> None:
+        self.panes[pane].set_status(result.describe())
+
+    @Slot(str, str)
+    def _on_pane_failed(self, pane: str, text: str) -> None:
+        self.panes[pane].set_status(text, error=True)
+        if self.banner.text() != text:
+            shown = self.banner.text()
+            self.banner.show_message(f"{shown}\n{text}" if shown else text)
+
+    @Slot()
+    def _on_done(self) -> None:
+        self.controller.finish()
+        self.worker = None
+        for pane in self.panes.values():
+            if pane.stats.text() in ("Waiting…", "Generating…") or \
+                    pane.stats.text().startswith("Loading"):
+                pane.set_status("Stopped before it started." if pane.text == "" else "Stopped.")
+        if self.cache.run_dir and self.cache.run_dir != self.run_dir():
+            self.cache.clear()   # the run changed while this generation was going
+        self._update_buttons()
+        self.generationFinished.emit()
+
+    def _update_buttons(self) -> None:
+        busy = self.generating
+        has_run = bool(self.run_dir())
+        self.generate_button.setEnabled(not busy and has_run)
+        self.generate_button.setToolTip("" if has_run else "Train a run first: the "
+                                        "playground compares a run's result with its base")
+        self.stop_button.setEnabled(busy)
+        self.stop_button.setText("Stop")
+
+
+def _spin(box, low, high, value):
+    box.setRange(low, high)   # before the value, which the default range would clamp
+    box.setValue(value)
+    return box

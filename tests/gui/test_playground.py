@@ -1,0 +1,213 @@
+"""The Playground tab: streaming without blocking the window, Stop, errors, chat runs.
+
+The runs are trained once per module through the core, on a tiny GPT-2 whose context is
+long (2048) so that a generation can run long enough to be stopped mid-way.
+"""
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from ftgui.core import inference
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PROMPT = "The lobster"
+
+
+def _train(base: Path, out: Path, **data) -> Path:
+    from ftgui.core.config import RunConfig
+    from ftgui.core.runner import run_config
+
+    raw = {"model": {"source": str(base), "method": "full"},
+           "data": {"source": str(FIXTURES / "wiki-small.txt"), "validation": None,
+                    "block_size": 32, **data},
+           "training": {"output_dir": str(out), "max_steps": 30, "batch_size": 4,
+                        "learning_rate": 3e-3, "logging_steps": 10, "save_steps": 1000,
+                        "seed": 7}}
+    run_config(RunConfig.from_dict(raw))
+    assert (out / "model").is_dir()
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A plain-text run and an instruction (chat-template) run of a long-context tiny model."""
+    from tiny_model import make_tiny_model
+
+    root = tmp_path_factory.mktemp("playground")
+    with pytest.MonkeyPatch.context() as mp:   # the per-test folders are not set up yet
+        mp.setenv("FTGUI_CACHE_DIR", str(root / "cache"))
+        base = make_tiny_model(root / "tiny-long", n_positions=2048)
+        text = _train(base, root / "text-run")
+        chat = _train(base, root / "chat-run", source=str(FIXTURES / "instructions.jsonl"),
+                      format="instruction", block_size=96)
+    return {"base": base, "text": text, "chat": chat}
+
+
+@pytest.fixture
+def panel(qtbot):
+    from ftgui.gui.panels.playground import PlaygroundPanel
+
+    p = PlaygroundPanel()
+    qtbot.addWidget(p)
+    p.resize(1000, 600)
+    p.show()
+    yield p
+    p.shutdown()
+
+
+def _generate(qtbot, panel, timeout=120000):
+    with qtbot.waitSignal(panel.generationFinished, timeout=timeout):
+        panel.generate_button.click()
+
+
+def _reference(source: str, prompt: str, n: int, **kw) -> str:
+    model, tok = inference.load_for_generation(source)
+    return inference.generate(model, tok, prompt, n, **kw)
+
+
+def test_streams_both_panes_without_blocking(qtbot, panel, runs):
+    assert panel.set_run(str(runs["text"]))
+    assert panel.tuned_pane.title.text() == "Fine-tuned · text-run"
+    assert panel.base_pane.title.text() == "Base model · tiny-long"
+    assert not panel.chat.isChecked()
+    panel.prompt.setPlainText(PROMPT)
+    panel.max_tokens.setValue(120)
+    panel.temperature.setValue(0)
+
+    chunks = {"base": [], "tuned": []}
+    panel.chunkStreamed.connect(lambda pane, text: chunks[pane].append(text))
+    ticks = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    _generate(qtbot, panel)
+    elapsed = time.perf_counter() - t0
+    timer.stop()
+
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert len(ticks) > elapsed / 0.010 / 10, (len(ticks), elapsed)
+    assert max(gaps) < 1.0, max(gaps)
+    # text arrived piece by piece, and the pieces are the pane's text
+    assert len(chunks["tuned"]) > 1 and len(chunks["base"]) > 1
+    assert "".join(chunks["tuned"]) == panel.tuned_pane.text
+    # greedy: the same text as the command line's generate on the same models
+    assert panel.tuned_pane.text == _reference(str(runs["text"]), PROMPT, 120)
+    assert panel.base_pane.text == _reference(str(runs["base"]), PROMPT, 120)
+    assert panel.tuned_pane.text != panel.base_pane.text
+    assert panel.tuned_pane.view.toPlainText() == PROMPT + panel.tuned_pane.text
+    for pane in panel.panes.values():
+        assert "tokens/s" in pane.stats.text()
+    assert panel.generate_button.isEnabled() and not panel.stop_button.isEnabled()
+
+
+def test_same_seed_same_text_and_models_stay_loaded(qtbot, panel, runs):
+    loads = []
+    loader = panel.cache._loader
+    panel.cache._loader = lambda cfg: loads.append(cfg.source) or loader(cfg)
+    panel.set_run(str(runs["text"]))
+    panel.prompt.setPlainText(PROMPT)
+    panel.max_tokens.setValue(40)
+    panel.temperature.setValue(1.0)
+
+    texts = []
+    for seed in (5, 5, 6):
+        panel.seed.setValue(seed)
+        _generate(qtbot, panel)
+        texts.append((panel.base_pane.text, panel.tuned_pane.text))
+    assert texts[0] == texts[1]
+    assert texts[2] != texts[0]
+    assert len(loads) == 2   # a second Generate does not load the models again
+
+    panel.set_run(str(runs["chat"]))   # a new run gives the old models' memory back
+    assert len(panel.cache) == 0
+
+
+def test_stop_ends_a_long_generation_and_keeps_the_text(qtbot, panel, runs):
+    panel.set_run(str(runs["text"]))
+    panel.prompt.setPlainText(PROMPT)
+    panel.max_tokens.setValue(2000)
+    panel.temperature.setValue(1.0)
+    stopped_at = []
+
+    def stop_once(pane, _text):
+        if not stopped_at:
+            stopped_at.append(time.perf_counter())
+            panel.stop()
+            assert panel.stop_button.text() == "Stopping…"
+
+    panel.chunkStreamed.connect(stop_once)
+    _generate(qtbot, panel)
+    assert time.perf_counter() - stopped_at[0] < 5.0
+    tuned = panel.tuned_pane
+    assert tuned.text, "the text written before Stop is kept"
+    assert "stopped" in tuned.stats.text()
+    assert int(tuned.stats.text().split()[0]) < 500
+    assert panel.base_pane.stats.text() == "Stopped before it started."
+    assert panel.generate_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert panel.stop_button.text() == "Stop"
+
+
+def test_window_survives_generation_errors(qtbot, window, runs, tmp_path):
+    pg = window.playground
+    assert window.side_tabs.tabText(window.side_tabs.indexOf(pg)) == "Playground"
+    broken = Path(shutil.copytree(runs["text"], tmp_path / "broken-run"))
+    assert pg.set_run(str(broken))
+    pg.prompt.setPlainText(PROMPT)
+    pg.max_tokens.setValue(10)
+    shutil.rmtree(broken / "model")   # deleted after it was chosen
+    _generate(qtbot, pg)
+    assert "has no final model yet" in pg.banner.text()
+    assert "has no final model yet" in pg.tuned_pane.stats.text()
+
+    shutil.copytree(runs["text"] / "model", broken / "model")
+    (broken / "model" / "model.safetensors").write_bytes(b"not weights")
+    _generate(qtbot, pg)
+    assert "could not load the model" in pg.banner.text()
+    assert "tokens/s" in pg.base_pane.stats.text()   # the base still answers
+
+    pg.set_run(str(runs["text"]))
+    pg.chat.setChecked(True)   # a plain-text run's tokenizer has no chat template
+    _generate(qtbot, pg)
+    assert "no chat template" in pg.banner.text()
+
+    pg.chat.setChecked(False)
+    _generate(qtbot, pg)
+    assert pg.banner.text() == ""
+    assert pg.tuned_pane.text and "tokens/s" in pg.tuned_pane.stats.text()
+    assert window.isVisible() and not window.running
+
+    assert not pg.set_run(str(tmp_path))
+    assert "is not an ftgui run" in pg.banner.text()
+
+
+def test_chat_run_wraps_the_prompt(qtbot, panel, runs):
+    panel.set_run(str(runs["chat"]))
+    assert panel.chat.isChecked()
+    assert "chat template" in panel.chat.toolTip()
+    prompt = "Name the largest ocean."
+    panel.prompt.setPlainText(prompt)
+    panel.max_tokens.setValue(30)
+    panel.temperature.setValue(0)
+    _generate(qtbot, panel)
+    wrapped = _reference(str(runs["chat"]), prompt, 30, chat=True)
+    assert panel.tuned_pane.text == wrapped
+    assert wrapped != _reference(str(runs["chat"]), prompt, 30)
+    assert panel.tuned_pane.view.toPlainText() == wrapped   # no prompt shown: an answer
+
+    # the base is given the same text: the run's (simple) template, its tokenizer has none
+    from ftgui.core.sft import generation_prompt
+    model, tok = inference.load_for_generation(str(runs["chat"]))
+    rendered = generation_prompt(tok, prompt)
+    assert rendered.startswith("### User:\n")
+    base, base_tok = inference.load_for_generation(str(runs["base"]))
+    assert not base_tok.chat_template
+    ids = base_tok(rendered, return_tensors="pt", add_special_tokens=False)
+    out = base.generate(**ids, max_new_tokens=30, do_sample=False,
+                        pad_token_id=base_tok.pad_token_id)
+    expected = base_tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert panel.base_pane.text == expected
