@@ -15,15 +15,13 @@ floor (what the run itself needs) and with the whole peak.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import (SMOLLM2_GGUF, WIKI_VALID, interleave, median, run_json,  # noqa: E402
-                    smollm2_folder)
+from common import (SMOLLM2_GGUF, WIKI_VALID, interleave, median, run_cli,  # noqa: E402
+                    run_json, smollm2_folder)
 
 PY = sys.executable
 BENCH = Path(__file__).resolve().parent
@@ -81,15 +79,7 @@ def run(quick: bool = False) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    res = run(a.quick)
-    print(json.dumps(res, indent=2))
-    if a.json:
-        Path(a.json).write_text(json.dumps(res, indent=2))
-    return 0
+    return run_cli(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -54,11 +54,13 @@ def run_bench(name: str, quick: bool, tmp: Path) -> tuple[dict, str, float]:
     cmd = [PY, str(path), *args, "--json", str(out)]
     shown = f"python bench/{path.name} {' '.join(args)}".strip()
     t = time.time()
+    load_before = load_average()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     dt = time.time() - t
     if out.exists():
         res = json.loads(out.read_text())
+        res["load"] = f"{load_before} before, {load_average()} after"
         if p.returncode:
             res.setdefault("warning", f"exit status {p.returncode}")
         return res, shown, dt
@@ -210,9 +212,19 @@ def section_cold(r, cmd):
              f"| `python -c pass`-like floor | {f(r['python_s'], 2)} | |", "",
              f"torch imported before the window showed: **{'yes' if r['torch_at_show'] else 'no'}**"
              f" (it starts loading on a worker thread {f(r['torch_loaded_after_s'], 2)} s after). "
-             f"Worst lateness of a 10 ms timer in the {f(r['watch_s'], 0)} s after showing, while "
-             f"those imports run: **{f(r['after_show_worst_ms'], 0)} ms** (median over rounds "
+             f"Worst lateness of a 10 ms timer after showing, while those imports run: "
+             f"**{f(r['after_show_worst_ms'], 0)} ms** (median over rounds "
              f"{f(r['after_show_worst_ms_median'], 0)} ms)."]
+    if "plain_worst_ms" in r:
+        lines += ["", "| heavy imports on the worker thread | worst timer lateness (all rounds) "
+                  "| imports done, s after showing |", "| --- | --- | --- |",
+                  f"| as shipped: libtorch dlopened with the GIL released, GC off during the "
+                  f"imports | **{f(r['after_show_worst_ms'], 0)} ms** "
+                  f"({', '.join(f(x, 0) for x in r['after_show_worst_all_ms'])}) | "
+                  f"{f(r['imports_done_after_s'], 2)} |",
+                  f"| plain imports (as before) | {f(r['plain_worst_ms'], 0)} ms "
+                  f"({', '.join(f(x, 0) for x in r['plain_worst_all_ms'])}) | "
+                  f"{f(r['plain_imports_done_after_s'], 2)} |"]
     ok1 = r["window_s"] < 1.5 and not r["torch_at_show"]
     ok2 = r["after_show_worst_ms"] <= 50
     return lines, [
@@ -242,13 +254,18 @@ def section_plots(r, cmd):
     if "error" in r:
         return [f"Failed: {r['error'][:400]}"], [("7", "plots", None, "failed")]
     lines = [f"{f(r['points'])} points, {r['append_per_update']} appended per update, "
-             f"{r['updates']} updates, 1200 × 700 offscreen.", "",
+             f"{r['updates']} updates, 1200 × 700 offscreen; each update is timed from "
+             f"`flush()` to the end of a full paint (`grab()`).", "",
              "| side | median ms / update | p95 | max |", "| --- | --- | --- | --- |",
-             f"| the app's TrainingPlots (flush + repaint of all four plots) | "
-             f"**{f(r['app_median_ms'], 1)}** | {f(r['app_p95_ms'], 1)} | {f(r['app_max_ms'], 1)} |",
-             f"| one PlotWidget configured the same, points in growable numpy buffers | "
-             f"{f(r['buffers_median_ms'], 1)} | {f(r['buffers_p95_ms'], 1)} | "
-             f"{f(r['buffers_max_ms'], 1)} |"]
+             f"| the app's loss plot (raw, smoothed, validation; min/max pyramid) | "
+             f"**{f(r['app_median_ms'], 1)}** | {f(r['app_p95_ms'], 1)} | {f(r['app_max_ms'], 1)} |"]
+    if "all_median_ms" in r:
+        lines.append(f"| the app's four plots (loss + learning rate, grad norm, tokens/s) | "
+                     f"{f(r['all_median_ms'], 1)} | {f(r['all_p95_ms'], 1)} | "
+                     f"{f(r['all_max_ms'], 1)} |")
+    lines.append(f"| one pyqtgraph curve, its own peak downsampling + clipToView, numpy "
+                 f"buffers | {f(r['buffers_median_ms'], 1)} | {f(r['buffers_p95_ms'], 1)} | "
+                 f"{f(r['buffers_max_ms'], 1)} |")
     ok = r["app_median_ms"] <= 16
     return lines, [("7", f"loss plot update with 1 M points: {f(r['app_median_ms'], 1)} ms "
                     f"median (≤ 16 ms)", ok, "" if ok else NOTES["plots"])]
@@ -319,17 +336,16 @@ NOTES = {
             "~0.4 s) and the build; on a loaded machine these double. Close by importing "
             "pyqtgraph lazily (plots created after the first show) — ftgui/gui is the GUI "
             "engineer's; see NOTES.md.",
-    "cold_block": "torch's import on the worker thread holds the GIL in long C stretches "
-                  "(module init), so the GUI thread's timers stall; see NOTES.md §cold start "
-                  "for options (defer until first needed / idle, or import in a helper "
-                  "process first to warm the page cache).",
+    "cold_block": "the GUI thread waited for the GIL while the worker imported: what is "
+                  "left after the preload and the GC pause is module initialisation in C "
+                  "(torch._C's PyInit, PySide6's import hook reading sources); compare the "
+                  "plain row above, and re-run on a quiet machine (`python bench/run_all.py "
+                  "--only cold_start`); NOTES.md §cold start.",
     "resp": "see the GUI engineer's bench/gui_latency.py --trace; on a shared 2-core "
             "machine torch's 2 OpenMP threads and the GUI thread compete for the cores "
             "(NOTES.md §threads).",
-    "plots": "TrainingPlots.flush converts every series' Python list to a numpy array on each "
-             "update (5 series × 2 × 1 M floats, ~130 ms here) before pyqtgraph even draws; "
-             "keeping the points in growable numpy buffers (the second row) removes that. "
-             "ftgui/gui/plots.py is the GUI engineer's: reported there.",
+    "plots": "the paint of wide antialiased pens through dense curves dominates (NOTES.md "
+             "§plots); on a loaded machine re-run `python bench/run_all.py --only plots`.",
     "memory": "the estimate leaves out the process's own floor (Python + torch + "
               "transformers, ~0.4 GB measured above); adding 0.4 GB on CPU/MPS to memory.py's "
               "overhead (as it adds 0.5 GB for the CUDA context) brings full and LoRA to "
@@ -366,7 +382,8 @@ def render(results: dict, meta: dict) -> str:
         r, cmd, dt = results[key]
         lines, targets = fn(r, cmd)
         all_targets += targets
-        body += [f"## {title}", "", f"Command: `{cmd}` ({dt:.0f} s)", "", *lines, ""]
+        load = f", load average {r['load']}" if isinstance(r, dict) and r.get("load") else ""
+        body += [f"## {title}", "", f"Command: `{cmd}` ({dt:.0f} s{load})", "", *lines, ""]
     out += ["## Targets", "", "| # | figure | result | why not / what would close it |",
             "| --- | --- | --- | --- |"]
     for num, what, ok, note in all_targets:
@@ -420,9 +437,14 @@ def main() -> int:
             "took_min": (time.time() - t0) / 60, "machine": machine(), "versions": versions(),
             "load_start": load_start, "load_end": load_end, "busy": busy, "commit": commit}
     if a.only and raw.exists():
-        meta["partial"] = f"re-ran {a.only} at {meta['date']}; the rest from {saved['meta']['date']}"
-        meta["load_start"] = f"{saved['meta']['load_start']} (first run), {load_start} ({a.only})"
-        meta["took_min"] += saved["meta"]["took_min"]
+        # the full run's date and load stay the reference however many partial re-runs
+        first = saved["meta"]
+        meta["full_date"] = first.get("full_date", first["date"])
+        meta["full_load_start"] = first.get("full_load_start", first["load_start"])
+        meta["full_took_min"] = first.get("full_took_min", first["took_min"])
+        meta["partial"] = f"re-ran {a.only} at {meta['date']}; the rest from {meta['full_date']}"
+        meta["load_start"] = f"{meta['full_load_start']} (full run), {load_start} ({a.only})"
+        meta["took_min"] += meta["full_took_min"]
     Path(a.out).write_text(render(results, meta), encoding="utf-8")
     raw.write_text(json.dumps({"meta": meta, "results": {k: {"result": v[0], "command": v[1],
                                                              "seconds": v[2]}

@@ -1,8 +1,11 @@
 """Live training curves with pyqtgraph.
 
-Events only append to Python lists; a 200 ms timer pushes them into persistent curves
-with ``setData`` (never one redraw per event). Curves downsample and clip to the view so
-a run of 100k steps stays cheap to draw. No background grid: pyqtgraph draws one line per
+Events append to numpy buffers; a 200 ms timer pushes them into persistent curves with
+``setData`` (never one redraw per event). Each curve is handed only what its pixels can
+show: one min and one max per pixel column of the visible steps, read from a min/max
+pyramid kept up to date as points arrive, so a redraw of a million-step run costs about
+what a thousand-step one does (pyqtgraph's own downsampling rescans every point on every
+update), spikes stay visible and the newest points are drawn exactly. No background grid: pyqtgraph draws one line per
 minor tick with alpha blending, which made a repaint 4x slower (bench/gui_latency.md).
 """
 
@@ -27,52 +30,127 @@ COLORS = {"raw": (59, 130, 246, 80), "smooth": (59, 130, 246), "val": (245, 158,
 def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)
         ) -> tuple[np.ndarray, tuple[float, int]]:
     """Debiased exponential moving average (as TensorBoard's smoothing slider), continued
-    from ``state`` so that new points cost only their own work."""
+    from ``state`` = (undebiased last value, points so far) so that new points cost only
+    their own work. Vectorized in chunks: s_i = w^(i+1) (last + (1-w) cumsum(v_j / w^(j+1)))
+    is exact algebra, and the chunk is short enough that w^-chunk stays far from overflow
+    (a Python loop took ~0.4 s per million points, i.e. a frozen slider)."""
     last, n = state
-    out = np.empty(len(values))
-    for i, v in enumerate(values):
-        last = last * weight + (1 - weight) * v
-        n += 1
-        out[i] = last / (1 - weight ** n) if weight > 0 else v
+    v = np.asarray(values, dtype=float)
+    if weight <= 0 or not len(v):
+        return v.copy(), ((v[-1] if len(v) else last), n + len(v))
+    out = np.empty(len(v))
+    chunk = int(min(4096, max(1, 100 / -np.log10(weight))))
+    for start in range(0, len(v), chunk):
+        c = v[start:start + chunk]
+        p = weight ** np.arange(1, len(c) + 1)
+        s = p * (last + (1 - weight) * np.cumsum(c / p))
+        out[start:start + len(c)] = s / (1 - weight ** (n + np.arange(1, len(c) + 1)))
+        last, n = float(s[-1]), n + len(c)
     return out, (last, n)
 
 
 class _Series:
-    """Points as Python lists (cheap appends from events) mirrored into growable numpy
-    buffers, so a redraw converts only the points added since the last one (converting a
-    million-point list on every update took longer than a frame)."""
+    """Points in growable float64 buffers (steps increasing), with a min/max pyramid over y
+    so that drawing asks for one min and one max per pixel column without touching every
+    point: an update costs the points appended plus the pixels, not the run's length."""
+
+    BLOCKS = (16, 256, 4096)   # each level summarises 16 entries of the one below
 
     def __init__(self):
-        self.x: list[float] = []
-        self.y: list[float] = []
-        self._bx = np.zeros(0)
-        self._by = np.zeros(0)
-        self._done = 0  # points already copied into the buffers
+        self._x = np.empty(1024)
+        self._y = np.empty(1024)
+        self.n = 0
+        self.version = 0   # changes with every edit: an unchanged series is not redrawn
+        self._levels = [[np.empty(0), np.empty(0), 0] for _ in self.BLOCKS]  # min, max, done
 
-    def add(self, x, y):
-        self.x.append(x)
-        self.y.append(y)
+    x = property(lambda self: self._x[:self.n])
+    y = property(lambda self: self._y[:self.n])
 
-    def trim_after(self, step):
-        while self.x and self.x[-1] > step:
-            self.x.pop()
-            self.y.pop()
+    def __len__(self) -> int:
+        return self.n
 
-    def arrays(self):
-        n = len(self.x)
-        if n < self._done:  # trimmed or cleared: copy again
-            self._done = 0
-        if n > len(self._bx):
-            size = max(n, 2 * len(self._bx), 1024)
-            self._bx = np.resize(self._bx, size)
-            self._by = np.resize(self._by, size)
-        if n > self._done:
-            self._bx[self._done:n] = self.x[self._done:n]
-            self._by[self._done:n] = self.y[self._done:n]
-        if n:
-            self._by[n - 1] = self.y[n - 1]  # the last value may have been replaced
-        self._done = n
-        return self._bx[:n], self._by[:n]
+    def clear(self) -> None:
+        self._set_len(0)
+
+    def add(self, x: float, y: float) -> None:
+        self.extend(np.array([x], dtype=float), np.array([y], dtype=float))
+
+    def extend(self, xs, ys) -> None:
+        """Append points; a point at or before the last step replaces the points from its
+        step on (a resumed run redoes the steps after its checkpoint)."""
+        xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        if not len(xs):
+            return
+        if self.n and xs[0] <= self._x[self.n - 1]:
+            self._set_len(int(np.searchsorted(self.x, xs[0], side="left")))
+        end = self.n + len(xs)
+        if end > len(self._x):
+            size = max(end, 2 * len(self._x))
+            self._x = np.resize(self._x, size)
+            self._y = np.resize(self._y, size)
+        self._x[self.n:end] = xs
+        self._y[self.n:end] = ys
+        self.n = end
+        self.version += 1
+
+    def trim_after(self, step: float) -> None:
+        self._set_len(int(np.searchsorted(self.x, step, side="right")))
+
+    def _set_len(self, n: int) -> None:
+        self.n = min(n, self.n)
+        self.version += 1
+        for b, level in zip(self.BLOCKS, self._levels):
+            level[2] = min(level[2], self.n // b)
+
+    def _pyramid(self) -> None:
+        below_min = below_max = self._y
+        below_done, ratio = self.n, self.BLOCKS[0]
+        for level in self._levels:
+            mins, maxs, done = level
+            full = below_done // ratio
+            if full > len(mins):
+                size = max(full, 2 * len(mins), 64)
+                mins, maxs = np.resize(mins, size), np.resize(maxs, size)
+                level[0], level[1] = mins, maxs
+            if full > done:
+                a, b = done * ratio, full * ratio
+                mins[done:full] = below_min[a:b].reshape(-1, ratio).min(axis=1)
+                maxs[done:full] = below_max[a:b].reshape(-1, ratio).max(axis=1)
+            level[2] = full
+            below_min, below_max, below_done, ratio = mins, maxs, full, 16
+
+    def view(self, x0: float | None = None, x1: float | None = None, columns: int = 1000,
+             peaks: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The points between steps x0 and x1 (all when None) as drawn ``columns`` pixels
+        wide: every point when they fit, else per column its first step with the column's
+        min then max (spikes survive; with ``peaks=False`` the midpoint of the two, for a
+        curve that is smooth already), and the points after the last whole column exactly
+        (the newest values are never merged)."""
+        lo = 0 if x0 is None else max(0, int(np.searchsorted(self.x, x0)) - 1)
+        hi = self.n if x1 is None else min(self.n, int(np.searchsorted(self.x, x1)) + 1)
+        per_column = (hi - lo) // max(1, columns)
+        if per_column < 2:   # copies: the buffers change under the curve after a trim
+            return self._x[lo:hi].copy(), self._y[lo:hi].copy()
+        self._pyramid()
+        mins, maxs, b = self._y, self._y, 1
+        for size, level in zip(self.BLOCKS, self._levels):
+            if 4 * size > per_column:   # columns a whole number of blocks, within 25 %
+                break
+            mins, maxs, _ = level
+            b = size
+        ds = per_column // b * b
+        start = lo // b * b
+        cols = (hi - start) // ds
+        stop = start + cols * ds
+        k = ds // b
+        mn = mins[start // b:stop // b].reshape(cols, k).min(axis=1)
+        mx = maxs[start // b:stop // b].reshape(cols, k).max(axis=1)
+        if not peaks:
+            return (np.concatenate([self._x[start:stop:ds], self._x[stop:hi]]),
+                    np.concatenate([(mn + mx) / 2, self._y[stop:hi]]))
+        xs = np.concatenate([np.repeat(self._x[start:stop:ds], 2), self._x[stop:hi]])
+        ys = np.concatenate([np.column_stack([mn, mx]).ravel(), self._y[stop:hi]])
+        return xs, ys
 
 
 class TrainingPlots(QWidget):
@@ -86,9 +164,9 @@ class TrainingPlots(QWidget):
         pg.setConfigOptions(antialias=True, background=pal.color(QPalette.ColorRole.Base),
                             foreground=pal.color(QPalette.ColorRole.Text))
         self.series = {k: _Series() for k in ("loss", "val", "lr", "grad", "tput")}
-        self._smooth = np.zeros(0)
+        self.smoothed = _Series()   # the EMA of the loss, continued as points arrive
         self._ema_state = (0.0, 0)
-        self._dirty = False
+        self._drawn = 0
 
         # --- controls
         self.smoothing = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider")
@@ -149,10 +227,21 @@ class TrainingPlots(QWidget):
             w.setMinimumHeight(110)
             curve = item.plot(pen=pg.mkPen(COLORS[color], width=1.6))
             self.small[key] = (w, curve)
-        for curve in (self.raw_curve, self.smooth_curve, self.lr_curve, self.grad_curve,
-                      self.tput_curve):
-            curve.setDownsampling(auto=True, method="peak")
-            curve.setClipToView(True)
+        self._curves = {self.loss_plot: [(self.raw_curve, self.series["loss"]),
+                                         (self.smooth_curve, self.smoothed),
+                                         (self.val_curve, self.series["val"])]}
+        for key, (w, curve) in self.small.items():
+            self._curves[w] = [(curve, self.series[key])]
+        self._view_timer = QTimer(self, interval=30, singleShot=True)
+        self._view_timer.timeout.connect(self._draw)
+        self._drawn_view = {}   # view box -> (step range or None for all, columns) drawn
+        self._drawn_key = {}    # curve -> (series version, view) it shows
+        self._pens = {}         # curve -> its pen as designed (before _set_dense_pen)
+        for w in self._curves:
+            vb = w.getPlotItem().getViewBox()
+            vb.sigXRangeChanged.connect(self._view_changed)
+            vb.sigResized.connect(self._view_changed)
+            vb.sigStateChanged.connect(self._view_changed)   # auto-range switched on
         self.cursor = pg.InfiniteLine(angle=90, movable=False,
                                       pen=pg.mkPen((128, 128, 128, 120), width=1))
         self.cursor.setVisible(False)
@@ -186,10 +275,8 @@ class TrainingPlots(QWidget):
 
     # ---- data in ------------------------------------------------------------------------
     def reset(self) -> None:
-        for s in self.series.values():
-            s.x.clear()
-            s.y.clear()
-        self._smooth = np.zeros(0)
+        for s in [*self.series.values(), self.smoothed]:
+            s.clear()
         self._ema_state = (0.0, 0)
         self.readout.setText(" ")
         self.cursor.setVisible(False)
@@ -205,12 +292,9 @@ class TrainingPlots(QWidget):
         self._schedule()
 
     def add_eval(self, e: EvalLogged) -> None:
-        s = self.series["val"]
-        # the base-model evaluation can arrive again on resume; keep one point per step
-        if s.x and s.x[-1] == e.step:
-            s.y[-1] = e.loss
-        else:
-            s.add(e.step, e.loss)
+        # the base-model evaluation can arrive again on resume: a point at the same step
+        # replaces the earlier one
+        self.series["val"].add(e.step, e.loss)
         self._schedule()
 
     def load_events(self, events) -> None:
@@ -222,15 +306,12 @@ class TrainingPlots(QWidget):
 
     def trim_after(self, step: int) -> None:
         """Drop points past ``step`` (a resumed run continues from its checkpoint)."""
-        for s in self.series.values():
+        for s in [*self.series.values(), self.smoothed]:
             s.trim_after(step)
-        n = len(self.series["loss"].x)
-        self._smooth = self._smooth[:n]
-        self._recompute_smooth()
+        self._ema_state = self._state_at_end()
         self._schedule()
 
     def _schedule(self) -> None:
-        self._dirty = True
         if not self.timer.isActive():
             self.timer.start()
 
@@ -239,23 +320,73 @@ class TrainingPlots(QWidget):
         """Push pending points into the curves (the timer calls this; so does the end of a
         run, so that the curves are complete when it reports)."""
         self.timer.stop()
-        self._dirty = False
-        x, y = self.series["loss"].arrays()
-        if len(self._smooth) < len(y):
-            more, self._ema_state = ema(y[len(self._smooth):], self._weight(), self._ema_state)
-            self._smooth = np.concatenate([self._smooth, more])
-        self.raw_curve.setData(x, y)
-        self.smooth_curve.setData(x, self._smooth[:len(x)])
-        self.val_curve.setData(*self.series["val"].arrays())
-        for key in ("lr", "grad", "tput"):
-            self.small[key][1].setData(*self.series[key].arrays())
+        loss, done = self.series["loss"], len(self.smoothed)
+        if done < len(loss):
+            more, self._ema_state = ema(loss.y[done:], self._weight(), self._ema_state)
+            self.smoothed.extend(loss.x[done:], more)
+        self._drawn = len(loss)
+        self._draw()
+
+    def _draw(self) -> None:
+        self._view_timer.stop()
+        for widget, curves in self._curves.items():
+            vb = widget.getPlotItem().getViewBox()
+            x_range, columns = self._drawn_view[vb] = self._wanted_view(vb)
+            for curve, series in curves:
+                key = (series.version, x_range, columns)
+                if self._drawn_key.get(curve) == key:
+                    continue
+                self._drawn_key[curve] = key
+                smooth = curve is self.smooth_curve
+                x, y = series.view(*(x_range or (None, None)), columns, peaks=not smooth)
+                if curve is self.val_curve:
+                    # markers only while they stand apart: a thousand of them cost a
+                    # frame and hide the line
+                    curve.setSymbol("o" if len(x) <= columns // 12 else None)
+                self._set_dense_pen(curve, len(x) > columns // 2, smooth)
+                curve.setData(x, y)
+
+    def _set_dense_pen(self, curve, dense: bool, smooth: bool) -> None:
+        """Qt strokes a wide antialiased line through a vertex per pixel 10-300x slower
+        than a 1-pixel one (bench/NOTES.md, plots): dense curves get a 1-pixel pen, and
+        the smoothed loss, which must stay bold, loses antialiasing instead (its vertices
+        are a pixel apart, where antialiasing shows little)."""
+        pen = self._pens.setdefault(curve, pg.mkPen(curve.opts["pen"]))
+        if smooth:
+            curve.opts["antialias"] = not dense
+            return
+        want = pg.mkPen(pen.color(), width=1) if dense and pen.widthF() > 1 else pen
+        if want.widthF() != curve.opts["pen"].widthF():
+            curve.setPen(want)
+
+    @staticmethod
+    def _wanted_view(vb) -> tuple[tuple[float, float] | None, int]:
+        """Auto-ranging follows the data, so it gets every step; zoomed in or panned, the
+        visible steps only."""
+        columns = max(100, int(vb.width()))
+        return (None if vb.autoRangeEnabled()[0] else tuple(vb.viewRange()[0])), columns
+
+    def _view_changed(self, vb, *_) -> None:
+        if self._drawn_view.get(vb) != self._wanted_view(vb):
+            self._view_timer.start()
 
     def _weight(self) -> float:
         return self.smoothing.value() / 100.0
 
+    def _state_at_end(self) -> tuple[float, int]:
+        """The EMA state after the points smoothed so far (undoing the debiasing)."""
+        n = len(self.smoothed)
+        if not n:
+            return (0.0, 0)
+        w = self._weight()
+        return (float(self.smoothed.y[-1]) * (1 - w ** n) if w > 0 else
+                float(self.smoothed.y[-1]), n)
+
     def _recompute_smooth(self) -> None:
-        _, y = self.series["loss"].arrays()
-        self._smooth, self._ema_state = ema(y, self._weight())
+        loss = self.series["loss"]
+        values, self._ema_state = ema(loss.y, self._weight())
+        self.smoothed.clear()
+        self.smoothed.extend(loss.x, values)
 
     def _smoothing_changed(self, value: int) -> None:
         self.smoothing_label.setText(f"{value / 100:.2f}")
@@ -270,6 +401,7 @@ class TrainingPlots(QWidget):
     def auto_range(self) -> None:
         for w in [self.loss_plot] + [w for w, _ in self.small.values()]:
             w.getPlotItem().enableAutoRange()
+        self._draw()   # every step again, so that the range fits the whole run
 
     # ---- hover read-out -----------------------------------------------------------------
     def _hover(self, widget, pos) -> None:
@@ -283,7 +415,7 @@ class TrainingPlots(QWidget):
             self.hovered.emit(text)
 
     def readout_at(self, x: float) -> str:
-        steps, losses = self.series["loss"].arrays()
+        steps, losses = self.series["loss"].x, self.series["loss"].y
         if not len(steps):
             return ""
         i = int(np.clip(np.searchsorted(steps, x), 0, len(steps) - 1))
@@ -293,26 +425,26 @@ class TrainingPlots(QWidget):
         self.cursor.setPos(step)
         self.cursor.setVisible(True)
         parts = [f"step {step}", f"loss {losses[i]:.4f}"]
-        if i < len(self._smooth) and self.smoothing.value():
-            parts.append(f"smoothed {self._smooth[i]:.4f}")
+        if i < len(self.smoothed) and self.smoothing.value():
+            parts.append(f"smoothed {self.smoothed.y[i]:.4f}")
         for key, label, fmt in (("lr", "lr", "{:.3g}"), ("grad", "grad norm", "{:.3g}"),
                                 ("tput", "tok/s", "{:,.0f}")):
             s = self.series[key]
-            if s.x:
+            if len(s):
                 j = int(np.clip(np.searchsorted(s.x, step), 0, len(s.x) - 1))
                 if s.x[j] == step:
                     parts.append(f"{label} {fmt.format(s.y[j])}")
         val = self.series["val"]
-        if val.x:
-            j = int(np.argmin(np.abs(np.asarray(val.x) - step)))
+        if len(val):
+            j = int(np.argmin(np.abs(val.x - step)))
             parts.append(f"val loss {val.y[j]:.4f} (step {int(val.x[j])})")
         return "   ·   ".join(parts)
 
     # ---- export -------------------------------------------------------------------------
     def loss_points(self) -> int:
-        """Points in the raw loss curve as drawn (after the last flush)."""
-        x = self.raw_curve.xData
-        return 0 if x is None else len(x)
+        """Loss points handed to the curves at the last flush (drawn decimated when there
+        are more than pixel columns)."""
+        return self._drawn
 
     def export_png(self, path: str | Path) -> None:
         self.flush()
@@ -325,10 +457,10 @@ class TrainingPlots(QWidget):
         for key, col in (("loss", "loss"), ("lr", "learning_rate"), ("grad", "grad_norm"),
                          ("tput", "tokens_per_second"), ("val", "eval_loss")):
             s = self.series[key]
-            for x, y in zip(s.x, s.y):
+            for x, y in zip(s.x.tolist(), s.y.tolist()):
                 rows.setdefault(int(x), {})[col] = y
-        for x, sm in zip(self.series["loss"].x, self._smooth):
-            rows[int(x)]["loss_smoothed"] = float(sm)
+        for x, sm in zip(self.smoothed.x.tolist(), self.smoothed.y.tolist()):
+            rows[int(x)]["loss_smoothed"] = sm
         cols = ["step", "loss", "loss_smoothed", "eval_loss", "learning_rate", "grad_norm",
                 "tokens_per_second"]
         with open(path, "w", newline="", encoding="utf-8") as fh:

@@ -39,16 +39,31 @@ def heavy_imports() -> None:
     with _IMPORT_LOCK:
         if _imported:
             return
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-        from transformers import (AutoConfig, AutoModelForCausalLM,  # noqa: F401
-                                  AutoTokenizer, Trainer, TrainerCallback, TrainingArguments)
-        import peft  # noqa: F401
-        from ftgui.core import runner  # noqa: F401
-        # The libraries' millions of long-lived objects go to the permanent generation:
-        # a full gc.collect() (the Trainer and the runner call it) then takes microseconds
-        # instead of ~0.3 s with the GIL held, which the window would feel as a freeze.
-        gc.freeze()
+        # The GUI thread needs the GIL every few ms; two things held it for 0.1-0.4 s
+        # at a time during these imports (bench/NOTES.md, cold start): the dlopen of
+        # libtorch_cpu.so, done here first with the GIL released, and the cyclic garbage
+        # collector, which the imports' millions of new objects trigger again and again,
+        # each full pass longer. The imports make no garbage worth collecting: it is off
+        # until they are done.
+        from ftgui.gui.preload import preload_torch_libraries
+        preload_torch_libraries()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+            from transformers import (AutoConfig, AutoModelForCausalLM,  # noqa: F401
+                                      AutoTokenizer, Trainer, TrainerCallback,
+                                      TrainingArguments)
+            import peft  # noqa: F401
+            from ftgui.core import runner  # noqa: F401
+        finally:
+            # The libraries' long-lived objects go to the permanent generation: a full
+            # gc.collect() (the Trainer and the runner call it) then takes microseconds
+            # instead of ~0.3 s with the GIL held, which the window would feel as a freeze.
+            gc.freeze()
+            if gc_was_enabled:
+                gc.enable()
         _imported = True
 
 
