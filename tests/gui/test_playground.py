@@ -75,11 +75,13 @@ def test_streams_both_panes_without_blocking(qtbot, panel, runs):
     assert panel.base_pane.title.text() == "Base model · tiny-long"
     assert not panel.chat.isChecked()
     panel.prompt.setPlainText(PROMPT)
-    panel.max_tokens.setValue(120)
+    panel.max_tokens.setValue(300)
     panel.temperature.setValue(0)
 
     chunks = {"base": [], "tuned": []}
-    panel.chunkStreamed.connect(lambda pane, text: chunks[pane].append(text))
+    arrived = []
+    panel.chunkStreamed.connect(lambda pane, text: (chunks[pane].append(text),
+                                                    arrived.append(time.perf_counter())))
     ticks = []
     timer = QTimer(interval=10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
@@ -92,12 +94,14 @@ def test_streams_both_panes_without_blocking(qtbot, panel, runs):
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert len(ticks) > elapsed / 0.010 / 10, (len(ticks), elapsed)
     assert max(gaps) < 1.0, max(gaps)
+    # the window went on ticking while the text came (it would not, generating on its thread)
+    assert any(arrived[0] < t < arrived[-1] for t in ticks)
     # text arrived piece by piece, and the pieces are the pane's text
     assert len(chunks["tuned"]) > 1 and len(chunks["base"]) > 1
     assert "".join(chunks["tuned"]) == panel.tuned_pane.text
     # greedy: the same text as the command line's generate on the same models
-    assert panel.tuned_pane.text == _reference(str(runs["text"]), PROMPT, 120)
-    assert panel.base_pane.text == _reference(str(runs["base"]), PROMPT, 120)
+    assert panel.tuned_pane.text == _reference(str(runs["text"]), PROMPT, 300)
+    assert panel.base_pane.text == _reference(str(runs["base"]), PROMPT, 300)
     assert panel.tuned_pane.text != panel.base_pane.text
     assert panel.tuned_pane.view.toPlainText() == PROMPT + panel.tuned_pane.text
     for pane in panel.panes.values():
@@ -211,3 +215,13 @@ def test_chat_run_wraps_the_prompt(qtbot, panel, runs):
                         pad_token_id=base_tok.pad_token_id)
     expected = base_tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
     assert panel.base_pane.text == expected
+
+
+def test_a_run_finished_in_the_window_is_ready_to_try(qtbot, window, make_config):
+    assert window.load_config(make_config(training={"max_steps": 4, "eval_steps": 4}))
+    with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
+        window.train()
+    run_dir = blocker.args[0]
+    assert window.playground.run_dir() == str(Path(run_dir).resolve())
+    assert window.playground.generate_button.isEnabled()
+    assert window.playground.tuned_pane.title.text() == f"Fine-tuned · {Path(run_dir).name}"

@@ -106,7 +106,8 @@ class PlaygroundPanel(QWidget):
         self.runs = QComboBox(objectName="playgroundRuns")
         self.runs.setToolTip("Finished runs in the runs folder: the fine-tuned model is the "
                              "run's final model, the base is the model it started from")
-        self.runs.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.runs.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.runs.setMinimumContentsLength(24)
         self.runs.currentIndexChanged.connect(self._run_changed)
         refresh = QToolButton(text="⟳")
