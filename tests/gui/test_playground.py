@@ -225,3 +225,25 @@ def test_a_run_finished_in_the_window_is_ready_to_try(qtbot, window, make_config
     assert window.playground.run_dir() == str(Path(run_dir).resolve())
     assert window.playground.generate_button.isEnabled()
     assert window.playground.tuned_pane.title.text() == f"Fine-tuned · {Path(run_dir).name}"
+
+
+def test_changing_run_mid_generation_stops_it_and_drops_its_text(qtbot, panel, runs):
+    panel.set_run(str(runs["text"]))
+    panel.prompt.setPlainText(PROMPT)
+    panel.max_tokens.setValue(2000)
+    panel.temperature.setValue(1.0)
+    switched = []
+
+    def switch_once(_pane, _text):
+        if not switched:
+            switched.append(True)
+            assert panel.set_run(str(runs["chat"]))
+
+    panel.chunkStreamed.connect(switch_once)
+    with qtbot.waitSignal(panel.generationFinished, timeout=20000):
+        panel.generate_button.click()
+    assert panel.tuned_pane.title.text() == "Fine-tuned · chat-run"
+    assert panel.tuned_pane.view.toPlainText() == "" and panel.tuned_pane.text == ""
+    assert panel.base_pane.stats.text().strip() == ""
+    assert len(panel.cache) == 0   # the old run's models were let go
+    assert panel.chat.isChecked() and panel.generate_button.isEnabled()

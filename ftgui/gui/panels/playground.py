@@ -96,6 +96,7 @@ class PlaygroundPanel(QWidget):
         self.controller = RunController(self)
         self.worker: GenerationWorker | None = None
         self._shown_run: str | None | bool = False   # the run the panes are titled for
+        self._discard = False   # the running generation is for a run no longer shown
         self._build()
         self.refresh_runs()
         app = QApplication.instance()
@@ -237,6 +238,7 @@ class PlaygroundPanel(QWidget):
         self.banner.clear()
         if self.generating:
             self.stop()   # its models are no longer the ones shown
+            self._discard = True   # nor is its text, still on its way here
         else:
             self.cache.clear()
         for pane in self.panes.values():
@@ -305,23 +307,28 @@ class PlaygroundPanel(QWidget):
 
     @Slot(str, str)
     def _on_status(self, pane: str, text: str) -> None:
-        self.panes[pane].set_status(text)
+        if not self._discard:
+            self.panes[pane].set_status(text)
 
     @Slot(str)
     def _on_started(self, pane: str) -> None:
-        self.panes[pane].set_status("Generating…")
+        self._on_status(pane, "Generating…")
 
     @Slot(str, str)
     def _on_chunk(self, pane: str, text: str) -> None:
+        if self._discard:
+            return
         self.panes[pane].append(text)
         self.chunkStreamed.emit(pane, text)
 
     @Slot(str, object)
     def _on_pane_finished(self, pane: str, result) -> None:
-        self.panes[pane].set_status(result.describe())
+        self._on_status(pane, result.describe())
 
     @Slot(str, str)
     def _on_pane_failed(self, pane: str, text: str) -> None:
+        if self._discard:
+            return
         self.panes[pane].set_status(text, error=True)
         if self.banner.text() != text:
             shown = self.banner.text()
@@ -331,7 +338,8 @@ class PlaygroundPanel(QWidget):
     def _on_done(self) -> None:
         self.controller.finish()
         self.worker = None
-        for pane in self.panes.values():
+        discarded, self._discard = self._discard, False
+        for pane in () if discarded else self.panes.values():
             if pane.stats.text() in ("Waiting…", "Generating…") or \
                     pane.stats.text().startswith("Loading"):
                 pane.set_status("Stopped before it started." if pane.text == "" else "Stopped.")
