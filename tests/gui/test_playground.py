@@ -247,3 +247,41 @@ def test_changing_run_mid_generation_stops_it_and_drops_its_text(qtbot, panel, r
     assert panel.base_pane.stats.text().strip() == ""
     assert len(panel.cache) == 0   # the old run's models were let go
     assert panel.chat.isChecked() and panel.generate_button.isEnabled()
+
+
+def test_a_failure_mid_generation_is_reported_and_the_next_generate_works(qtbot, panel, runs,
+                                                                         caplog):
+    """Out of memory mid-way cannot be caused here: the fine-tuned model's forward raises it
+    after some tokens, as torch would."""
+    loader = panel.cache._loader
+    calls = []
+
+    def load(cfg):
+        model, tok = loader(cfg)
+        if cfg.source.endswith("model"):   # the run's final model
+            forward = model.forward
+
+            def failing(*a, **kw):
+                calls.append(1)
+                if len(calls) == 40:
+                    raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+                return forward(*a, **kw)
+            model.forward = failing
+        return model, tok
+
+    panel.cache._loader = load
+    panel.set_run(str(runs["text"]))
+    panel.prompt.setPlainText(PROMPT)
+    panel.max_tokens.setValue(100)
+    panel.temperature.setValue(0)
+    _generate(qtbot, panel)
+    text = "Generation failed: RuntimeError: CUDA out of memory"
+    assert panel.banner.text().startswith(text) and "the log" in panel.banner.text()
+    assert panel.tuned_pane.stats.text().startswith(text)
+    assert panel.tuned_pane.text, "the text written before the failure is kept"
+    assert "generation failed" in caplog.text   # the traceback went to the log
+    assert "tokens/s" in panel.base_pane.stats.text()   # the base still answered
+
+    _generate(qtbot, panel)   # the same models, cached: this time it goes through
+    assert panel.banner.text() == ""
+    assert panel.tuned_pane.text == _reference(str(runs["text"]), PROMPT, 100)
