@@ -64,19 +64,35 @@ def _generate(qtbot, panel, timeout=120000):
         panel.generate_button.click()
 
 
+def _ready(panel, run, max_tokens: int, temperature: float = 0.0, prompt: str = PROMPT):
+    assert panel.set_run(str(run))
+    panel.prompt.setPlainText(prompt)
+    panel.max_tokens.setValue(max_tokens)
+    panel.temperature.setValue(temperature)
+
+
+def _on_first_chunk(panel, action) -> list:
+    """Call ``action`` when the first piece of text arrives; returns [its time]."""
+    at = []
+
+    def once(_pane, _text):
+        if not at:
+            at.append(time.perf_counter())
+            action()
+    panel.chunkStreamed.connect(once)
+    return at
+
+
 def _reference(source: str, prompt: str, n: int, **kw) -> str:
     model, tok = inference.load_for_generation(source)
     return inference.generate(model, tok, prompt, n, **kw)
 
 
 def test_streams_both_panes_without_blocking(qtbot, panel, runs):
-    assert panel.set_run(str(runs["text"]))
+    _ready(panel, runs["text"], 300)
     assert panel.tuned_pane.title.text() == "Fine-tuned · text-run"
     assert panel.base_pane.title.text() == "Base model · tiny-long"
     assert not panel.chat.isChecked()
-    panel.prompt.setPlainText(PROMPT)
-    panel.max_tokens.setValue(300)
-    panel.temperature.setValue(0)
 
     chunks = {"base": [], "tuned": []}
     arrived = []
@@ -113,10 +129,7 @@ def test_same_seed_same_text_and_models_stay_loaded(qtbot, panel, runs):
     loads = []
     loader = panel.cache._loader
     panel.cache._loader = lambda cfg: loads.append(cfg.source) or loader(cfg)
-    panel.set_run(str(runs["text"]))
-    panel.prompt.setPlainText(PROMPT)
-    panel.max_tokens.setValue(40)
-    panel.temperature.setValue(1.0)
+    _ready(panel, runs["text"], 40, 1.0)
 
     texts = []
     for seed in (5, 5, 6):
@@ -132,20 +145,12 @@ def test_same_seed_same_text_and_models_stay_loaded(qtbot, panel, runs):
 
 
 def test_stop_ends_a_long_generation_and_keeps_the_text(qtbot, panel, runs):
-    panel.set_run(str(runs["text"]))
-    panel.prompt.setPlainText(PROMPT)
-    panel.max_tokens.setValue(2000)
-    panel.temperature.setValue(1.0)
-    stopped_at = []
-
-    def stop_once(pane, _text):
-        if not stopped_at:
-            stopped_at.append(time.perf_counter())
-            panel.stop()
-            assert panel.stop_button.text() == "Stopping…"
-
-    panel.chunkStreamed.connect(stop_once)
+    _ready(panel, runs["text"], 2000, 1.0)
+    shown = []
+    stopped_at = _on_first_chunk(panel, lambda: (panel.stop(),
+                                                 shown.append(panel.stop_button.text())))
     _generate(qtbot, panel)
+    assert shown == ["Stopping…"]
     assert time.perf_counter() - stopped_at[0] < 5.0
     tuned = panel.tuned_pane
     assert tuned.text, "the text written before Stop is kept"
@@ -190,13 +195,10 @@ def test_window_survives_generation_errors(qtbot, window, runs, tmp_path):
 
 
 def test_chat_run_wraps_the_prompt(qtbot, panel, runs):
-    panel.set_run(str(runs["chat"]))
+    prompt = "Name the largest ocean."
+    _ready(panel, runs["chat"], 30, prompt=prompt)
     assert panel.chat.isChecked()
     assert "chat template" in panel.chat.toolTip()
-    prompt = "Name the largest ocean."
-    panel.prompt.setPlainText(prompt)
-    panel.max_tokens.setValue(30)
-    panel.temperature.setValue(0)
     _generate(qtbot, panel)
     wrapped = _reference(str(runs["chat"]), prompt, 30, chat=True)
     assert panel.tuned_pane.text == wrapped
@@ -228,18 +230,8 @@ def test_a_run_finished_in_the_window_is_ready_to_try(qtbot, window, make_config
 
 
 def test_changing_run_mid_generation_stops_it_and_drops_its_text(qtbot, panel, runs):
-    panel.set_run(str(runs["text"]))
-    panel.prompt.setPlainText(PROMPT)
-    panel.max_tokens.setValue(2000)
-    panel.temperature.setValue(1.0)
-    switched = []
-
-    def switch_once(_pane, _text):
-        if not switched:
-            switched.append(True)
-            assert panel.set_run(str(runs["chat"]))
-
-    panel.chunkStreamed.connect(switch_once)
+    _ready(panel, runs["text"], 2000, 1.0)
+    _on_first_chunk(panel, lambda: panel.set_run(str(runs["chat"])))
     with qtbot.waitSignal(panel.generationFinished, timeout=20000):
         panel.generate_button.click()
     assert panel.tuned_pane.title.text() == "Fine-tuned · chat-run"
@@ -270,10 +262,7 @@ def test_a_failure_mid_generation_is_reported_and_the_next_generate_works(qtbot,
         return model, tok
 
     panel.cache._loader = load
-    panel.set_run(str(runs["text"]))
-    panel.prompt.setPlainText(PROMPT)
-    panel.max_tokens.setValue(100)
-    panel.temperature.setValue(0)
+    _ready(panel, runs["text"], 100)
     _generate(qtbot, panel)
     text = "Generation failed: RuntimeError: CUDA out of memory"
     assert panel.banner.text().startswith(text) and "the log" in panel.banner.text()
