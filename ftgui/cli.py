@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="text / JSONL / CSV / Parquet file")
     e.add_argument("--block-size", type=int, default=None)
     e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--before-after", action="store_true",
+                   help="MODEL is a finished run: measure its base model and its result, "
+                        "and keep both perplexities in the run's summary.json")
 
     gen = sub.add_parser("generate", help="continue a prompt with a model or run")
     gen.add_argument("model", help="model source (Hub id, folder, .gguf) or a run folder")
@@ -184,6 +187,14 @@ def _eval(args) -> int:
     from ftgui.console import ConsoleSink
     from ftgui.core.inference import perplexity
 
+    if args.before_after:
+        from ftgui.core.evaluate import evaluate_run, perplexity_text
+        res = evaluate_run(args.model, args.data, args.block_size, args.batch_size,
+                           ConsoleSink())
+        print(f"perplexity base -> result: "
+              f"{perplexity_text(res['perplexity_before'], res['perplexity_after'])}  "
+              f"(kept in {args.model}/summary.json)")
+        return 0
     res = perplexity(args.model, args.data, args.block_size, args.batch_size, ConsoleSink())
     print(f"loss {res['loss']:.4f}  perplexity {res['perplexity']:.3f}  "
           f"({res['blocks']} blocks of {res['block_size']} tokens)")

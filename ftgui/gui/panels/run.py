@@ -12,8 +12,10 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTex
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ftgui.core import events as ev
+from ftgui.core.evaluate import perplexity_text
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.gui.plots import TrainingPlots
+from ftgui.gui.result_card import ResultCard
 
 RESUMABLE = ("stopped", "failed", "interrupted", "running", "unknown")
 # cut off (killed, crashed, disk full): resumable even before the first complete checkpoint,
@@ -163,6 +165,8 @@ class RunPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addLayout(stats_row)
+        self.result_card = ResultCard()
+        layout.addWidget(self.result_card)
         layout.addWidget(self.splitter, 1)
 
         self.total_steps = 0
@@ -222,6 +226,7 @@ class RunPanel(QWidget):
     # ---- events ------------------------------------------------------------------------
     def begin(self, text: str) -> None:
         self.stack.setCurrentWidget(self.plots)
+        self.result_card.clear()
         self.progress.setRange(0, 0)
         self.progress.setFormat(text)
         self.stats.setText(text)
@@ -280,15 +285,17 @@ class RunPanel(QWidget):
             self.progress.setFormat("Finished: step %v / %m")
             ppl = ""
             if s.get("perplexity_before") and s.get("perplexity_after"):
-                ppl = (f" Perplexity {s['perplexity_before']:,.1f} → "
-                       f"{s['perplexity_after']:,.1f}.")
+                ppl = (f" Perplexity base → result: "
+                       f"{perplexity_text(s['perplexity_before'], s['perplexity_after'])}.")
             self.log(f"Finished in {hms(s.get('duration_s'))}.{ppl} Model saved to "
                      f"{Path(e.run_dir) / 'model'}.")
+            self.result_card.show_run(e.run_dir, s)
         else:
             self.progress.setFormat("Stopped at step %v / %m — Resume to continue")
             self.log(f"Stopped at step {s.get('steps')}. Resume continues from the checkpoint.")
 
     def on_failed(self, e: ev.RunFailed) -> None:
+        self.result_card.clear()
         self.progress.setRange(0, max(self.progress.maximum(), 1))
         self.progress.setFormat("Failed — see the message above")
         self.log(e.message, "error")
