@@ -21,7 +21,9 @@ from ftgui.core.runs import RunDir
 from ftgui.gui import inspect
 from ftgui.gui.fields import ConfigField, ConfigModel, label_for
 from ftgui.gui.panels.data import DataPanel
+from ftgui.gui.panels.history import HistoryPanel
 from ftgui.gui.panels.model import ModelPanel
+from ftgui.gui.panels.playground import PlaygroundPanel
 from ftgui.gui.panels.run import RunPanel
 from ftgui.gui.panels.training import LoraPanel, TrainingPanel
 from ftgui.gui.widgets import DeviceBadge, ErrorBanner
@@ -123,6 +125,11 @@ class MainWindow(QMainWindow):
         self.side_tabs = QTabWidget(objectName="sideTabs")
         self.side_tabs.setDocumentMode(True)
         self.side_tabs.addTab(rp, "Train")
+        self.playground = PlaygroundPanel()
+        self.side_tabs.addTab(self.playground, "Playground")
+        self.history = HistoryPanel(self.settings)
+        self.side_tabs.addTab(self.history, "History")
+        self._wire_history()
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.side_tabs)
         self.splitter.setStretchFactor(0, 0)
@@ -142,6 +149,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.badge)
         self.setTabOrder(self.tabs, rp.train_button)
         self.run_panel.refresh_runs()
+        self._wire_results()
 
     def _build_menus(self) -> None:
         def action(menu, text, slot, shortcuts=(), tip=""):
@@ -175,6 +183,8 @@ class MainWindow(QMainWindow):
         self.resume_action = action(r, "&Resume selected run", self.resume, ["Ctrl+Shift+R"])
         r.addSeparator()
         action(r, "Open run &folder", self.open_run_folder)
+        action(r, "&Export the selected run…", self.export_selected_run, ["Ctrl+E"],
+               "Save the selected run's model as a folder, an adapter, GGUF or a script")
 
         h = self.menuBar().addMenu("&Help")
         action(h, "&About ftgui", lambda: QMessageBox.about(
@@ -342,6 +352,7 @@ class MainWindow(QMainWindow):
             if key in self.model._external:
                 self.model.set_problem(key, None)
         self.model_panel.set_device(choice)
+        self.training_panel.set_device(choice)
 
     def _device_failed(self, gen: int, e: BaseException) -> None:
         if gen != self._device_gen:
@@ -406,7 +417,8 @@ class MainWindow(QMainWindow):
         self.plots.reset()
         self.run_panel.log(f"Starting a run: {cfg.model.source} on {cfg.data.source} "
                            f"({cfg.model.method}).")
-        self._start(RunWorker(cfg, new_run=new_run), "Starting…")
+        from ftgui.gui.launch_worker import worker_for  # nproc > 1: launched processes
+        self._start(worker_for(cfg, new_run=new_run), "Starting…")
 
     def ask_existing_run(self, out: str) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, "Output folder holds a run",
@@ -444,7 +456,8 @@ class MainWindow(QMainWindow):
         self.plots.reset()
         self.plots.load_events(ev.read_events(RunDir(run_dir).events_path))
         self.run_panel.log(f"Resuming {run_dir}")
-        self._start(RunWorker(resume_dir=run_dir), "Resuming…")
+        from ftgui.gui.launch_worker import resume_worker_for
+        self._start(resume_worker_for(run_dir), "Resuming…")
         self._resuming = True
 
     def _start(self, worker: RunWorker, text: str) -> None:
@@ -525,6 +538,7 @@ class MainWindow(QMainWindow):
         self.plots.flush()
         self._update_title()
         self.run_panel.refresh_runs(select=self.last_run_dir)
+        self.history.refresh()
         failed, finished = self._failed_event, self._finished_event
         if failed is not None:
             text = failed.message
@@ -540,6 +554,8 @@ class MainWindow(QMainWindow):
             if finished.status == "stopped":
                 self.statusBar().showMessage("Stopped. Resume continues from the checkpoint.",
                                              8000)
+            if finished.status == "finished":
+                self.playground.set_run(finished.run_dir)   # ready to try the result
             self.runFinished.emit(finished.run_dir)
         else:
             msg = "The run ended without reporting a result; see the log."
@@ -547,6 +563,66 @@ class MainWindow(QMainWindow):
             self.runFailed.emit(msg)
         if self._close_after_stop:
             QTimer.singleShot(0, self.close)
+
+    # ---- history --------------------------------------------------------------------------
+    def _wire_history(self) -> None:
+        h = self.history
+        h.resumeRequested.connect(self._history_resume)
+        h.newRunFromConfig.connect(self.new_run_from_config)
+        h.openInPlayground.connect(self.try_in_playground)
+        h.exportRequested.connect(self.export_run)
+        h.runsChanged.connect(lambda: self.run_panel.refresh_runs())
+
+    def _history_resume(self, run_dir: str) -> None:
+        if self.running:
+            self.show_error("A run is in progress: stop it or let it finish, then resume "
+                            "another.", level="warning")
+            return
+        self._resume_dir(run_dir)
+
+    def new_run_from_config(self, config_path: str) -> None:
+        """A run's settings, to train again: the new run gets a fresh folder in the runs
+        folder, and Save asks for a file name (the run's own config.yaml stays its record)."""
+        if not self._may_discard() or not self.load_config(config_path):
+            return
+        self.config_path = None
+        self.model.set("training.output_dir", "")
+        self._update_title()
+        self.side_tabs.setCurrentWidget(self.run_panel)
+        self.run_panel.log(f"Settings of {Path(config_path).parent.name} loaded: Train starts "
+                           f"a new run in a new folder.")
+
+    # ---- results -------------------------------------------------------------------------
+    def _wire_results(self) -> None:
+        card = self.run_panel.result_card
+        card.tryIt.connect(self.try_in_playground)
+        card.exportRequested.connect(self.export_run)
+        card.evaluated.connect(lambda _: self.history.refresh())
+
+    def try_in_playground(self, run_dir: str) -> None:
+        self.playground.set_run(run_dir)   # says in the tab when it is not a run
+        self.side_tabs.setCurrentWidget(self.playground)
+
+    def export_run(self, run_dir: str):
+        """Open the export dialog for ``run_dir`` (non-modal: the window stays usable)."""
+        from ftgui.gui.export_dialog import ExportDialog
+
+        dialog = ExportDialog(run_dir, self.settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exported.connect(lambda path: self.run_panel.log(f"Exported to {path}"))
+        dialog.exportFailed.connect(lambda text: self.run_panel.log(text, "error"))
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def export_selected_run(self) -> None:
+        rd = self.run_panel.selected_run()
+        target = str(rd.path) if rd is not None else self.last_run_dir
+        if not target:
+            self.show_error("No run to export yet: train one, or choose one in the list "
+                            "beside Resume.", level="warning")
+            return
+        self.export_run(target)
 
     def open_run_folder(self) -> None:
         target = self.last_run_dir or self.run_panel.runs.currentData()
