@@ -1,4 +1,5 @@
-"""The exported script, run in a subprocess without ftgui, trains to the ftgui run's loss.
+"""The exported script, run in a subprocess without ftgui, trains to the ftgui run's loss,
+for plain-text runs and for instruction, chat and prompt/completion (SFT) runs.
 
 On the CPU both are bit-for-bit the same computation (same data order, same initial weights,
 same dropout stream): measured differences are 0.0; asserted within 1e-5.
@@ -7,14 +8,15 @@ same dropout stream): measured differences are 0.0; asserted within 1e-5.
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ftgui.core.export import ExportError, export
-from ftgui.core.runs import RunDir
+from ftgui.core.export import export
+from tiny_model import FIXTURES
 
 TOL = 1e-5
 
@@ -51,18 +53,21 @@ def _run_script(script: Path, out: Path) -> dict:
     return json.loads((out / "summary.json").read_text())
 
 
+def _imports(script: Path) -> set[str]:
+    tree = ast.parse(script.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                for a in n.names}
+    return imported | {n.module.split(".")[0] for n in ast.walk(tree)
+                       if isinstance(n, ast.ImportFrom) and n.module}
+
+
 def test_script_is_standalone(tiny_config, tmp_path):
     from ftgui.core.runner import run_config
 
     cfg = tiny_config(training={"max_steps": 2})
     run_config(cfg)
     script = export(cfg.training.output_dir, "script", tmp_path / "train.py")
-    tree = ast.parse(script.read_text())
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
-                for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree)
-                 if isinstance(n, ast.ImportFrom) and n.module}
-    assert "ftgui" not in imported
+    assert "ftgui" not in _imports(script)
     assert str(cfg.data.source) in script.read_text()   # the config is inlined
 
 
@@ -101,16 +106,104 @@ def test_exported_script_reproduces_the_run(tiny_config, tmp_path, method, seede
     assert (tmp_path / "scripts" / "out" / "model" / "model.safetensors").exists()
 
 
-def test_other_data_formats_are_refused_for_now(tiny_config, tmp_path):
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _model_with_chat_template(tiny_model_dir: Path, folder: Path) -> Path:
+    """The tiny model whose tokenizer has a chat template of its own (ChatML-like, without
+    EOS: the script must add EOS to each response as ftgui does)."""
+    from transformers import AutoTokenizer
+
+    shutil.copytree(tiny_model_dir, folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.chat_template = CHATML
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["instruction", "chat", "prompt_completion"])
+def test_exported_script_reproduces_an_sft_run(tiny_config, tiny_model_dir, tmp_path, fmt,
+                                               seeded_lora):
+    from transformers import AutoTokenizer
+
+    from ftgui.core import sft
     from ftgui.core.runner import run_config
 
-    cfg = tiny_config(training={"max_steps": 2})
-    run_config(cfg)
-    rd = RunDir(cfg.training.output_dir)
-    text = rd.config_path.read_text()
-    if "format: text" not in text:
-        pytest.skip("this ftgui has no data.format key")
-    rd.config_path.write_text(text.replace("format: text", "format: chat"))
-    with pytest.raises(ExportError, match="data.format 'chat'"):
-        export(rd.path, "script", tmp_path / "t.py")
-    assert not (tmp_path / "t.py").exists()
+    if fmt == "instruction":
+        # Alpaca rows (input appended when not empty) on the simple template (the tokenizer
+        # has none); ragged examples through the padding collator, some truncated; the loss
+        # on the prompt too; LoRA with dropout
+        cfg = tiny_config(model={"method": "lora"},
+                          data={"source": str(FIXTURES / "instructions.jsonl"),
+                                "format": "instruction", "block_size": 48,
+                                "validation": 0.2, "train_on_prompt": True},
+                          training={"learning_rate": 5e-3, "max_steps": 6, "seed": 5,
+                                    "logging_steps": 1})
+    elif fmt == "prompt_completion":
+        # CSV rows of prompt and completion; template simple named; a full fine-tune
+        cfg = tiny_config(data={"source": str(FIXTURES / "prompt_completion.csv"),
+                                "format": "prompt_completion", "template": "simple",
+                                "block_size": 64, "validation": 0.25},
+                          training={"max_steps": 6, "seed": 13, "logging_steps": 1})
+    else:
+        # chat messages (system turns, two-turn conversations) on the tokenizer's own chat
+        # template, labels on the responses only, several examples packed into one
+        # sequence; a full fine-tune with warm-up
+        model = _model_with_chat_template(tiny_model_dir, tmp_path / "chat-model")
+        cfg = tiny_config(model={"source": str(model)},
+                          data={"source": str(FIXTURES / "chat.jsonl"), "format": "chat",
+                                "template": "chat_template", "block_size": 128,
+                                "validation": 0.2, "packing": True},
+                          training={"max_steps": 6, "batch_size": 2, "warmup_ratio": 0.3,
+                                    "seed": 9, "logging_steps": 1})
+    seeded_lora["seed"] = cfg.training.seed
+    summary = run_config(cfg)
+    assert summary["status"] == "finished"
+    if fmt == "instruction":
+        assert summary["train_truncated"] > 0    # the truncation path is exercised
+    else:
+        assert summary["train_trained_tokens"] < summary["train_tokens"]  # prompts masked
+    if fmt == "chat":
+        assert summary["train_blocks"] < summary["train_rows"]    # examples were packed
+
+    script = export(cfg.training.output_dir, "script", tmp_path / "scripts" / "train_run.py")
+    assert "ftgui" not in _imports(script)
+    text = script.read_text()
+    # the columns the run recorded are inlined, so the script does not guess them again
+    expected = {"instruction": ["'prompt_column': 'instruction'", "'input_column': 'input'",
+                                "'response_column': 'output'"],
+                "prompt_completion": ["'prompt_column': 'prompt'",
+                                      "'response_column': 'completion'"],
+                "chat": ["'messages_column': 'messages'"]}[fmt]
+    assert all(line in text for line in expected)
+    repro = _run_script(script, tmp_path / "scripts" / "out")
+
+    assert repro["steps"] == summary["steps"] == 6
+    for key in ("final_train_loss", "eval_loss_before", "eval_loss_after"):
+        assert abs(repro[key] - summary[key]) <= TOL, (key, repro[key], summary[key])
+    # the saved tokenizer renders prompts the way training did (the simple template set)
+    saved = AutoTokenizer.from_pretrained(tmp_path / "scripts" / "out" / "model")
+    assert saved.chat_template == (CHATML if fmt == "chat" else sft.SIMPLE_TEMPLATE)
+
+
+def test_sft_columns_come_from_the_run_not_a_new_guess(tiny_config):
+    from ftgui.core.export.script import script_config
+
+    cfg = tiny_config(data={"source": str(FIXTURES / "instructions.jsonl"),
+                            "format": "instruction", "response_column": "output"})
+    summary = {"format": "instruction",
+               "text_column": "prompt=the, question, response=answer"}  # a comma in a name
+    data = script_config(cfg, summary)["data"]
+    # recorded where the config left it to a guess; what the config names wins
+    assert (data["prompt_column"], data["input_column"], data["response_column"]) == \
+        ("the, question", None, "output")
+    assert "text_column" not in data and "add_eos" not in data   # text-only keys left out
+
+
+def test_an_sft_run_whose_data_is_gone_is_refused(tiny_config, tmp_path):
+    from ftgui.core.export.script import ScriptExportError, script_config
+
+    cfg = tiny_config(data={"source": str(tmp_path / "gone.jsonl"), "format": "chat"})
+    with pytest.raises(ScriptExportError, match="gone.jsonl no longer exists"):
+        script_config(cfg, {})

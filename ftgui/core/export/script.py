@@ -1,14 +1,21 @@
 """A run → one standalone Python script that reproduces it with plain transformers / peft.
 
 The script imports no ftgui: the run's config is inlined, and the data reading, packing,
-model loading, LoRA setup and ``TrainingArguments`` mirror ``ftgui.core.data`` and
-``ftgui.core.runner`` step by step (including the evaluation before training, which keeps
-the random number streams in the same order), so that with the same seed on the same
-machine it reaches the same training loss. A test runs it and checks that.
+model loading, LoRA setup and ``TrainingArguments`` mirror ``ftgui.core.data``,
+``ftgui.core.sft`` and ``ftgui.core.runner`` step by step (including the evaluation before
+training, which keeps the random number streams in the same order), so that with the same
+seed on the same machine it reaches the same training loss. A test runs it and checks that.
+
+Plain-text runs get the packing code; instruction, chat and prompt/completion runs get the
+SFT code instead (rows → messages → template → prompt/response segments with labels -100
+on the prompt → truncation or packing → the padding collator), so each script holds only
+what its run used.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from ftgui.core.config import RunConfig, looks_like_path
@@ -29,29 +36,52 @@ def _model_source(source: str) -> dict:
 def script_config(cfg: RunConfig, summary: dict) -> dict:
     """The plain dict the script runs on: the run's config, with sources resolved."""
     fmt = getattr(cfg.data, "format", "text") or "text"
-    if fmt != "text":
-        raise ScriptExportError(f"Script export: data.format '{fmt}' is not supported yet; "
-                                f"only plain text runs (data.format: text) can be exported as "
-                                f"a script. Export the merged model instead.")
     raw = cfg.to_dict()
     data = raw["data"]
     if looks_like_path(data["source"]) and not Path(data["source"]).exists():
         raise ScriptExportError(f"Script export: the run's data source {data['source']} no "
                                 f"longer exists; the script would have nothing to train on.")
-    data["text_column"] = data.get("text_column") or summary.get("text_column")
+    if fmt == "text":
+        data["text_column"] = data.get("text_column") or summary.get("text_column")
+        keys = TEXT_DATA_KEYS
+    else:
+        # the columns the run read, as it recorded them, rather than guessed again
+        recorded = _recorded_columns(summary) if summary.get("format", fmt) == fmt else {}
+        for key in SFT_COLUMN_KEYS[fmt]:
+            data[key] = data.get(key) or recorded.get(key)
+        keys = SFT_DATA_KEYS + SFT_COLUMN_KEYS[fmt]
     training = {k: v for k, v in raw["training"].items() if k not in LAUNCH_KEYS}
     return {
         "model": {**_model_source(cfg.model.source), "method": cfg.model.method,
                   "trust_remote_code": cfg.model.trust_remote_code},
-        "data": {k: v for k, v in data.items() if k in TEXT_DATA_KEYS},
+        "data": {k: data[k] for k in keys},
         "training": training,
         "lora": raw["lora"],
     }
 
 
+def _recorded_columns(summary: dict) -> dict:
+    """The column mapping an SFT run keeps in its summary ('prompt=instruction,
+    response=output') as data keys ({'prompt_column': 'instruction', ...})."""
+    out = {}
+    text = summary.get("text_column") or ""
+    for part in re.split(r", (?=(?:prompt|input|response|messages)=)", text):
+        key, sep, column = part.partition("=")
+        if sep and key in ("prompt", "input", "response", "messages") and column:
+            out[f"{key}_column"] = column
+    return out
+
+
 # what plain-text data uses; the instruction/chat keys do not apply
 TEXT_DATA_KEYS = ("source", "config", "split", "text_column", "validation", "block_size",
                   "add_eos", "max_rows")
+# what instruction / chat / prompt_completion data uses (add_eos does not apply: the
+# response always ends with EOS), and the columns each format reads
+SFT_DATA_KEYS = ("source", "format", "config", "split", "validation", "block_size",
+                 "max_rows", "template", "train_on_prompt", "packing", "truncate")
+SFT_COLUMN_KEYS = {"instruction": ("prompt_column", "input_column", "response_column"),
+                   "prompt_completion": ("prompt_column", "response_column"),
+                   "chat": ("messages_column",)}
 # where the run went and how it was launched; the docstring says how to launch the script
 LAUNCH_KEYS = ("output_dir", "nproc", "nnodes", "node_rank", "master_addr", "master_port",
                "accelerate_config")
@@ -79,7 +109,22 @@ def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
                                     f"--master_addr {t.master_addr} --master_port "
                                     f"{t.master_port} ")
     return (TEMPLATE.replace("__RUN_NAME__", run_name).replace("__LAUNCH__", launch)
-            .replace("__CONFIG__", inlined))
+            .replace("__CONFIG__", inlined).replace("__DATA_CODE__", _data_code(cfg)))
+
+
+def _data_code(cfg: RunConfig) -> str:
+    """The script's data section: packing for plain text, the SFT steps otherwise, with the
+    template, column guesses and roles taken from ftgui's own so the two cannot drift."""
+    if (getattr(cfg.data, "format", "text") or "text") == "text":
+        return TEXT_DATA
+    from ftgui.core import sft
+
+    # one line per tag, as in sft.py (json.dumps: a double-quoted Python literal too)
+    pieces = re.split(r"(?=\{% (?:for|if|endfor)\b)|(?<=in messages %\})", sft.SIMPLE_TEMPLATE)
+    template = "(\n" + "".join(f"    {json.dumps(p)}\n" for p in pieces if p) + ")"
+    return (SFT_DATA.replace("__SIMPLE_TEMPLATE__", template)
+            .replace("__COLUMN_GUESSES__", _literal(sft.COLUMN_GUESSES))
+            .replace("__ROLES__", _literal(sft.SHAREGPT_ROLES)))
 
 
 TEMPLATE = r'''#!/usr/bin/env python
@@ -113,7 +158,7 @@ SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val",
                "test": ("test",)}
 
 
-# ---- data: rows -> texts -> packed blocks ------------------------------------------------
+# ---- data: reading rows ---------------------------------------------------------------------
 def read_rows(path):
     """A local file as rows; a text file gives one row per non-blank line."""
     p = Path(path)
@@ -167,57 +212,29 @@ def source_rows(data, split):
     return datasets.load_dataset(source, data["config"], split=split).to_list()
 
 
-def texts_of(rows, column):
-    if column is None or not any(column in r for r in rows[:1000]):
-        columns = [k for k in (rows[0] if rows else {}) if isinstance(rows[0][k], str)]
-        column = columns[0] if len(columns) == 1 else "text"
-    return [v for r in rows if isinstance(v := r.get(column), str) and v.strip()]
-
-
-def load_texts(data, seed):
-    train = texts_of(source_rows(data, data["split"]), data["text_column"])
+def load_items(data, seed, items_of):
+    """The training items and the validation ones (None when the run had none);
+    ``items_of`` turns rows into items: texts, or conversations for instruction/chat data."""
+    train = items_of(source_rows(data, data["split"]))
     if data["max_rows"]:
         train = train[:data["max_rows"]]
     v = data["validation"]
-    eval_texts = None
+    eval_items = None
     if isinstance(v, float):
         # the held-out rows: the first round(n * fraction) of a seeded permutation
         n_eval = max(1, int(round(len(train) * v)))
         held = set(np.random.default_rng(seed).permutation(len(train))[:n_eval].tolist())
-        eval_texts = [t for i, t in enumerate(train) if i in held]
-        train = [t for i, t in enumerate(train) if i not in held]
+        eval_items = [x for i, x in enumerate(train) if i in held]
+        train = [x for i, x in enumerate(train) if i not in held]
     elif isinstance(v, str) and v.strip():
         if v.lower().endswith(SUFFIXES) or Path(v).is_file():
             rows = read_rows(v)
         else:
             rows = source_rows(data, v)
-        eval_texts = texts_of(rows, data["text_column"])
-    return train, eval_texts
+        eval_items = items_of(rows)
+    return train, eval_items
 
-
-def pack(texts, tokenizer, block_size, add_eos):
-    """Tokenize, append EOS to each text, concatenate, cut into blocks (labels = input ids)."""
-    eos = tokenizer.eos_token_id if add_eos else None
-    flat = []
-    for start in range(0, len(texts), 1000):
-        for ids in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
-            flat.extend(ids + [eos] if eos is not None else ids)
-    flat = np.array(flat, dtype=np.int32)
-    n = len(flat) // block_size
-    return flat[:n * block_size].reshape(n, block_size)
-
-
-class Blocks(torch.utils.data.Dataset):
-    def __init__(self, blocks):
-        self.blocks = blocks
-
-    def __len__(self):
-        return len(self.blocks)
-
-    def __getitem__(self, i):
-        ids = torch.from_numpy(self.blocks[i].astype(np.int64))
-        return {"input_ids": ids, "labels": ids.clone()}
-
+__DATA_CODE__
 
 # ---- model ----------------------------------------------------------------------------------
 def load_tokenizer(m):
@@ -294,12 +311,7 @@ def main():
     device, precision = choose_device(t)
 
     tokenizer = load_tokenizer(m)
-    train_texts, eval_texts = load_texts(data, t["seed"])
-    train = pack(train_texts, tokenizer, data["block_size"], data["add_eos"])
-    evals = pack(eval_texts, tokenizer, data["block_size"], data["add_eos"]) \
-        if eval_texts else None
-    print(f"data: {len(train)} training blocks, {0 if evals is None else len(evals)} "
-          f"validation blocks of {data['block_size']} tokens")
+    train, evals, collator = prepare_data(data, tokenizer, t["seed"])
 
     dtype = torch.float32
     if m["method"] == "lora" and device == "cuda":
@@ -346,9 +358,8 @@ def main():
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=targs, train_dataset=Blocks(train),
-                      eval_dataset=Blocks(evals) if has_eval else None,
-                      data_collator=default_data_collator, processing_class=tokenizer)
+    trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=evals,
+                      data_collator=collator, processing_class=tokenizer)
     summary = {}
     if has_eval:
         loss = trainer.evaluate()["eval_loss"]
@@ -377,4 +388,244 @@ def main():
 
 if __name__ == "__main__":
     main()
+'''
+
+
+TEXT_DATA = r'''
+# ---- data: rows -> texts -> packed blocks ---------------------------------------------------
+def texts_of(rows, column):
+    if column is None or not any(column in r for r in rows[:1000]):
+        columns = [k for k in (rows[0] if rows else {}) if isinstance(rows[0][k], str)]
+        column = columns[0] if len(columns) == 1 else "text"
+    return [v for r in rows if isinstance(v := r.get(column), str) and v.strip()]
+
+
+def pack(texts, tokenizer, block_size, add_eos):
+    """Tokenize, append EOS to each text, concatenate, cut into blocks (labels = input ids)."""
+    eos = tokenizer.eos_token_id if add_eos else None
+    flat = []
+    for start in range(0, len(texts), 1000):
+        for ids in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
+            flat.extend(ids + [eos] if eos is not None else ids)
+    flat = np.array(flat, dtype=np.int32)
+    n = len(flat) // block_size
+    return flat[:n * block_size].reshape(n, block_size)
+
+
+class Blocks(torch.utils.data.Dataset):
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def __len__(self):
+        return len(self.blocks)
+
+    def __getitem__(self, i):
+        ids = torch.from_numpy(self.blocks[i].astype(np.int64))
+        return {"input_ids": ids, "labels": ids.clone()}
+
+
+def prepare_data(data, tokenizer, seed):
+    """Training and validation blocks (validation None when the run had none), collator."""
+    train_texts, eval_texts = load_items(data, seed,
+                                         lambda rows: texts_of(rows, data["text_column"]))
+    train = pack(train_texts, tokenizer, data["block_size"], data["add_eos"])
+    evals = pack(eval_texts, tokenizer, data["block_size"], data["add_eos"]) \
+        if eval_texts else None
+    print(f"data: {len(train)} training blocks, {0 if evals is None else len(evals)} "
+          f"validation blocks of {data['block_size']} tokens")
+    # every block has the same length: stacking them is all a batch needs
+    return Blocks(train), (Blocks(evals) if evals is not None else None), \
+        default_data_collator
+'''
+
+
+SFT_DATA = r'''
+# ---- data: rows -> messages -> prompt/response tokens ---------------------------------------
+# Every row becomes a conversation, rendered with the tokenizer's chat template (or the
+# simple one below); the loss is taken on the responses only unless train_on_prompt.
+IGNORE = -100   # the label the loss skips
+
+# Used when the tokenizer has no chat template (template auto) or template is simple.
+SIMPLE_TEMPLATE = __SIMPLE_TEMPLATE__
+
+# which column names each data key is guessed from when the run did not name one
+COLUMN_GUESSES = __COLUMN_GUESSES__
+# chat roles, ShareGPT's ("from": "human" / "gpt") included
+ROLES = __ROLES__
+
+
+def resolve_columns(rows, data):
+    """The columns to read: those in CONFIG (the ones the run used) when the rows have them,
+    else guessed from the column names the way ftgui guesses (a validation file may name
+    its columns differently from the training data)."""
+    columns = []
+    for r in rows[:1000]:
+        columns += [str(k) for k in r if str(k) not in columns]
+    lower = {c.lower(): c for c in columns}
+    keys = [k for k in COLUMN_GUESSES if k in data]
+    cols = {}
+    for key in keys:
+        if data[key] in columns:
+            cols[key] = data[key]
+        else:
+            cols[key] = next((lower[g] for g in COLUMN_GUESSES[key] if g in lower), None)
+        if cols[key] is None and key != "input_column":
+            raise SystemExit(f"data {key}: no such column among {columns}; set it in CONFIG.")
+    return cols
+
+
+def to_messages(row, cols, fmt, n):
+    """One row as [{"role", "content"}, ...]: instruction (+ input) and prompt/completion
+    rows become one user and one assistant message."""
+    if fmt == "chat":
+        messages = []
+        for m in row[cols["messages_column"]]:
+            role = str(m.get("role", m.get("from"))).lower()
+            messages.append({"role": ROLES[role], "content": m.get("content", m.get("value"))})
+        return messages
+    prompt, response = row.get(cols["prompt_column"]), row.get(cols["response_column"])
+    if not all(isinstance(v, str) and v.strip() for v in (prompt, response)):
+        raise SystemExit(f"row {n}: the prompt or the response is empty.")
+    extra = row.get(cols["input_column"]) if cols.get("input_column") else None
+    if isinstance(extra, str) and extra.strip():
+        prompt = f"{prompt}\n\n{extra}"
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+def examples_of(rows, data):
+    cols = resolve_columns(rows, data)
+    return [to_messages(r, cols, data["format"], n) for n, r in enumerate(rows, 1)]
+
+
+def set_template(tokenizer, template):
+    """Give the tokenizer the simple template when the run used it, so that the saved model
+    renders prompts (for generate and other tools) the way training did."""
+    if template == "chat_template" and not tokenizer.chat_template:
+        raise SystemExit("template chat_template: the tokenizer has no chat template.")
+    if template == "simple" or (template == "auto" and not tokenizer.chat_template):
+        tokenizer.chat_template = SIMPLE_TEMPLATE
+
+
+def segments(messages, tokenizer):
+    """The rendered conversation as (text, is_response) pieces, in order. Rendering the
+    conversation up to each assistant turn (with the generation prompt) tells where the
+    prompt ends and the response begins."""
+    render = tokenizer.apply_chat_template
+    full = render(messages, tokenize=False)
+    pieces, done = [], 0
+    for k, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = render(messages[:k], tokenize=False, add_generation_prompt=True)
+        through = render(messages[:k + 1], tokenize=False)
+        if not (full.startswith(before) and full.startswith(through)
+                and through.startswith(before) and len(before) >= done):
+            raise SystemExit("the chat template does not render conversations as growing "
+                             "prefixes; set template: simple in CONFIG.")
+        pieces.append((full[done:len(before)], False))
+        pieces.append((full[len(before):len(through)], True))
+        done = len(through)
+    if done < len(full):
+        pieces.append((full[done:], False))
+    return [(text, r) for text, r in pieces if text]
+
+
+def encode(messages, tokenizer, train_on_prompt):
+    """Token ids and labels. Each response ends with EOS (added when the template has none)
+    and keeps it as a label, so the model learns to stop, even though pad = EOS."""
+    ids, labels = [], []
+    eos = tokenizer.eos_token_id
+    for text, is_response in segments(messages, tokenizer):
+        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if is_response and eos is not None and eos not in piece:
+            piece = piece + [eos]
+        ids += piece
+        labels += piece if (is_response or train_on_prompt) else [IGNORE] * len(piece)
+    return ids, labels
+
+
+def tokenize_examples(examples, tokenizer, data, which):
+    """(ids, labels) per example: cut to block_size when truncate is on, dropped when the cut
+    left no response tokens, then packed when packing is on."""
+    size = data["block_size"]
+    ids, labels, truncated, dropped = [], [], 0, 0
+    for n, messages in enumerate(examples, 1):
+        x, y = encode(messages, tokenizer, data["train_on_prompt"])
+        if len(x) > size:
+            if not data["truncate"]:
+                raise SystemExit(f"{which} example {n} is {len(x)} tokens, longer than "
+                                 f"block_size {size}; raise it or set truncate: True.")
+            x, y = x[:size], y[:size]
+            truncated += 1
+        if all(t == IGNORE for t in y):
+            dropped += 1   # the response was cut off entirely: nothing to learn
+            continue
+        ids.append(x)
+        labels.append(y)
+    n_examples = len(ids)
+    if data["packing"]:
+        ids, labels = pack_examples(ids, labels, size)
+    print(f"data: {n_examples} {which} examples ({truncated} truncated, {dropped} dropped) "
+          f"in {len(ids)} sequences")
+    return Examples(ids, labels)
+
+
+def pack_examples(ids, labels, size):
+    """Concatenate whole examples into sequences of at most ``size`` tokens."""
+    out_ids, out_labels, cur_i, cur_l = [], [], [], []
+    for x, y in zip(ids, labels):
+        if cur_i and len(cur_i) + len(x) > size:
+            out_ids.append(cur_i)
+            out_labels.append(cur_l)
+            cur_i, cur_l = [], []
+        cur_i, cur_l = cur_i + x, cur_l + y
+    if cur_i:
+        out_ids.append(cur_i)
+        out_labels.append(cur_l)
+    return out_ids, out_labels
+
+
+class Examples(torch.utils.data.Dataset):
+    def __init__(self, ids, labels):
+        self.ids, self.labels = ids, labels
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return {"input_ids": torch.tensor(self.ids[i], dtype=torch.long),
+                "labels": torch.tensor(self.labels[i], dtype=torch.long)}
+
+
+class PadCollator:
+    """Stacks equal-length sequences as they are; pads ragged ones on the right (pad id in
+    input_ids, IGNORE in labels so padding is never learned, 0 in attention_mask)."""
+
+    def __init__(self, pad_id):
+        self.pad_id = pad_id
+
+    def __call__(self, items):
+        lengths = [len(x["input_ids"]) for x in items]
+        if len(set(lengths)) == 1:
+            return {k: torch.stack([x[k] for x in items]) for k in ("input_ids", "labels")}
+        n = max(lengths)
+        ids = torch.full((len(items), n), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(items), n), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(items), n), dtype=torch.long)
+        for row, (x, size) in enumerate(zip(items, lengths)):
+            ids[row, :size] = x["input_ids"]
+            labels[row, :size] = x["labels"]
+            mask[row, :size] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def prepare_data(data, tokenizer, seed):
+    """Training and validation sequences (validation None when the run had none), collator."""
+    set_template(tokenizer, data["template"])   # before rendering anything
+    train_examples, eval_examples = load_items(data, seed,
+                                               lambda rows: examples_of(rows, data))
+    train = tokenize_examples(train_examples, tokenizer, data, "training")
+    evals = tokenize_examples(eval_examples, tokenizer, data, "validation") \
+        if eval_examples else None
+    return train, evals, PadCollator(tokenizer.pad_token_id)
 '''
