@@ -166,13 +166,7 @@ class ExportDialog(QDialog):
         if reasons["adapter"] is None and (method != "lora" or not self.rd.adapter_dir.is_dir()):
             reasons["adapter"] = (f"A full fine-tune ({method}) has no LoRA adapter; "
                                   f"export the merged model instead.")
-        fmt = getattr(cfg.data, "format", "text") or "text"
-        if fmt != "text":
-            reasons["script"] = (f"The script reproduces plain-text runs only; this run "
-                                 f"trained on {fmt} examples (SFT). Export the merged model "
-                                 f"instead.")
-        else:
-            reasons["script"] = CHECKING   # e.g. its data file may be gone
+        reasons["script"] = CHECKING   # the core's check: e.g. its data file may be gone
         return reasons
 
     def _show_reason(self, fmt: str) -> None:
