@@ -59,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="0 (the default) is greedy decoding")
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--seed", type=int, default=0)
-    from ftgui import cli_after
-    cli_after.add_parsers(sub)
+    from ftgui import cli_runs
+    cli_runs.add_parsers(sub)
 
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
@@ -202,17 +202,27 @@ def _eval(args) -> int:
 
 
 def _generate(args) -> int:
-    from ftgui.core.inference import generate, load_for_generation, trained_on_chat
+    from ftgui.core.inference import load_for_generation, trained_on_chat
+    from ftgui.core.playground import GenerationSettings, consume, stream_generate
 
     chat = args.chat or trained_on_chat(args.model)
+    settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p,
+                                  args.seed, chat)
+    settings.check()
     model, tok = load_for_generation(args.model)
-    text = generate(model, tok, args.prompt, args.max_new_tokens, args.temperature,
-                    args.top_p, args.seed, chat=chat)
-    print(text if chat else args.prompt + text)
+    stream = stream_generate(model, tok, args.prompt, settings)
+    if not chat:
+        print(args.prompt, end="", flush=True)
+    # the text as it is written, like the window's Playground
+    result = consume(stream, lambda piece: print(piece, end="", flush=True))
+    print()
+    if result.limit:
+        print(f"(max new tokens lowered to {result.limit} to fit the model's context)",
+              file=sys.stderr)
     return 0
 
 
 def _commands() -> dict:
-    from ftgui import cli_after
+    from ftgui import cli_runs
     return {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate,
-            **cli_after.COMMANDS}
+            **cli_runs.COMMANDS}

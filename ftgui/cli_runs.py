@@ -1,4 +1,4 @@
-"""The after-training subcommands: export, runs, compare.
+"""Commands on finished runs: export, runs, compare.
 
 Wired into ``ftgui.cli`` by ``add_parsers(subparsers)`` and ``COMMANDS``; each command returns
 an exit code and raises ``FtguiError`` for mistakes in the input (the CLI maps those to 2).

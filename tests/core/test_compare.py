@@ -96,21 +96,21 @@ def test_same_names_are_told_apart(two_runs, tmp_path):
 def test_cli_compare(two_runs, tmp_path, capsys):
     import argparse
 
-    from ftgui import cli_after
+    from ftgui import cli_runs
     from ftgui.core.errors import FtguiError
 
     ap = argparse.ArgumentParser()
-    cli_after.add_parsers(ap.add_subparsers(dest="command"))
+    cli_runs.add_parsers(ap.add_subparsers(dest="command"))
     out = tmp_path / "c.png"
     args = ap.parse_args(["compare", *map(str, two_runs), "--out", str(out)])
-    assert cli_after.COMMANDS["compare"](args) == 0
+    assert cli_runs.COMMANDS["compare"](args) == 0
     printed = capsys.readouterr().out
     assert "training.learning_rate" in printed and str(out) in printed
     assert read_png(out).shape == (540, 900, 3)
     with pytest.raises(FtguiError, match="already exists"):
-        cli_after.COMMANDS["compare"](args)
+        cli_runs.COMMANDS["compare"](args)
     with pytest.raises(FtguiError, match="at least two"):
-        cli_after.COMMANDS["compare"](ap.parse_args(["compare", str(two_runs[0])]))
+        cli_runs.COMMANDS["compare"](ap.parse_args(["compare", str(two_runs[0])]))
 
 
 def test_flatten_and_ticks():

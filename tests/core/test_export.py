@@ -178,19 +178,19 @@ def test_cli_export(full_run, tmp_path, capsys):
     assert "finished" in capsys.readouterr().out
 
 
-def test_cli_after_export_directly(full_run, tmp_path, capsys):
+def test_cli_runs_export_directly(full_run, tmp_path, capsys):
     """The command functions as ftgui.cli will call them (argparse + exit codes)."""
     import argparse
 
-    from ftgui import cli_after
+    from ftgui import cli_runs
 
     ap = argparse.ArgumentParser()
-    cli_after.add_parsers(ap.add_subparsers(dest="command"))
+    cli_runs.add_parsers(ap.add_subparsers(dest="command"))
     args = ap.parse_args(["export", str(full_run), "--format", "script", "--out",
                           str(tmp_path / "t.py")])
-    assert cli_after.COMMANDS["export"](args) == 0
+    assert cli_runs.COMMANDS["export"](args) == 0
     assert (tmp_path / "t.py").exists()
     assert "python " in capsys.readouterr().out
     with pytest.raises(FtguiError, match="already exists"):
-        cli_after.COMMANDS["export"](args)
+        cli_runs.COMMANDS["export"](args)
     assert os.access(tmp_path / "t.py", os.R_OK)

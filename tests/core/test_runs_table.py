@@ -80,14 +80,14 @@ def test_history_of_missing_or_odd_folders(tmp_path):
 def test_cli_runs(three_runs, capsys):
     import argparse
 
-    from ftgui import cli_after
+    from ftgui import cli_runs
 
     ap = argparse.ArgumentParser()
-    cli_after.add_parsers(ap.add_subparsers(dest="command"))
-    assert cli_after.COMMANDS["runs"](ap.parse_args(["runs"])) == 0  # $FTGUI_RUNS_DIR
+    cli_runs.add_parsers(ap.add_subparsers(dest="command"))
+    assert cli_runs.COMMANDS["runs"](ap.parse_args(["runs"])) == 0  # $FTGUI_RUNS_DIR
     out = capsys.readouterr().out
     assert "finished" in out and "stopped" in out and "failed" in out and "3 runs" in out
-    assert cli_after.COMMANDS["runs"](ap.parse_args(["runs", "--dir", three_runs])) == 0
+    assert cli_runs.COMMANDS["runs"](ap.parse_args(["runs", "--dir", three_runs])) == 0
     from ftgui.core.errors import FtguiError
     with pytest.raises(FtguiError, match="not a folder"):
-        cli_after.COMMANDS["runs"](ap.parse_args(["runs", "--dir", three_runs + "/nope"]))
+        cli_runs.COMMANDS["runs"](ap.parse_args(["runs", "--dir", three_runs + "/nope"]))
