@@ -310,8 +310,14 @@ class Runner:
                 duration_s=self._summary.get("duration_s", 0) + (time.time() - self._t0))
             if status == "finished":
                 if trainer.eval_dataset is not None:
-                    self.emit(Progress("Evaluating the fine-tuned model", 0, 0))
-                    loss = trainer.evaluate()["eval_loss"]
+                    # an evaluation at the last step (eval_steps dividing max_steps) already
+                    # measured this model: once in the events and curves, not twice
+                    loss = next((h["eval_loss"] for h in reversed(state.log_history)
+                                 if "eval_loss" in h and h.get("step") == state.global_step),
+                                None)
+                    if loss is None:
+                        self.emit(Progress("Evaluating the fine-tuned model", 0, 0))
+                        loss = trainer.evaluate()["eval_loss"]
                     self._summary.update(eval_loss_after=loss, perplexity_after=perplexity(loss))
                 self.emit(Progress("Saving the model", 0, 0))
                 self._save_final()

@@ -25,8 +25,10 @@ def test_train_cli_end_to_end(tiny_config, tmp_path, capsys):
     events = read_events(run.events_path)
     steps = [e.step for e in events if e.kind == "step"]
     assert steps == list(range(2, 31, 2))
-    evals = [e.step for e in events if e.kind == "eval"]
-    assert evals[0] == 0 and evals[-1] == 30
+    evals = [e for e in events if e.kind == "eval"]
+    # the base model, every eval_steps, and the last step measured once (not again after)
+    assert [e.step for e in evals] == [0, 10, 20, 30]
+    assert summary["eval_loss_after"] == evals[-1].loss
     assert events[-1].kind == "finished"
     lines = run.events_path.read_text().splitlines()
     assert all(json.loads(line)["event"] for line in lines)

@@ -58,7 +58,7 @@ def test_two_processes_from_the_window(window, qtbot, make_config):
     events = read_events(rd.events_path)
     assert _steps(rd) == list(range(1, 31))  # one events.jsonl, each step once
     assert sum(isinstance(e, RunFinished) for e in events) == 1
-    assert {e.step for e in events if e.kind == "eval"} == {0, 15, 30}
+    assert [e.step for e in events if e.kind == "eval"] == [0, 15, 30]
     assert list(window.plots.raw_curve.xData) == list(range(1, 31))
     assert (rd.model_dir / "model.safetensors").exists()
     assert rd.summary()["tokens_seen"] == 30 * 2 * 4 * 32  # global batch: 2 x 4 blocks
