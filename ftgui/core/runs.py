@@ -231,8 +231,15 @@ def choose_run_dir(config, new_run: bool = False) -> Path:
     """The folder a new run of ``config`` goes to, refusing to reuse one that holds a run
     (unless ``new_run``: then DIR-2, DIR-3, ...) or other files."""
     out = config.training.output_dir
-    path = Path(out).expanduser().resolve() if out else \
-        default_runs_dir() / auto_name(config.model.source)
+    if not out:
+        # a name of our own making: never in the way (two runs started in one second get
+        # NAME and NAME-2) and never an error about a setting the person did not set
+        path = base = default_runs_dir() / auto_name(config.model.source)
+        n = 2
+        while path.exists():
+            path, n = base.with_name(f"{base.name}-{n}"), n + 1
+        return path
+    path = Path(out).expanduser().resolve()
     if RunDir(path).is_run():
         if not new_run:
             raise RunDirError(
