@@ -571,7 +571,13 @@ class MainWindow(QMainWindow):
         h.newRunFromConfig.connect(self.new_run_from_config)
         h.openInPlayground.connect(self.try_in_playground)
         h.exportRequested.connect(self.export_run)
-        h.runsChanged.connect(lambda: self.run_panel.refresh_runs())
+        h.runsChanged.connect(self._runs_changed)
+
+    def _runs_changed(self) -> None:
+        """Runs were deleted or the runs folder changed in the History tab."""
+        if self.last_run_dir and not Path(self.last_run_dir).is_dir():
+            self.last_run_dir = None   # Open run folder must not point at a deleted run
+        self.run_panel.refresh_runs()
 
     def _history_resume(self, run_dir: str) -> None:
         if self.running:
@@ -587,6 +593,11 @@ class MainWindow(QMainWindow):
             return
         self.config_path = None
         self.model.set("training.output_dir", "")
+        # the run's config.yaml is its record, not a file to reopen from the recent list
+        self.settings.setValue("recent_files", [p for p in self.recent_files()
+                                                if p != str(Path(config_path).resolve())])
+        self.settings.setValue("last_config_path", "")
+        self._fill_recent()
         self._update_title()
         self.side_tabs.setCurrentWidget(self.run_panel)
         self.run_panel.log(f"Settings of {Path(config_path).parent.name} loaded: Train starts "

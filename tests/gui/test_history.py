@@ -234,6 +234,7 @@ def test_new_run_from_config_trains_in_a_new_folder(window, qtbot, tiny_config, 
         old.load_config().model.source
     assert cfg.training.output_dir == ""
     assert window.config_path is None   # Save asks for a name: the run's record stays as is
+    assert str(old.config_path.resolve()) not in window.recent_files()
     assert window.side_tabs.currentWidget() is window.run_panel
     with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
         window.train()
@@ -261,6 +262,7 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
     _select(qtbot, h, gone)
+    window.last_run_dir = str(gone.path)   # the run the Train tab showed last
     h.delete_action.trigger()   # answered No: nothing happens
     assert gone.path.is_dir() and "unwanted" in asked[0]
     h.delete_action.trigger()
@@ -272,6 +274,7 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
     runs_list = [window.run_panel.runs.itemData(i)
                  for i in range(window.run_panel.runs.count())]
     assert str(gone.path) not in runs_list and str(keep.path) in runs_list
+    assert window.last_run_dir is None   # Open run folder no longer points at it
 
     # where there is no trash (some network drives), a second question before deleting
     monkeypatch.setattr("ftgui.gui.panels.history.QFile.moveToTrash", lambda path: False)
