@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import atexit
 import json
-import logging
 import shlex
 import subprocess
-import traceback
 from collections import deque
 from pathlib import Path
 
@@ -24,8 +22,6 @@ from PySide6.QtCore import Slot
 from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.gui.worker import RunWorker
-
-log = logging.getLogger("ftgui")
 
 LOG_NAME = "launcher.log"
 POLL_S = 0.25
@@ -87,17 +83,7 @@ class LaunchWorker(RunWorker):
 
     @Slot()
     def follow(self) -> None:
-        try:
-            self._run()
-        except FtguiError as e:
-            if not self._failed:
-                self._sink(ev.RunFailed(message=e.message, user_error=True, field=e.field))
-        except BaseException as e:  # noqa: BLE001 - a bug: report it, keep the app alive
-            log.error("launch failed:\n%s", traceback.format_exc())
-            if not self._failed:
-                self._sink(ev.RunFailed(message=f"{type(e).__name__}: {e}", user_error=False))
-        finally:
-            self.done.emit()
+        self._reporting(self._run)
 
     def _run(self) -> None:
         from ftgui.core.config import RunConfig

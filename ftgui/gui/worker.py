@@ -109,15 +109,23 @@ class RunWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        try:
-            heavy_imports()
-            from ftgui.core import runner as runner_mod
+        self._reporting(self._train)
 
-            if self.resume_dir:
-                runner_mod.resume_run(self.resume_dir, [self._sink], runner_out=self._runners)
-            else:
-                runner_mod.run_config(self.config, [self._sink], new_run=self.new_run,
-                                      runner_out=self._runners)
+    def _train(self) -> None:
+        heavy_imports()
+        from ftgui.core import runner as runner_mod
+
+        if self.resume_dir:
+            runner_mod.resume_run(self.resume_dir, [self._sink], runner_out=self._runners)
+        else:
+            runner_mod.run_config(self.config, [self._sink], new_run=self.new_run,
+                                  runner_out=self._runners)
+
+    def _reporting(self, work: Callable[[], None]) -> None:
+        """Run ``work``; whatever it raises ends as one RunFailed (unless one was sent), and
+        ``done`` always follows."""
+        try:
+            work()
         except FtguiError as e:
             if not self._failed:
                 self._sink(ev.RunFailed(message=e.message, user_error=True, field=e.field))
