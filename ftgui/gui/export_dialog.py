@@ -16,13 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar,
-                               QPushButton, QRadioButton, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+                               QRadioButton, QVBoxLayout, QWidget)
 
 from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, default_name
 from ftgui.core.runs import RunDir
+from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import describe_error, heavy_imports, run_task
 
 TITLES = {"merged": "Merged model folder", "adapter": "LoRA adapter folder",
@@ -48,6 +49,7 @@ class ExportCancelled(Exception):
 class ExportDialog(QDialog):
     exported = Signal(str)       # the path written
     exportFailed = Signal(str)   # the message shown
+    exportEnded = Signal()       # after either of those, or after a cancelled export
 
     def __init__(self, run_dir: str | Path, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -58,6 +60,7 @@ class ExportDialog(QDialog):
         self._cancel = threading.Event()
         self._close_when_done = False
         self._out: Path | None = None
+        self._fmt: str | None = None   # what is being (or was last) exported
         self.setWindowTitle(f"Export {self.rd.path.name}")
         self.setMinimumWidth(560)
 
@@ -265,18 +268,15 @@ class ExportDialog(QDialog):
             return
         overwrite = False
         if out.exists() or out.is_symlink():
-            answer = QMessageBox.question(
-                self, "Replace?", f"{out} already exists. Replace it with this export?\n\n"
-                f"The existing {'file' if out.is_file() else 'folder'} is kept until the "
-                f"new export is complete.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
+            if not ask_yes_no(
+                    self, "Replace?", f"{out} already exists. Replace it with this export?\n\n"
+                    f"The existing {'file' if out.is_file() else 'folder'} is kept until the "
+                    f"new export is complete."):
                 self._show_message(f"Nothing was written; {escape(out.name)} is as it was. "
                                    f"Choose another name to keep both.")
                 return
             overwrite = True
-        self._out = out
+        self._out, self._fmt = out, fmt
         self._cancel.clear()
         cancel, run_dir, gguf_type = self._cancel, self.rd.path, self.gguf_type.currentData()
         final_stage = f"Exporting {fmt}"
@@ -325,6 +325,7 @@ class ExportDialog(QDialog):
         # a Cancel that came too late (after the rename) leaves the dialog open on the result
         self._close_when_done = False
         self.exported.emit(str(path))
+        self.exportEnded.emit()
 
     def _failed(self, e: BaseException) -> None:
         self._set_busy(False)
@@ -336,13 +337,14 @@ class ExportDialog(QDialog):
             self._show_message("Export cancelled; nothing was left at the destination.")
             if self._close_when_done:
                 self.reject()
-            return
-        self._close_when_done = False
-        self.progress.setFormat("Failed")
-        text = e.message if isinstance(e, FtguiError) else \
-            f"Export failed: {describe_error(e)}. Details are in the log."
-        self._show_message(escape(text), error=True)
-        self.exportFailed.emit(text)
+        else:
+            self._close_when_done = False
+            self.progress.setFormat("Failed")
+            text = e.message if isinstance(e, FtguiError) else \
+                f"Export failed: {describe_error(e)}. Details are in the log."
+            self._show_message(escape(text), error=True)
+            self.exportFailed.emit(text)
+        self.exportEnded.emit()
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -380,18 +382,27 @@ class ExportDialog(QDialog):
             return
         super().closeEvent(event)
 
+    def describe(self) -> str:
+        """What the export in progress writes, and where: for questions about stopping it."""
+        what = TITLES[self._fmt].lower() if self._fmt else "export"
+        return f"the {what} of {self.rd.path.name} to {self._out}"
+
     def ask_cancel(self) -> None:
         if self._cancel.is_set():
             return
-        answer = QMessageBox.question(
-            self, "Cancel the export?",
-            f"Stop exporting to {self._out}? The partial export is removed"
-            f"{' and the existing one kept' if self._out and self._out.exists() else ''}.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        if answer == QMessageBox.StandardButton.Yes and self.busy:
-            self._cancel.set()
-            self._close_when_done = True
-            self.close_button.setEnabled(False)
-            self.progress.setFormat("Cancelling…")
-            self.stage.setText("Stopping at the next file; the partial export is removed.")
+        if ask_yes_no(
+                self, "Cancel the export?",
+                f"Stop exporting to {self._out}? The partial export is removed"
+                f"{' and the existing one kept' if self._out and self._out.exists() else ''}."):
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the export at its next progress event; the dialog closes once the core has
+        removed the partial export (``exportEnded`` says when)."""
+        if not self.busy or self._cancel.is_set():
+            return
+        self._cancel.set()
+        self._close_when_done = True
+        self.close_button.setEnabled(False)
+        self.progress.setFormat("Cancelling…")
+        self.stage.setText("Stopping at the next file; the partial export is removed.")

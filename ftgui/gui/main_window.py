@@ -26,6 +26,7 @@ from ftgui.gui.panels.model import ModelPanel
 from ftgui.gui.panels.playground import PlaygroundPanel
 from ftgui.gui.panels.run import RunPanel
 from ftgui.gui.panels.training import LoraPanel, TrainingPanel
+from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.widgets import DeviceBadge, ErrorBanner
 from ftgui.gui.worker import RunController, RunWorker, describe_error, error_field, run_task
 
@@ -61,7 +62,7 @@ class MainWindow(QMainWindow):
         self.last_run_dir: str | None = None
         self._finished_event: ev.RunFinished | None = None
         self._failed_event: ev.RunFailed | None = None
-        self._close_after_stop = False
+        self._closing = False   # asked to close: closes once the run and exports have ended
         self._device_gen = 0
         self._resuming = False
         self._hints: dict[str, str] = {}   # field -> message marked by a resource failure
@@ -561,8 +562,7 @@ class MainWindow(QMainWindow):
             msg = "The run ended without reporting a result; see the log."
             self.show_error(msg)
             self.runFailed.emit(msg)
-        if self._close_after_stop:
-            QTimer.singleShot(0, self.close)
+        self._close_if_closing()
 
     # ---- history --------------------------------------------------------------------------
     def _wire_history(self) -> None:
@@ -622,6 +622,7 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.exported.connect(lambda path: self.run_panel.log(f"Exported to {path}"))
         dialog.exportFailed.connect(lambda text: self.run_panel.log(text, "error"))
+        dialog.exportEnded.connect(self._close_if_closing)
         dialog.show()
         dialog.raise_()
         return dialog
@@ -705,22 +706,38 @@ class MainWindow(QMainWindow):
         return True
 
     def ask_close_during_run(self) -> bool:
-        answer = QMessageBox.question(
-            self, "A run is in progress",
-            "Stop the run (saving a checkpoint you can resume) and close?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes_no(self, "A run is in progress",
+                          "Stop the run (saving a checkpoint you can resume) and close?")
+
+    def ask_close_during_export(self, dialogs: list) -> bool:
+        what = "\n".join(f"Exporting {d.describe()}." for d in dialogs)
+        them = "the export" if len(dialogs) == 1 else "the exports"
+        return ask_yes_no(self, "An export is in progress",
+                          f"{what}\n\nCancel {them} (the partial output is removed) and close?")
+
+    def exports_in_progress(self) -> list:
+        from ftgui.gui.export_dialog import ExportDialog
+        return [d for d in self.findChildren(ExportDialog) if d.busy]
 
     def closeEvent(self, event) -> None:
-        if self.running:
+        exports = self.exports_in_progress()
+        if self.running or exports:
+            # ask about everything first: a No to either leaves both going
             event.ignore()
-            if not self._close_after_stop and self.ask_close_during_run():
-                self._close_after_stop = True
+            if not self._closing and (not self.running or self.ask_close_during_run()) \
+                    and (not exports or self.ask_close_during_export(exports)):
+                self._closing = True
                 self.stop()
+                for dialog in exports:
+                    dialog.cancel()
             return
         self.save_state()
         event.accept()
+
+    def _close_if_closing(self) -> None:
+        """A run or an export has ended: close now if that was all the close waited for."""
+        if self._closing:
+            QTimer.singleShot(0, self.close)
 
     # the run controller is created lazily so tests can build a window cheaply
     @property

@@ -300,3 +300,53 @@ def test_close_during_export_cancels_and_leaves_nothing(qtbot, lora_run, setting
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
     assert not out.exists()
     assert list(out.parent.iterdir()) == []      # the partial copy was removed
+
+
+def test_closing_the_window_during_an_export_asks_no_keeps_it_yes_cancels(
+        window, qtbot, lora_run, tmp_path, monkeypatch):
+    import ftgui.core.export as core_export
+
+    started, release = threading.Event(), threading.Event()
+    real_copy = core_export.shutil.copy2
+
+    def held_copy(src, dst, *a, **kw):   # the export waits at its first file
+        started.set()
+        release.wait(30)
+        return real_copy(src, dst, *a, **kw)
+
+    asked, reply = [], []
+
+    def question(parent, title, text, *args):
+        asked.append((title, text, args[-1] if args else None))
+        return reply[-1]
+
+    monkeypatch.setattr(core_export.shutil, "copy2", held_copy)
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+    dialog = window.export_run(str(lora_run))
+    _checked(qtbot, dialog)
+    dialog.format_buttons["merged"].setChecked(True)
+    out = tmp_path / "exports" / "merged"
+    dialog.dest.setText(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(started.is_set, timeout=30000)
+
+    # No: the window stays, and so does the export
+    reply.append(QMessageBox.StandardButton.No)
+    window.close()
+    title, text, default = asked[0]
+    assert title == "An export is in progress" and default == QMessageBox.StandardButton.No
+    assert f"merged model folder of {lora_run.name} to {out}" in text
+    assert window.isVisible() and dialog.busy and dialog.close_button.isEnabled()
+
+    # Yes: the export is cancelled; the window waits for its partial output to go, then closes
+    reply.append(QMessageBox.StandardButton.Yes)
+    cancelled = []
+    dialog.exportEnded.connect(lambda: cancelled.append(dialog.progress.format()))
+    window.close()
+    assert len(asked) == 2 and window.isVisible() and not dialog.close_button.isEnabled()
+    release.set()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
+    assert cancelled == ["Cancelled"] and len(asked) == 2
+    assert not out.exists()
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
+    assert list(out.parent.iterdir()) == []
