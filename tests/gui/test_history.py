@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from ftgui.core.events import EvalLogged, RunStarted, StepLogged, read_events
+from ftgui.core.events import EvalLogged, JsonlSink, RunStarted, StepLogged, read_events
 from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir, default_runs_dir, writer_info
 
@@ -76,7 +77,20 @@ def _table(history) -> dict[str, dict[str, str]]:
     return rows
 
 
+def _refreshed(qtbot, history):
+    """Wait until the rows of the refresh going on are shown (the folder is read off the
+    GUI thread)."""
+    qtbot.waitUntil(lambda: not history.refreshing, timeout=30000)
+
+
+def _refresh(qtbot, history):
+    with qtbot.waitSignal(history.refreshed, timeout=30000):
+        history.refresh()
+    assert not history.refreshing
+
+
 def _select(qtbot, history, *runs):
+    _refreshed(qtbot, history)
     with qtbot.waitSignal(history.loaded, timeout=30000):
         history.select_paths([str(r.path) for r in runs])
     assert sorted(history.selected_paths()) == sorted(str(r.path) for r in runs)
@@ -100,9 +114,11 @@ def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_
     cut = _interrupted(tiny_config, "cut-off")
     h = window.history
     window.side_tabs.setCurrentWidget(h)   # showing the tab reads the folder again
+    assert h.refreshing
     assert window.side_tabs.tabText(window.side_tabs.indexOf(h)) == "History"
     assert h.folder_label.text() == str(default_runs_dir())
 
+    _refreshed(qtbot, h)
     rows = _table(h)
     assert set(rows) == {"done", "halted", "broken", "cut-off"}
     assert rows["done"]["Status"] == "finished"
@@ -163,7 +179,7 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
     fast = _run(tiny_config, "lr-1e-3", learning_rate=1e-3, logging_steps=1)
     slow = _run(tiny_config, "lr-2e-4", learning_rate=2e-4, logging_steps=2)
     h = window.history
-    h.refresh()
+    _refresh(qtbot, h)
 
     _select(qtbot, h, fast, slow)
     curves = _curves(h)
@@ -204,7 +220,7 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
 def test_resume_from_history_continues_the_stopped_run(window, qtbot, tiny_config):
     stopped = _stopped(tiny_config, "halted", at=5)
     h = window.history
-    h.refresh()
+    _refresh(qtbot, h)
     _select(qtbot, h, stopped)
     with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
         h.resume_action.trigger()
@@ -215,6 +231,7 @@ def test_resume_from_history_continues_the_stopped_run(window, qtbot, tiny_confi
     assert starts == [0, 6]
     assert [s for s, _ in _loss(stopped)] == list(range(1, 13))
     # the window refreshed the history when the run ended; the detail shows it finished
+    _refreshed(qtbot, h)
     assert _table(h)["halted"]["Status"] == "finished"
     qtbot.waitUntil(lambda: "finished" in h.detail.title.text(), timeout=30000)
 
@@ -223,7 +240,7 @@ def test_new_run_from_config_trains_in_a_new_folder(window, qtbot, tiny_config, 
     old = _run(tiny_config, "original", learning_rate=5e-4)
     before = old.events_path.read_bytes()
     h = window.history
-    h.refresh()
+    _refresh(qtbot, h)
     _select(qtbot, h, old)
     monkeypatch.setattr(window, "ask_existing_run",
                         lambda out: pytest.fail(f"asked about {out}"))
@@ -241,6 +258,7 @@ def test_new_run_from_config_trains_in_a_new_folder(window, qtbot, tiny_config, 
     new = RunDir(blocker.args[0])
     assert new.path != old.path and new.path.parent == default_runs_dir().resolve()
     assert new.status() == "finished" and old.events_path.read_bytes() == before
+    _refreshed(qtbot, h)
     assert set(_table(h)) == {"original", new.path.name}
 
 
@@ -251,7 +269,7 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
     keep = _run(tiny_config, "keep")
     gone = _stopped(tiny_config, "unwanted")
     h = window.history
-    h.refresh()
+    _refresh(qtbot, h)
     window.run_panel.refresh_runs()
     asked = []
 
@@ -270,6 +288,7 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
     assert not gone.path.exists()
     trashed = tmp_path / "xdg" / "Trash" / "files" / "unwanted"
     assert (trashed / "events.jsonl").is_file()
+    _refreshed(qtbot, h)
     assert set(_table(h)) == {"keep"} and keep.path.is_dir()
     runs_list = [window.run_panel.runs.itemData(i)
                  for i in range(window.run_panel.runs.count())]
@@ -282,7 +301,9 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
     h.delete_action.trigger()
     assert len(asked) == 4 and "keep" in asked[3] and "permanently" in asked[3]
     assert not keep.path.exists() and not (trashed.parent / "keep").exists()
+    _refreshed(qtbot, h)
     assert _table(h) == {} and not h.placeholder.isHidden()
+    assert "No runs in" in h.placeholder.text()
 
 
 def test_delete_is_refused_for_a_running_run(window, qtbot, monkeypatch):
@@ -296,7 +317,7 @@ def test_delete_is_refused_for_a_running_run(window, qtbot, monkeypatch):
     monkeypatch.setattr(QMessageBox, "warning", staticmethod(
         lambda parent, title, text, *a: warned.append(text)))
     h = window.history
-    h.refresh()
+    _refresh(qtbot, h)
     _select(qtbot, h, live)
     assert _table(h)["live"]["Status"] == "running"
     assert not h.delete_action.isEnabled() and not h.resume_action.isEnabled()
@@ -310,11 +331,14 @@ def test_changing_the_runs_folder_lists_it_and_is_remembered(window, qtbot, tiny
     other = tmp_path / "elsewhere"
     other.mkdir()
     h = window.history
-    h.refresh()
+    _refresh(qtbot, h)
     assert set(_table(h)) == {"first"}
     monkeypatch.setattr("ftgui.gui.panels.history.QFileDialog.getExistingDirectory",
                         lambda *a, **k: str(other))
     h.change_button.click()
+    # the first folder's runs go at once, not when the other folder has been read
+    assert _table(h) == {}
+    _refreshed(qtbot, h)
     assert default_runs_dir() == other.resolve() and h.folder_label.text() == str(other)
     assert _table(h) == {} and not h.placeholder.isHidden() and h.table.isHidden()
     assert window.run_panel.runs.currentData() is None   # the window's list follows
@@ -326,3 +350,164 @@ def test_changing_the_runs_folder_lists_it_and_is_remembered(window, qtbot, tiny
     panel = HistoryPanel(window.settings)
     qtbot.addWidget(panel)
     assert panel.runs_dir() == other.resolve()
+
+
+# ---- the list is read off the GUI thread; its layout is remembered ----------------------------
+def _written_runs(tiny_config, root, names, steps=lambda i: 10 + i):
+    """Run folders as a run writes them (its config.yaml, events.jsonl and summary.json),
+    without training: enough of them to take the list a while to read."""
+    raw = yaml.safe_load(tiny_config().to_yaml())
+    for i, name in enumerate(names):
+        rd = RunDir(Path(root) / name)
+        rd.path.mkdir(parents=True)
+        raw["training"].update(output_dir=str(rd.path), max_steps=steps(i))
+        rd.config_path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        sink = JsonlSink(rd.events_path)
+        sink(RunStarted(run_dir=str(rd.path), device="cpu", precision="fp32",
+                        device_reason="no GPU", total_params=1000, trainable_params=1000,
+                        total_steps=steps(i)))
+        sink(StepLogged(step=1, total_steps=steps(i), epoch=0.1, loss=3.5,
+                        learning_rate=1e-3, grad_norm=1.0, tokens_per_second=100.0,
+                        elapsed=0.1, eta=1.0))
+        rd.write_summary({"status": "finished", "steps": steps(i), "total_steps": steps(i),
+                          "final_train_loss": 3.5, "duration_s": 1.0 + i,
+                          "started_at": f"2026-01-01 00:{i // 60 % 60:02d}:{i % 60:02d}"})
+
+
+def _panel(qtbot, settings):
+    from ftgui.gui.panels.history import HistoryPanel
+    panel = HistoryPanel(settings)
+    qtbot.addWidget(panel)
+    panel.resize(900, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    _refreshed(qtbot, panel)
+    return panel
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def test_reading_many_runs_leaves_the_window_responsive(qtbot, tiny_config, settings):
+    from PySide6.QtCore import QTimer
+
+    root = default_runs_dir()
+    names = [f"run-{i:03d}" for i in range(300)]
+    _written_runs(tiny_config, root, names[:1])
+    h = _panel(qtbot, settings)
+    _select(qtbot, h, RunDir(root / names[0]))
+    _written_runs(tiny_config, root, names[1:], steps=lambda i: 11 + i)
+
+    ticks = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    arrived = []
+    h.refreshed.connect(lambda: arrived.append(len(ticks)))
+    timer.start()
+    h.refresh()
+    assert h.refreshing and not arrived   # refresh() does not wait for the folder
+    qtbot.waitUntil(lambda: bool(arrived), timeout=30000)
+    timer.stop()
+    # the GUI thread kept turning while the 300 folders were read
+    assert arrived[0] >= 3, f"the 10 ms timer fired {arrived[0]} times during the refresh"
+
+    rows = _table(h)
+    assert sorted(rows) == names
+    assert rows["run-000"]["Steps"] == "10/10" and rows["run-299"]["Steps"] == "309/309"
+    assert {r["Status"] for r in rows.values()} == {"finished"}
+    assert h.selected_paths() == [str(RunDir(root / names[0]).path)]   # kept
+    dates = [h.proxy.index(r, 8).data() for r in range(h.proxy.rowCount())]
+    assert dates == sorted(dates, reverse=True)   # newest first, as before
+
+
+def test_a_newer_refresh_drops_the_result_of_an_older_one(qtbot, tiny_config, settings,
+                                                          tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _written_runs(tiny_config, first, [f"old-{i}" for i in range(100)])
+    _written_runs(tiny_config, second, ["new-0", "new-1"])
+    h = _panel(qtbot, settings)
+    shown = []
+    h.model.modelReset.connect(lambda: shown.append({r["name"] for r in h.model.rows}))
+    with qtbot.waitSignal(h.refreshed, timeout=30000):
+        h.set_runs_dir(first)
+        h.set_runs_dir(second)   # asked while the first folder is being read
+    qtbot.wait(50)
+    assert not h.refreshing and set(_table(h)) == {"new-0", "new-1"}
+    assert not any(names & {"old-0"} for names in shown), "the stale rows were shown"
+
+
+def test_sort_order_and_splitter_are_remembered(qtbot, tiny_config, settings, tmp_path):
+    from PySide6.QtCore import QPoint, QSettings
+
+    _written_runs(tiny_config, default_runs_dir(), ["b", "a", "c"],
+                  steps=lambda i: (30, 10, 20)[i])
+    h = _panel(qtbot, settings)
+    header = h.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == \
+        (8, Qt.SortOrder.DescendingOrder)   # the default: newest first
+    steps = 4
+    assert h.proxy.headerData(steps, Qt.Orientation.Horizontal) == "Steps"
+    x = header.sectionViewportPosition(steps) + header.sectionSize(steps) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(x, header.height() // 2))
+    order = header.sortIndicatorOrder()
+    assert header.sortIndicatorSection() == steps
+    # drag the handle between the list and the detail area down by 80 pixels
+    before = h.splitter.sizes()
+    handle = h.splitter.handle(1)
+    grip = handle.rect().center()
+    qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=grip)
+    qtbot.mouseMove(handle, grip + QPoint(0, 80))
+    qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=grip + QPoint(0, 80))
+    sizes = h.splitter.sizes()
+    assert sizes[0] == before[0] + 80
+    listed = [h.proxy.index(r, 0).data() for r in range(h.proxy.rowCount())]
+    assert listed == (["a", "c", "b"] if order == Qt.SortOrder.AscendingOrder
+                      else ["b", "c", "a"])
+
+    # the next start: a new panel on the settings file as the last one left it
+    h.close()
+    again = _panel(qtbot, QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    header = again.table.horizontalHeader()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (steps, order)
+    assert again.splitter.sizes() == sizes
+    assert [again.proxy.index(r, 0).data() for r in range(again.proxy.rowCount())] == listed
+
+
+def test_a_runs_folder_that_cannot_be_read_says_why(qtbot, tiny_config, settings,
+                                                    monkeypatch):
+    import shutil
+
+    root = default_runs_dir()
+    _written_runs(tiny_config, root, ["kept", "other"])
+    h = _panel(qtbot, settings)
+    _select(qtbot, h, RunDir(root / "kept"))
+    # the folder is replaced by a file (a drive mounted elsewhere, a mistake)
+    shutil.rmtree(root)
+    root.write_text("not a folder", encoding="utf-8")
+    _refresh(qtbot, h)
+    assert h.table.isHidden() and not h.placeholder.isHidden() and _table(h) == {}
+    assert "Could not read the runs folder" in h.placeholder.text()
+    assert str(root) in h.placeholder.text() and "is a file" in h.placeholder.text()
+    assert not h.delete_action.isEnabled()
+
+    # back as it was: Refresh lists it again, with the run that was selected
+    root.unlink()
+    _written_runs(tiny_config, root, ["kept", "other"])
+    _refresh(qtbot, h)
+    assert set(_table(h)) == {"kept", "other"} and h.placeholder.isHidden()
+    assert h.selected_paths() == [str(RunDir(root / "kept").path)]
+
+    # a bug while reading is a message too, not an exception out of a slot
+    def broken(root):
+        raise KeyError("summary")
+
+    with monkeypatch.context() as m:
+        m.setattr("ftgui.gui.panels.history.runs_table", broken)
+        _refresh(qtbot, h)
+    assert "KeyError" in h.placeholder.text() and h.table.isHidden()
+    _refresh(qtbot, h)
+    assert set(_table(h)) == {"kept", "other"}

@@ -1,5 +1,11 @@
 """History tab: the runs in the runs folder, one run's curves and config, several runs
-overlaid with their config differences, and what to do with a run next."""
+overlaid with their config differences, and what to do with a run next.
+
+The runs folder is read on the thread pool (a folder of thousands of runs takes seconds to
+read); the rows are applied on the GUI thread, keeping the selection. One read runs at a
+time: a refresh asked for while one is going makes that one's result stale, and the folder
+is read again when it ends.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,37 @@ import os
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QFile, QItemSelection, QItemSelectionModel, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import (QByteArray, QFile, QItemSelection, QItemSelectionModel, Qt, QTimer,
+                            QUrl, Signal)
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QMenu, QMessageBox, QPushButton, QSizePolicy, QSplitter,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from ftgui.core.compare import load_runs
-from ftgui.core.history import runs_table
+from ftgui.core.errors import RunDirError
+from ftgui.core.history import run_row, runs_table
 from ftgui.core.runs import RunDir, default_runs_dir
 from ftgui.gui.panels.compare_view import CompareView
 from ftgui.gui.panels.run import RESUMABLE_WITHOUT_CHECKPOINT
-from ftgui.gui.panels.run_table import PathRole, RunSortProxy, RunTableModel
+from ftgui.gui.panels.run_table import PathRole, RunSortProxy, RunTableModel, shown_rows
 from ftgui.gui.worker import describe_error, run_task
 
 RUNS_DIR_KEY = "runs_dir"
+SPLITTER_KEY = "history/splitter"
+SORT_COLUMN_KEY = "history/sort_column"
+SORT_ORDER_KEY = "history/sort_order"
+DEFAULT_SORT = (8, Qt.SortOrder.DescendingOrder)   # by date, newest first
 RESUMABLE = ("stopped", "failed", "interrupted")
+
+
+def _scan(root: Path) -> tuple[list[dict], list[dict]]:
+    """The rows of the runs folder and their cell texts (on a worker thread). A folder
+    that does not exist yet has no runs; one that is a file is an error to show."""
+    if root.exists() and not root.is_dir():
+        raise RunDirError(f"{root} is a file, not a folder")
+    rows = runs_table(root)
+    return rows, shown_rows(rows)
 
 
 def _load(paths: list[str]):
@@ -43,6 +64,7 @@ class HistoryPanel(QWidget):
     exportRequested = Signal(str)    # a finished run folder
     runsChanged = Signal()           # runs were deleted or the runs folder changed
     loaded = Signal()                # the detail area shows the selected runs
+    refreshed = Signal()             # the list shows the folder as last read (or why not)
 
     def __init__(self, settings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -71,7 +93,7 @@ class HistoryPanel(QWidget):
         self.table = QTableView(objectName="runsTable")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(8, Qt.SortOrder.DescendingOrder)   # newest first
+        self.table.sortByColumn(*self._saved_sort())
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -138,11 +160,22 @@ class HistoryPanel(QWidget):
         self.splitter.addWidget(upper)
         self.splitter.addWidget(self.detail)
         self.splitter.setSizes([330, 420])
+        state = settings.value(SPLITTER_KEY)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.splitter.restoreState(state)
+        # saved as they change: the window saves its own state on close, not the panels'
+        self.splitter.splitterMoved.connect(
+            lambda *_: self.settings.setValue(SPLITTER_KEY, self.splitter.saveState()))
+        header.sortIndicatorChanged.connect(self._save_sort)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.splitter)
 
         self._load_gen = 0
+        self._scan_gen = 0        # the newest refresh asked for
+        self._scanning = False    # a read of the runs folder is on the pool
+        self._listed_root: Path | None = None   # the folder the rows are from
+        self._keep: list[str] = []   # the selection when a read failed, for the next one
         self._sized = False
         self._load_timer = QTimer(self, singleShot=True, interval=80)
         self._load_timer.timeout.connect(self._load_selected)
@@ -152,25 +185,91 @@ class HistoryPanel(QWidget):
     def runs_dir(self) -> Path:
         return default_runs_dir()
 
+    @property
+    def refreshing(self) -> bool:
+        """A refresh was asked for and its rows are not shown yet."""
+        return self._scanning
+
     def refresh(self) -> None:
-        """Read the runs folder again, keeping the selection."""
-        keep = self.selected_paths()
+        """Read the runs folder again, off the GUI thread; ``refreshed`` follows when the
+        rows are shown, with the selection kept."""
         root = self.runs_dir()
         self.folder_label.setText(str(root))
         self.folder_label.setToolTip(
             f"{root}\nSet by FTGUI_RUNS_DIR when ftgui started; Change… overrides it for "
             f"this session." if self._env_dir and str(root) == self._env_dir else str(root))
-        self.model.set_rows(runs_table(root))
-        self.table.setVisible(bool(self.model.rows))
-        self.placeholder.setVisible(not self.model.rows)
-        self.placeholder.setText(f"No runs in {root} yet. Runs appear here when you Train, or "
-                                 f"choose another runs folder with Change….")
-        if self.model.rows and not self._sized:   # once: later widths are the user's
+        if root != self._listed_root and self.model.rows:
+            self._show_rows([], [], root)   # another folder: its runs, not the last one's
+        if not self.model.rows:
+            self._show_placeholder(f"Reading {root}…")
+        self._scan_gen += 1
+        if not self._scanning:
+            self._start_scan()
+
+    def _start_scan(self) -> None:
+        gen, root = self._scan_gen, self.runs_dir()
+        self._scanning = True
+        run_task(lambda: _scan(root), lambda out: self._scanned(gen, root, out),
+                 lambda e: self._scan_failed(gen, root, e), owner=self)
+
+    def _superseded(self, gen: int) -> bool:
+        """Whether a newer refresh was asked for while ``gen`` was read; if so, the
+        folder is read again (and the result of ``gen`` is dropped)."""
+        if gen == self._scan_gen:
+            self._scanning = False
+            return False
+        self._start_scan()
+        return True
+
+    def _scanned(self, gen: int, root: Path, out) -> None:
+        if self._superseded(gen):
+            return
+        self._show_rows(*out, root)
+        if not self.model.rows:
+            self._show_placeholder(f"No runs in {root} yet. Runs appear here when you "
+                                   f"Train, or choose another runs folder with Change….")
+        self.refreshed.emit()
+
+    def _scan_failed(self, gen: int, root: Path, e: BaseException) -> None:
+        if self._superseded(gen):
+            return
+        why = e.strerror if isinstance(e, OSError) and e.strerror else describe_error(e)
+        self._show_rows([], [], root)
+        self._show_placeholder(f"Could not read the runs folder {root}: {why}. Refresh to "
+                               f"try again, or choose another runs folder with Change….")
+        self.refreshed.emit()
+
+    def _show_rows(self, rows: list[dict], shown: list[dict], root: Path) -> None:
+        keep = self.selected_paths() if self.model.rows else self._keep
+        self._keep = keep if not rows else []
+        self._listed_root = root
+        self.model.set_rows(rows, shown)
+        self.table.setVisible(bool(rows))
+        self.placeholder.setVisible(not rows)
+        if rows and not self._sized:   # once: later widths are the user's
             self._sized = True
             self.table.resizeColumnsToContents()
             for col, limit in ((0, 170), (2, 120), (3, 120)):
                 self.table.setColumnWidth(col, min(self.table.columnWidth(col), limit))
         self.select_paths(keep)
+
+    def _show_placeholder(self, text: str) -> None:
+        self.table.hide()
+        self.placeholder.show()
+        self.placeholder.setText(text)
+
+    def _saved_sort(self) -> tuple[int, Qt.SortOrder]:
+        try:
+            column = int(self.settings.value(SORT_COLUMN_KEY, DEFAULT_SORT[0]))
+            order = Qt.SortOrder(int(self.settings.value(SORT_ORDER_KEY,
+                                                         DEFAULT_SORT[1].value)))
+        except (TypeError, ValueError):
+            return DEFAULT_SORT
+        return (column, order) if 0 <= column < self.model.columnCount() else DEFAULT_SORT
+
+    def _save_sort(self, column: int, order: Qt.SortOrder) -> None:
+        self.settings.setValue(SORT_COLUMN_KEY, column)
+        self.settings.setValue(SORT_ORDER_KEY, Qt.SortOrder(order).value)
 
     def select_paths(self, paths: list[str]) -> None:
         sel = QItemSelection()
@@ -300,8 +399,8 @@ class HistoryPanel(QWidget):
     def delete_selected(self) -> bool:
         """Move the selected runs to the trash (or, where there is none, delete them) after
         a confirmation naming them. A run being trained is refused."""
-        self.refresh()   # the status may have changed since the list was read
-        rows = self.selected_rows()
+        # read again: a status may have changed since the list was read (a few files only)
+        rows = [run_row(p) for p in self.selected_paths()]
         if not rows:
             return False
         running = [r["name"] for r in rows if r["status"] == "running"]

@@ -45,6 +45,15 @@ def _dot(color: QColor) -> QIcon:
     return QIcon(pix)
 
 
+def shown_rows(rows: list[dict]) -> list[dict]:
+    """The rows' cell texts (no Qt objects: a worker thread may make them)."""
+    shown = [display_row(r) for r in rows]
+    for d in shown:
+        d["perplexity"] = d["perplexity"].replace("->", "→")
+        d["date"] = d["date"][:16]   # to the minute; the seconds are in the tooltip
+    return shown
+
+
 class RunTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -52,13 +61,12 @@ class RunTableModel(QAbstractTableModel):
         self._shown: list[dict] = []
         self._icons: dict[str, QIcon] = {}
 
-    def set_rows(self, rows: list[dict]) -> None:
+    def set_rows(self, rows: list[dict], shown: list[dict] | None = None) -> None:
+        """``shown``: ``shown_rows(rows)`` when the caller made it already (off the GUI
+        thread, where the rows were read)."""
         self.beginResetModel()
         self.rows = rows
-        self._shown = [display_row(r) for r in rows]
-        for d in self._shown:
-            d["perplexity"] = d["perplexity"].replace("->", "→")
-            d["date"] = d["date"][:16]   # to the minute; the seconds are in the tooltip
+        self._shown = shown_rows(rows) if shown is None else shown
         self.endResetModel()
 
     def row_of(self, path: str) -> int:
