@@ -44,15 +44,18 @@ def evaluate_run(run_dir: str | Path, data_file: str | Path, block_size: int | N
     if not data.is_file():
         raise EvaluateError(f"{data} does not exist or is not a file. Choose a text, JSONL, "
                             f"CSV or Parquet file to measure the perplexity on.", field="data")
-    from ftgui.core.inference import perplexity  # loads torch: only once the input is good
+    # loads torch: only once the input is good
+    from ftgui.core.inference import perplexity, run_model_configs
 
     cfg = rd.load_config()
     # the run's own block size, so the figures compare with its validation losses
     block = block_size or cfg.data.block_size
+    # both models loaded with the run's trust_remote_code / allow_pickle, as it trained
+    base, tuned = run_model_configs(rd.path)
     emit = progress or (lambda p: None)
     figures = {}
-    for which, label, source in (("before", "base model", cfg.model.source),
-                                 ("after", "fine-tuned model", str(rd.model_dir))):
+    for which, label, source in (("before", "base model", base),
+                                 ("after", "fine-tuned model", tuned)):
         emit(Progress(f"Evaluating the {label}", 0, 0, data.name))
 
         # the data's own stages (reading, tokenizing) say which of the two models they serve

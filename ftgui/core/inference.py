@@ -12,41 +12,69 @@ from ftgui.core.errors import ModelError
 from ftgui.core.runs import RunDir
 
 
-def model_config_for(source: str, trust_remote_code: bool = False) -> ModelConfig:
-    """A run directory means its final model; anything else is a model source."""
+def model_config_for(source: str, trust_remote_code: bool | None = None) -> ModelConfig:
+    """A run directory means its final model, loaded with the run's own
+    ``model.trust_remote_code`` unless told otherwise; anything else is a model source."""
     rd = RunDir(source)
     if rd.config_path.exists():
         if not rd.model_dir.is_dir():
             raise ModelError(f"{rd.path} has no final model yet (status: {rd.status()}). "
                              f"Resume it to the end first, or give a checkpoint folder.")
+        if trust_remote_code is None:
+            trust_remote_code = rd.load_config().model.trust_remote_code
+        # allow_pickle stays off: the runner writes safetensors
         return ModelConfig(source=str(rd.model_dir), trust_remote_code=trust_remote_code)
-    return ModelConfig(source=source, trust_remote_code=trust_remote_code)
+    return ModelConfig(source=source, trust_remote_code=bool(trust_remote_code))
 
 
-def _device():
+def run_model_configs(run_dir: str | Path) -> tuple[ModelConfig, ModelConfig]:
+    """The base model a run started from and the model it ended with, each to be loaded
+    with the run's own ``model.trust_remote_code`` / ``model.allow_pickle``, as the runner
+    loaded the base for training.
+
+    A LoRA run's ``model/`` holds the adapters already merged into the base (the runner
+    saves it so, and the adapter alone in ``adapter/``), so both load as plain models; the
+    base is the run's ``model.source`` as configured (Hub id, folder, ``.gguf`` or
+    ``pkg:``)."""
+    rd = RunDir(run_dir)
+    model = rd.load_config().model
+    base = ModelConfig(source=model.source, trust_remote_code=model.trust_remote_code,
+                       allow_pickle=model.allow_pickle)
+    return base, model_config_for(str(rd.path), model.trust_remote_code)
+
+
+def torch_dtype(precision: str):
+    """The torch number format for a ``DeviceChoice.precision`` (fp32, bf16, fp16)."""
     import torch
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
 
-def perplexity(source: str, data_file: str, block_size: int | None = None,
+def device_and_dtype(choice=None) -> tuple[str, object]:
+    """Where and in which number format to run a model outside training (perplexity, the
+    Playground, generate): what training picks on its own (``devices.choose`` on auto),
+    so bf16 on a CUDA GPU that supports it, else fp16, and fp32 on MPS and the CPU.
+    On a GPU, half precision halves the memory of the float32 the weights were saved in."""
+    from ftgui.core import devices
+    choice = choice or devices.choose()
+    return choice.device, torch_dtype(choice.precision)
+
+
+def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None = None,
                batch_size: int = 8, progress=None) -> dict:
-    """exp(mean token loss) over packed blocks of ``data_file``."""
+    """exp(mean token loss) over packed blocks of ``data_file``; ``source`` is a model
+    source or run folder (see ``model_config_for``), or a ModelConfig to load as it says."""
     import torch
 
     models.quiet_libraries()
-    mcfg = model_config_for(source)
+    mcfg = source if isinstance(source, ModelConfig) else model_config_for(source)
+    device, dtype = device_and_dtype()
     tok = models.load_tokenizer(mcfg)
-    model = models.load_model(mcfg)
+    model = models.load_model(mcfg, dtype)
     ctx = models.context_length(model.config) or 1024
     block = block_size or min(ctx, 512)
     dcfg = DataConfig(source=str(Path(data_file).expanduser().resolve()), validation=None,
                       block_size=block)
     prepared = data_mod.prepare(dcfg, tok, progress=progress)
-    device = _device()
     model.to(device).eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -69,9 +97,10 @@ def load_for_generation(source: str):
 def load_model_config(mcfg: ModelConfig):
     """Model (on the best device, in eval mode) and tokenizer, ready for generate()."""
     models.quiet_libraries()
+    device, dtype = device_and_dtype()
     tok = models.load_tokenizer(mcfg)
-    model = models.load_model(mcfg)
-    model.to(_device()).eval()
+    model = models.load_model(mcfg, dtype)
+    model.to(device).eval()
     return model, tok
 
 

@@ -66,19 +66,11 @@ class PlaygroundModel:
 
 
 def run_models(run_dir: str | Path) -> tuple[PlaygroundModel, PlaygroundModel]:
-    """The base model a run started from and the model it ended with.
-
-    A LoRA run's ``model/`` holds the adapters already merged into the base (the runner
-    saves it so, and the adapter alone in ``adapter/``), so both load as plain models; the
-    base is the run's ``model.source`` as configured (Hub id, folder, ``.gguf`` or
-    ``pkg:``), loaded the way the runner loaded it."""
+    """The base model a run started from and the model it ended with, each loaded with the
+    run's own settings (see ``inference.run_model_configs``)."""
     rd = RunDir(run_dir)
-    cfg = rd.load_config()
-    tuned = inference.model_config_for(str(rd.path), cfg.model.trust_remote_code)
-    tuned.allow_pickle = False   # the runner writes safetensors
-    base = ModelConfig(source=cfg.model.source, trust_remote_code=cfg.model.trust_remote_code,
-                       allow_pickle=cfg.model.allow_pickle)
-    return (PlaygroundModel("base", source_name(cfg.model.source), base),
+    base, tuned = inference.run_model_configs(rd.path)
+    return (PlaygroundModel("base", source_name(base.source), base),
             PlaygroundModel("tuned", rd.path.name, tuned))
 
 

@@ -89,3 +89,102 @@ def test_cli_eval_before_after_keeps_the_figures(run_without_validation, capsys)
     # a model that is not a run: the plain perplexity, nothing written
     assert main(["eval", str(rd.model_dir), "--data", str(data), "--before-after"]) == 2
     assert "not an ftgui run" in capsys.readouterr().err
+
+
+def test_models_run_in_the_precision_training_would_pick(monkeypatch, tiny_model_dir):
+    """bf16 on a CUDA GPU that has it, else fp16; fp32 on MPS and the CPU: the choice
+    ``devices.choose`` makes for training, turned into the dtype models are loaded in."""
+    import types
+
+    import torch
+
+    from ftgui.core.devices import DeviceChoice
+
+    def choice(device, precision):
+        return DeviceChoice(device, precision, "", "", 0)
+
+    assert inference.device_and_dtype(choice("cuda", "bf16")) == ("cuda", torch.bfloat16)
+    assert inference.device_and_dtype(choice("cuda", "fp16")) == ("cuda", torch.float16)
+    assert inference.device_and_dtype(choice("mps", "fp32")) == ("mps", torch.float32)
+    assert inference.device_and_dtype(choice("cpu", "fp32")) == ("cpu", torch.float32)
+
+    # the facts a GPU would report (no GPU here): the same function training asks decides
+    if not torch.cuda.is_available():
+        with monkeypatch.context() as mp:
+            mp.setattr(torch.cuda, "is_available", lambda: True)
+            mp.setattr(torch.cuda, "device_count", lambda: 1)
+            mp.setattr(torch.cuda, "get_device_properties", lambda i: types.SimpleNamespace(
+                name="GPU", total_memory=16 * 2**30))
+            mp.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+            assert inference.device_and_dtype() == ("cuda", torch.bfloat16)
+            mp.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+            assert inference.device_and_dtype() == ("cuda", torch.float16)
+        # on this CPU, models load in float32 as before: the figures do not change
+        assert inference.device_and_dtype() in (("cpu", torch.float32), ("mps", torch.float32))
+        model, _ = inference.load_for_generation(str(tiny_model_dir))
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def _pickled(tiny_model_dir, folder):
+    """The tiny model with its weights only as pickle (pytorch_model.bin)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    shutil.copytree(tiny_model_dir, folder)
+    weights = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(weights, folder / "pytorch_model.bin")
+    return folder
+
+
+def test_evaluate_loads_both_models_with_the_runs_own_settings(tiny_config, tiny_model_dir,
+                                                                 tmp_path, monkeypatch):
+    """A run trained from pickle weights (allowed) with trust_remote_code is evaluated with
+    them; the same run with pickle not allowed is refused with the field to change."""
+    from ftgui.core import models
+    from ftgui.core.config import RunConfig
+    from ftgui.core.errors import ModelError
+
+    base = _pickled(tiny_model_dir, tmp_path / "pickled")
+    run_config(tiny_config(model={"source": str(base), "allow_pickle": True,
+                                  "trust_remote_code": True},
+                           data={"validation": None}, training={"max_steps": 2}))
+    rd = RunDir(tmp_path / "run")
+    loaded = []
+    real_load = models.load_model
+
+    def spy(cfg, dtype=None):   # the real loader, noting what it was asked to load
+        loaded.append((cfg.source, cfg.trust_remote_code, cfg.allow_pickle))
+        return real_load(cfg, dtype)
+
+    monkeypatch.setattr(models, "load_model", spy)
+    figures = evaluate_run(rd.path, FIXTURES / "wiki-small.txt")
+    assert math.isfinite(figures["perplexity_before"])
+    assert math.isfinite(figures["perplexity_after"])
+    assert loaded == [(str(base), True, True), (str(rd.model_dir), True, False)]
+
+    # the same run had it not allowed pickle: refused, as training would have refused it
+    cfg = RunConfig.load(rd.config_path)
+    cfg.model.allow_pickle = False
+    cfg.save(rd.config_path)
+    kept = rd.summary_path.read_bytes()
+    with pytest.raises(ModelError, match="only as pickle") as refused:
+        evaluate_run(rd.path, FIXTURES / "wiki-small.txt")
+    assert refused.value.field == "model.allow_pickle"
+    assert rd.summary_path.read_bytes() == kept
+
+
+def test_a_run_folder_loads_with_its_own_trust_remote_code(run_without_validation):
+    from ftgui.core.config import RunConfig
+
+    rd = run_without_validation
+    assert not inference.model_config_for(str(rd.path)).trust_remote_code
+    cfg = RunConfig.load(rd.config_path)
+    cfg.model.trust_remote_code = True
+    cfg.save(rd.config_path)
+    tuned = inference.model_config_for(str(rd.path))   # ftgui eval / generate RUN_DIR
+    assert tuned.source == str(rd.model_dir) and tuned.trust_remote_code
+    assert not tuned.allow_pickle
+    assert not inference.model_config_for(str(rd.path), False).trust_remote_code

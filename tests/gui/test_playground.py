@@ -274,3 +274,57 @@ def test_a_failure_mid_generation_is_reported_and_the_next_generate_works(qtbot,
     _generate(qtbot, panel)   # the same models, cached: this time it goes through
     assert panel.banner.text() == ""
     assert panel.tuned_pane.text == _reference(str(runs["text"]), PROMPT, 100)
+
+
+def test_prompt_and_settings_are_there_again_at_the_next_start(qtbot, runs, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from ftgui.gui.panels.playground import PlaygroundPanel
+
+    path = str(tmp_path / "settings.ini")
+
+    def start():   # a new session: a new panel on the same settings file
+        p = PlaygroundPanel(QSettings(path, QSettings.Format.IniFormat))
+        qtbot.addWidget(p)
+        return p
+
+    first = start()
+    assert (first.prompt.toPlainText(), first.max_tokens.value(), first.temperature.value(),
+            first.top_p.value(), first.seed.value()) == ("", 100, 0.7, 0.9, 0)
+    assert first.set_run(str(runs["text"])) and not first.chat.isChecked()
+    prompt = "Once upon a time,\nin a = land [of] \"quotes\" ; and commas"
+    first.prompt.setPlainText(prompt)
+    first.max_tokens.setValue(37)
+    first.temperature.setValue(1.25)
+    first.top_p.setValue(0.55)
+    first.seed.setValue(123456)
+    first.chat.setChecked(True)   # against the plain-text run's default
+    first.qsettings.sync()
+    first.close()
+
+    second = start()
+    assert second.prompt.toPlainText() == prompt
+    assert second.max_tokens.value() == 37
+    assert second.temperature.value() == pytest.approx(1.25)
+    assert second.top_p.value() == pytest.approx(0.55)
+    assert second.seed.value() == 123456
+    assert second.settings().top_p == pytest.approx(0.55)
+    assert second.set_run(str(runs["text"])) and second.chat.isChecked()   # as left for it
+    # the tick is the run's own: another run gets its default, and unticking that is kept
+    assert second.set_run(str(runs["chat"])) and second.chat.isChecked()
+    second.chat.setChecked(False)
+    second.qsettings.sync()
+    second.close()
+
+    third = start()
+    assert third.set_run(str(runs["chat"])) and not third.chat.isChecked()
+    assert third.set_run(str(runs["text"])) and not third.chat.isChecked()
+
+    # a hand-edited file with a bad value: that field keeps its default, the others load
+    third.qsettings.setValue("playground/max_new_tokens", "lots")
+    third.qsettings.sync()
+    assert start().max_tokens.value() == 100 and start().seed.value() == 123456
+    # a panel given no settings remembers nothing
+    plain = PlaygroundPanel()
+    qtbot.addWidget(plain)
+    assert plain.prompt.toPlainText() == "" and plain.max_tokens.value() == 100

@@ -2,14 +2,15 @@
 
 The models load and generate in a ``GenerationWorker`` on its own thread; its signals land
 in the slots here. Loaded models stay cached (those of the selected run only) until the
-run changes.
+run changes. The prompt and the generation settings are kept in the window's QSettings as
+they change, and are there again at the next start.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
                                QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QSpinBox,
@@ -23,6 +24,9 @@ from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.gui.generation import GenerationWorker
 from ftgui.gui.widgets import ErrorBanner
 from ftgui.gui.worker import RunController
+
+SETTINGS_GROUP = "playground"
+CHAT_RUN_KEY = "chat_run"   # the run the Chat template tick was left at
 
 CHAT_TIP = ("Send the prompt as a user turn through the chat template, the way the run's "
             "training examples were rendered (ticked by default for runs trained on "
@@ -90,14 +94,17 @@ class PlaygroundPanel(QWidget):
     generationFinished = Signal()   # both panes are done (finished, stopped or failed)
     chunkStreamed = Signal(str, str)  # pane ("base" / "tuned"), new text
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
         super().__init__(parent, objectName="playground")
+        self.qsettings = settings   # None: nothing is remembered between sessions
         self.cache = ModelCache()
         self.controller = RunController(self)
         self.worker: GenerationWorker | None = None
         self._shown_run: str | None | bool = False   # the run the panes are titled for
         self._discard = False   # the running generation is for a run no longer shown
         self._build()
+        self._restore_fields()
+        self._remember_changes()
         self.refresh_runs()
         app = QApplication.instance()
         if app is not None:
@@ -185,6 +192,51 @@ class PlaygroundPanel(QWidget):
         col.addWidget(self.banner)
         col.addWidget(self.splitter, 1)
 
+    # ---- remembered between sessions -----------------------------------------------------
+    def _fields(self) -> dict:
+        return {"max_new_tokens": self.max_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "seed": self.seed}
+
+    def _saved(self, key: str):
+        if self.qsettings is None:
+            return None
+        return self.qsettings.value(f"{SETTINGS_GROUP}/{key}")
+
+    def _save(self, key: str, value) -> None:
+        if self.qsettings is not None:
+            self.qsettings.setValue(f"{SETTINGS_GROUP}/{key}", value)
+
+    def _restore_fields(self) -> None:
+        prompt = self._saved("prompt")
+        if isinstance(prompt, str):
+            self.prompt.setPlainText(prompt)
+        for key, box in self._fields().items():
+            try:   # an ini file edited by hand: a bad value keeps the default
+                box.setValue(type(box.value())(self._saved(key)))
+            except (TypeError, ValueError):
+                pass
+
+    def _chat_for(self, run: str) -> bool:
+        """Chat template for ``run``: ticked or not as it was last left, when that was for
+        this run; else the run's default (from its data format), since a tick left for a
+        chat run would fail on a run whose tokenizer has no template."""
+        saved = self._saved("chat")
+        if saved is not None and self._saved(CHAT_RUN_KEY) == run:
+            return str(saved).lower() == "true"
+        return self._chat_default(run)
+
+    def _remember_changes(self) -> None:
+        self.prompt.textChanged.connect(
+            lambda: self._save("prompt", self.prompt.toPlainText()))
+        for key, box in self._fields().items():
+            box.valueChanged.connect(lambda value, key=key: self._save(key, value))
+        self.chat.toggled.connect(self._save_chat)
+
+    @Slot(bool)
+    def _save_chat(self, checked: bool) -> None:
+        self._save("chat", checked)
+        self._save(CHAT_RUN_KEY, self.run_dir() or "")
+
     # ---- runs -----------------------------------------------------------------------------
     @property
     def generating(self) -> bool:
@@ -249,7 +301,7 @@ class PlaygroundPanel(QWidget):
                 base_name = source_name(RunDir(run).load_config().model.source)
             except FtguiError as e:
                 self.banner.show_message(e.message)
-            self.chat.setChecked(self._chat_default(run))
+            self.chat.setChecked(self._chat_for(run))
         self.base_pane.set_model(base_name)
         self.tuned_pane.set_model(Path(run).name if run else None)
         self._update_buttons()
