@@ -68,7 +68,7 @@ def _interrupted(tiny_config, name):
 
 def _table(history) -> dict[str, dict[str, str]]:
     """The table as shown: run name -> {column header: text}."""
-    m = history.proxy
+    m = history.model
     heads = [m.headerData(c, Qt.Orientation.Horizontal) for c in range(m.columnCount())]
     rows = {}
     for r in range(m.rowCount()):
@@ -134,8 +134,8 @@ def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_
     assert rows["done"]["Model"] == Path(done.load_config().model.source).name
     # statuses are told apart by colour too, not only by the word
     colours = {}
-    for r in range(h.proxy.rowCount()):
-        index = h.proxy.index(r, 1)
+    for r in range(h.model.rowCount()):
+        index = h.model.index(r, 1)
         assert not index.data(Qt.ItemDataRole.DecorationRole).isNull()
         colours[index.data()] = index.data(Qt.ItemDataRole.ForegroundRole).name()
     assert len({colours["finished"], colours["stopped"], colours["failed"]}) == 3
@@ -171,7 +171,7 @@ def test_lists_finished_stopped_failed_and_interrupted_runs(window, qtbot, tiny_
 
     # sorting by a column sorts on the value, not the text
     h.table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
-    steps = [h.proxy.index(r, 4).data() for r in range(h.proxy.rowCount())]
+    steps = [h.model.index(r, 4).data() for r in range(h.model.rowCount())]
     assert steps.index("4/12") < steps.index("12/12")
 
 
@@ -419,7 +419,7 @@ def test_reading_many_runs_leaves_the_window_responsive(qtbot, tiny_config, sett
     assert rows["run-000"]["Steps"] == "10/10" and rows["run-299"]["Steps"] == "309/309"
     assert {r["Status"] for r in rows.values()} == {"finished"}
     assert h.selected_paths() == [str(RunDir(root / names[0]).path)]   # kept
-    dates = [h.proxy.index(r, 8).data() for r in range(h.proxy.rowCount())]
+    dates = [h.model.index(r, 8).data() for r in range(h.model.rowCount())]
     assert dates == sorted(dates, reverse=True)   # newest first, as before
 
 
@@ -448,13 +448,18 @@ def test_sort_order_and_splitter_are_remembered(qtbot, tiny_config, settings, tm
     header = h.table.horizontalHeader()
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == \
         (8, Qt.SortOrder.DescendingOrder)   # the default: newest first
+    a = RunDir(default_runs_dir() / "a")
+    _select(qtbot, h, a)
     steps = 4
-    assert h.proxy.headerData(steps, Qt.Orientation.Horizontal) == "Steps"
+    assert h.model.headerData(steps, Qt.Orientation.Horizontal) == "Steps"
     x = header.sectionViewportPosition(steps) + header.sectionSize(steps) // 2
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(x, header.height() // 2))
     order = header.sortIndicatorOrder()
     assert header.sortIndicatorSection() == steps
+    # the selection follows its run to its new row
+    assert h.selected_paths() == [str(a.path)]
+    assert [i.data() for i in h.table.selectionModel().selectedRows()] == ["a"]
     # drag the handle between the list and the detail area down by 80 pixels
     before = h.splitter.sizes()
     handle = h.splitter.handle(1)
@@ -464,7 +469,7 @@ def test_sort_order_and_splitter_are_remembered(qtbot, tiny_config, settings, tm
     qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=grip + QPoint(0, 80))
     sizes = h.splitter.sizes()
     assert sizes[0] == before[0] + 80
-    listed = [h.proxy.index(r, 0).data() for r in range(h.proxy.rowCount())]
+    listed = [h.model.index(r, 0).data() for r in range(h.model.rowCount())]
     assert listed == (["a", "c", "b"] if order == Qt.SortOrder.AscendingOrder
                       else ["b", "c", "a"])
 
@@ -474,7 +479,7 @@ def test_sort_order_and_splitter_are_remembered(qtbot, tiny_config, settings, tm
     header = again.table.horizontalHeader()
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (steps, order)
     assert again.splitter.sizes() == sizes
-    assert [again.proxy.index(r, 0).data() for r in range(again.proxy.rowCount())] == listed
+    assert [again.model.index(r, 0).data() for r in range(again.model.rowCount())] == listed
 
 
 def test_a_runs_folder_that_cannot_be_read_says_why(qtbot, tiny_config, settings,
