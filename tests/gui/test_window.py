@@ -83,7 +83,7 @@ def test_save_writes_what_ftgui_train_reads(window, make_config, tmp_path, monke
     window.fields["lora.target_modules"].editor.setText("c_attn, c_proj")
     window.fields["lora.target_modules"]._edited()
     out = tmp_path / "saved" / "mine.yaml"
-    monkeypatch.setattr("ftgui.gui.main_window.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("ftgui.gui.config_files.QFileDialog.getSaveFileName",
                         lambda *a, **k: (str(out), ""))
     assert window.save_config_as()
     again = RunConfig.load(out)
@@ -198,6 +198,22 @@ def test_plots_batch_smooth_export_and_hover(window, qtbot, tmp_path):
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("step,loss,loss_smoothed,eval_loss")
     assert len(lines) == 1 + 301  # steps 1..300 and the base-model eval at step 0
+
+
+def test_a_runs_events_are_handled_on_the_gui_thread(window, qtbot, tmp_path, monkeypatch):
+    """The worker's signals reach the window's handlers queued to the GUI thread, the only
+    one that may touch widgets (PySide6 can get this wrong for inherited slots)."""
+    from PySide6.QtCore import QThread
+
+    from ftgui.gui.worker import RunWorker
+
+    threads = []
+    monkeypatch.setattr(window.run_panel, "on_failed",
+                        lambda e: threads.append(QThread.currentThread()))
+    with qtbot.waitSignal(window.runFailed, timeout=60000) as blocker:
+        window._start(RunWorker(resume_dir=str(tmp_path / "no-such-run")), "Resuming…")
+    assert threads == [window.thread()]
+    assert "no-such-run" in blocker.args[0] and not window.running
 
 
 def test_shortcuts(window):
