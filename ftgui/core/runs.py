@@ -223,8 +223,14 @@ def list_runs(root: str | Path | None = None) -> list[RunDir]:
     root = Path(root) if root else default_runs_dir()
     if not root.is_dir():
         return []
-    runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and RunDir(p).is_run()]
-    return sorted(runs, key=lambda r: r.path.stat().st_mtime, reverse=True)
+    dated = []
+    for p in root.iterdir():
+        try:  # a run deleted while the folder is read is skipped, not an error
+            if p.is_dir() and RunDir(p).is_run():
+                dated.append((p.stat().st_mtime, RunDir(p)))
+        except FileNotFoundError:
+            continue
+    return [run for _, run in sorted(dated, key=lambda d: d[0], reverse=True)]
 
 
 def choose_run_dir(config, new_run: bool = False) -> Path:

@@ -30,3 +30,20 @@ def test_a_chosen_folder_holding_a_run_is_refused_unless_new_run(tiny_config):
     with pytest.raises(RunDirError, match="training.output_dir: .* already holds a run"):
         choose_run_dir(cfg)
     assert choose_run_dir(cfg, new_run=True) == out.path.with_name(out.path.name + "-2")
+
+
+def test_a_run_deleted_while_the_runs_folder_is_read_is_skipped(tmp_path, monkeypatch):
+    for name in ("kept", "gone"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text("model: {}\n", encoding="utf-8")
+    real_is_run = RunDir.is_run
+
+    def is_run_then_vanish(self):   # the History tab's read races a Delete
+        found = real_is_run(self)
+        if self.path.name == "gone":
+            (self.path / "config.yaml").unlink()
+            self.path.rmdir()
+        return found
+
+    monkeypatch.setattr(RunDir, "is_run", is_run_then_vanish)
+    assert [r.path.name for r in runs.list_runs(tmp_path)] == ["kept"]
