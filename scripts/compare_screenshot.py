@@ -12,37 +12,30 @@ reused instead of trained again.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))   # run from a checkout without installing
+import shots
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "resources" / "demo" / "demo.yaml"))
+    ap = shots.parser(__doc__, out="compare.png", width=1320, height=820, timeout=120)
+    ap.add_argument("--config", default=str(shots.DEMO))
     ap.add_argument("--lr", type=float, action="append", help="one run per value")
     ap.add_argument("--max-steps", type=int, default=30)
     ap.add_argument("--runs-dir", help="where the runs go (default: a temporary folder)")
-    ap.add_argument("--out", default=str(ROOT / "docs" / "compare.png"))
-    ap.add_argument("--width", type=int, default=1320)
-    ap.add_argument("--height", type=int, default=820)
-    ap.add_argument("--timeout", type=float, default=120)
     args = ap.parse_args()
     rates = args.lr or [1e-4, 3e-4, 1e-3]
 
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    tmp = Path(tempfile.mkdtemp(prefix="ftgui-shot-"))
+    tmp = shots.offscreen()
     runs_dir = Path(args.runs_dir).resolve() if args.runs_dir else tmp / "runs"
     os.environ["FTGUI_RUNS_DIR"] = str(runs_dir)
 
     from ftgui.core.config import RunConfig
     from ftgui.core.runner import run_config
     from ftgui.core.runs import RunDir
+    from ftgui.gui.worker import wait_for_tasks
 
     paths = []
     for lr in rates:
@@ -57,16 +50,7 @@ def main() -> int:
             run_config(cfg)
         paths.append(str(RunDir(cfg.training.output_dir).path))
 
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from ftgui.gui.main_window import MainWindow
-    from ftgui.gui.worker import wait_for_tasks
-
-    app = QApplication([sys.argv[0]])
-    app.setApplicationDisplayName("ftgui")
-    win = MainWindow(settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    win.resize(args.width, args.height)
+    win = shots.window(tmp, args.width, args.height)
     win.load_config(args.config)
     win.show()
     win.tabs.setCurrentIndex(2)   # Training: the learning rate is what the runs differ in
@@ -74,32 +58,16 @@ def main() -> int:
     win.history.splitter.setSizes([220, args.height - 220])   # three rows; a tall plot
     win.side_tabs.setCurrentWidget(win.history)
     history = win.history
-    loop = QEventLoop()
-    history.loaded.connect(loop.quit)
-    QTimer.singleShot(int(args.timeout * 1000), loop.quit)
-    history.select_paths(paths)
-    loop.exec()
+    shots.wait(lambda: not history.refreshing, args.timeout)   # the list is read off-thread
+    shots.wait_signal(history.loaded, lambda: history.select_paths(paths), args.timeout)
     if len(history.detail.runs) != len(paths):
         print("the runs did not load:", history.detail.title.text(), file=sys.stderr)
         return 1
     # the model panel reads the model meanwhile: wait for it so the shot shows its facts
-    poll = QTimer(interval=100)
-    settle = QEventLoop()
-    poll.timeout.connect(lambda: win.model_panel.info is not None and settle.quit())
-    poll.start()
-    QTimer.singleShot(int(args.timeout * 1000), settle.quit)
-    settle.exec()
+    shots.wait(lambda: win.model_panel.info is not None, args.timeout)
     wait_for_tasks(int(args.timeout * 1000))
-    last = QEventLoop()
-    QTimer.singleShot(500, last.quit)  # let the last paint land
-    last.exec()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    win.grab().save(str(out), "PNG")
-    print(f"wrote {out}")
-    app.closeAllWindows()
-    wait_for_tasks(30000)
-    return 0
+    shots.save(win, args.out)
+    return shots.finish(win, 30000)
 
 
 if __name__ == "__main__":
