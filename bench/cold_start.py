@@ -22,7 +22,6 @@ to the moment it reports:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess

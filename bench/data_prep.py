@@ -16,8 +16,6 @@ loading it is not timed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import sys

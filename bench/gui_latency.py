@@ -72,7 +72,7 @@ def main() -> int:
                          "learning_rate": 1e-3}})
         label = "tiny GPT-2 (2 layers), full fine-tune, batch 8 x 64, a log event every step"
 
-    app = QApplication([sys.argv[0]])
+    _app = QApplication([sys.argv[0]])
     win = MainWindow(settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
     win.resize(1400, 880)
     win.set_config(cfg)

@@ -20,9 +20,6 @@ A GPU figure needs a GPU: where none is present it is reported as not measured.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 from pathlib import Path
 

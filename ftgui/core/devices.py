@@ -80,3 +80,9 @@ def choose(device: str = "auto", precision: str = "auto") -> DeviceChoice:
                               "fp16 or auto.", field="training.precision")
         why += f"; {precision} because training.precision says so"
     return DeviceChoice(device, precision, why, f"{name}, {precision}", mem, count)
+
+
+def torch_dtype(precision: str):
+    """The torch number format for a ``DeviceChoice.precision`` (fp32, bf16, fp16)."""
+    import torch
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)

@@ -43,12 +43,6 @@ def run_model_configs(run_dir: str | Path) -> tuple[ModelConfig, ModelConfig]:
     return base, model_config_for(str(rd.path), model.trust_remote_code)
 
 
-def torch_dtype(precision: str):
-    """The torch number format for a ``DeviceChoice.precision`` (fp32, bf16, fp16)."""
-    import torch
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-
-
 def device_and_dtype(choice=None) -> tuple[str, object]:
     """Where and in which number format to run a model outside training (perplexity, the
     Playground, generate): what training picks on its own (``devices.choose`` on auto),
@@ -56,7 +50,7 @@ def device_and_dtype(choice=None) -> tuple[str, object]:
     On a GPU, half precision halves the memory of the float32 the weights were saved in."""
     from ftgui.core import devices
     choice = choice or devices.choose()
-    return choice.device, torch_dtype(choice.precision)
+    return choice.device, devices.torch_dtype(choice.precision)
 
 
 def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None = None,

@@ -107,10 +107,11 @@ class Runner:
             f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation blocks."))
 
         self.emit(Progress("Loading model", 0, 0, cfg.model.source))
-        import torch
+        # full fine-tuning keeps fp32 weights (mixed precision casts on the fly); LoRA on a
+        # GPU loads the frozen base in the half precision chosen
         dtype = None
         if cfg.model.method == "lora" and device.device == "cuda":
-            dtype = torch.bfloat16 if device.precision == "bf16" else torch.float16
+            dtype = devices.torch_dtype(device.precision)
         model = models.load_model(cfg.model, dtype)
         ctx = models.context_length(model.config)
         if ctx and cfg.data.block_size > ctx:

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ftgui"])
     app.setApplicationDisplayName("ftgui")
 
-    from ftgui.gui.main_window import MainWindow, demo_config_path
+    from ftgui.gui.main_window import MainWindow
+    from ftgui.gui.config_files import demo_config_path
     from ftgui.gui.worker import wait_for_tasks
 
     win = MainWindow()

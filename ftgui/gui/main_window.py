@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QS
                                QTabWidget, QVBoxLayout, QWidget)
 
 from ftgui.gui import inspect
-from ftgui.gui.config_files import ConfigFiles, demo_config_path  # noqa: F401 (app.py)
+from ftgui.gui.config_files import ConfigFiles
 from ftgui.gui.fields import ConfigField, ConfigModel
 from ftgui.gui.panels.data import DataPanel
 from ftgui.gui.panels.history import HistoryPanel
@@ -107,7 +107,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.side_tabs = QTabWidget(objectName="sideTabs")
         self.side_tabs.setDocumentMode(True)
         self.side_tabs.addTab(rp, "Train")
-        self.playground = PlaygroundPanel()
+        self.playground = PlaygroundPanel(self.settings)
         self.side_tabs.addTab(self.playground, "Playground")
         self.history = HistoryPanel(self.settings)
         self.side_tabs.addTab(self.history, "History")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from ftgui.core import data as data_mod, sft
 from ftgui.core.config import DataConfig

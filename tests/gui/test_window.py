@@ -3,7 +3,6 @@ plots, shortcuts and cold start."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +115,8 @@ def test_settings_keep_geometry_splitters_recent_and_last_config(qtbot, tmp_path
     w.resize(780, 560)  # the offscreen screen is 800 x 600; geometry is kept within it
     w.splitter.setSizes([280, 490])
     sizes = w.splitter.sizes()
+    w.playground.prompt.setPlainText("Tell me a story")
+    w.playground.seed.setValue(4242)
     w.close()
 
     w2 = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
@@ -128,6 +129,8 @@ def test_settings_keep_geometry_splitters_recent_and_last_config(qtbot, tmp_path
     assert w2.dirty  # the edit was never saved, and the window still says so
     assert w2.recent_files() == [str(path.resolve())]
     assert w2.recent_menu.actions()[0].text() == str(path.resolve())
+    assert w2.playground.prompt.toPlainText() == "Tell me a story"
+    assert w2.playground.seed.value() == 4242
 
 
 def test_device_badge_and_model_info(window, qtbot, make_config):

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QProgressBar, QPushButton, QSizePolicy, QSplitter,
+                               QProgressBar, QPushButton, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ftgui.core import events as ev
@@ -252,7 +252,7 @@ class RunPanel(QWidget):
         self.total_steps = e.total_steps
         self.progress.setRange(0, max(e.total_steps, 1))
         self.progress.setValue(e.start_step)
-        self.progress.setFormat(f"step %v / %m")
+        self.progress.setFormat("step %v / %m")
         where = "Resumed" if e.start_step else "Started"
         self.log(f"{where} {Path(e.run_dir).name}: {e.total_steps:,} steps on {e.device} "
                  f"({e.precision}); {e.trainable_params:,} of {e.total_params:,} parameters "
