@@ -180,8 +180,10 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
     slow = _run(tiny_config, "lr-2e-4", learning_rate=2e-4, logging_steps=2)
     h = window.history
     _refresh(qtbot, h)
+    assert h.detail.splitter.isHidden()   # nothing selected: a hint, not empty axes
 
     _select(qtbot, h, fast, slow)
+    assert not h.detail.splitter.isHidden()
     curves = _curves(h)
     assert len(curves) == 2
     by_name = {c.name(): c for c in curves}

@@ -51,6 +51,7 @@ class CompareView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.splitter, 1)
+        layout.addStretch()   # takes the room while nothing is selected
         self.clear("Select a run to see its curves and config; select several (Ctrl or Shift "
                    "+ click) to overlay their losses and compare their configs.")
 
@@ -63,10 +64,12 @@ class CompareView(QWidget):
         self.diffs.setRowCount(0)
         self.diffs.setColumnCount(0)
         self.runs: list[RunCurves] = []
+        self.splitter.setVisible(False)   # no empty axes that could be read as a run's
 
     def show_runs(self, runs: list[RunCurves], config_texts: list[str]) -> None:
         self.clear(" ")
         self.runs = runs
+        self.splitter.setVisible(True)
         if len(runs) == 1:
             self._show_one(runs[0], config_texts[0])
         else:
