@@ -41,3 +41,34 @@ def test_stop_then_resume_equals_uninterrupted(tiny_config, tmp_path):
 
     steps = [e.step for e in read_events(run.events_path) if e.kind == "step"]
     assert steps == list(range(1, 17))  # each step once, the curve continues where it stopped
+
+
+def test_a_stopped_run_moved_elsewhere_resumes_there(tiny_config, tmp_path):
+    """Runs are files: a run folder moved (another disk, another machine) still resumes,
+    into the folder it is in now; the old place is not written again."""
+    import shutil
+
+    from ftgui.core.runs import list_runs
+
+    old = tmp_path / "old" / "run"
+    cfg = tiny_config(training={"max_steps": 12, "save_steps": 100, "logging_steps": 1,
+                                "output_dir": str(old)})
+    holder = []
+
+    def stop_at_5(event):
+        if isinstance(event, StepLogged) and event.step == 5:
+            holder[0].request_stop()
+
+    assert run_config(cfg, [stop_at_5], runner_out=holder)["status"] == "stopped"
+    new = tmp_path / "elsewhere" / "run"
+    new.parent.mkdir()
+    shutil.move(str(old), str(new))
+    shutil.rmtree(tmp_path / "old")
+
+    assert [r.path for r in list_runs(new.parent)] == [new]
+    summary = resume_run(new)
+    assert summary["status"] == "finished" and summary["steps"] == 12
+    assert not (tmp_path / "old").exists()
+    assert (RunDir(new).model_dir / "model.safetensors").is_file()
+    steps = [e.step for e in read_events(RunDir(new).events_path) if e.kind == "step"]
+    assert steps == list(range(1, 13))
