@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True, help="text / JSONL / CSV / Parquet file")
     e.add_argument("--block-size", type=int, default=None)
     e.add_argument("--batch-size", type=int, default=8)
+    _loading_switches(e)
     e.add_argument("--before-after", action="store_true",
                    help="MODEL is a finished run: measure its base model and its result, "
                         "and keep both perplexities in the run's summary.json")
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=float, default=0.0,
                      help="0 (the default) is greedy decoding")
     gen.add_argument("--top-p", type=float, default=1.0)
+    _loading_switches(gen)
     gen.add_argument("--seed", type=int, default=0)
     from ftgui import cli_runs
     cli_runs.add_parsers(sub)
@@ -94,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
               f"The full traceback is in {path}; please include it in a bug report.",
               file=sys.stderr)
         return 1
+
+
+def _loading_switches(p) -> None:
+    # a run folder brings its own model.trust_remote_code; these are for any other source
+    p.add_argument("--trust-remote-code", action="store_true", default=None,
+                   help="run the Python code a model repository ships (only for one you trust)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="load .bin / .pt weights (pickle can run code; safetensors cannot)")
 
 
 def _train(args) -> int:
@@ -185,7 +195,7 @@ def _launch(launch) -> int:
 
 def _eval(args) -> int:
     from ftgui.console import ConsoleSink
-    from ftgui.core.inference import perplexity
+    from ftgui.core.inference import model_config_for, perplexity
 
     if args.before_after:
         from ftgui.core.evaluate import evaluate_run, perplexity_text
@@ -195,7 +205,8 @@ def _eval(args) -> int:
               f"{perplexity_text(res['perplexity_before'], res['perplexity_after'])}  "
               f"(kept in {args.model}/summary.json)")
         return 0
-    res = perplexity(args.model, args.data, args.block_size, args.batch_size, ConsoleSink())
+    res = perplexity(model_config_for(args.model, args.trust_remote_code, args.allow_pickle),
+                     args.data, args.block_size, args.batch_size, ConsoleSink())
     print(f"loss {res['loss']:.4f}  perplexity {res['perplexity']:.3f}  "
           f"({res['blocks']} blocks of {res['block_size']} tokens)")
     return 0
@@ -209,7 +220,7 @@ def _generate(args) -> int:
     settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p,
                                   args.seed, chat)
     settings.check()
-    model, tok = load_for_generation(args.model)
+    model, tok = load_for_generation(args.model, args.trust_remote_code, args.allow_pickle)
     stream = stream_generate(model, tok, args.prompt, settings)
     if not chat:
         print(args.prompt, end="", flush=True)

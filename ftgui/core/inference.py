@@ -12,9 +12,11 @@ from ftgui.core.errors import ModelError
 from ftgui.core.runs import RunDir
 
 
-def model_config_for(source: str, trust_remote_code: bool | None = None) -> ModelConfig:
+def model_config_for(source: str, trust_remote_code: bool | None = None,
+                     allow_pickle: bool = False) -> ModelConfig:
     """A run directory means its final model, loaded with the run's own
-    ``model.trust_remote_code`` unless told otherwise; anything else is a model source."""
+    ``model.trust_remote_code`` unless told otherwise; anything else is a model source,
+    loaded as the two switches say (both off unless asked for)."""
     rd = RunDir(source)
     if rd.config_path.exists():
         if not rd.model_dir.is_dir():
@@ -24,7 +26,8 @@ def model_config_for(source: str, trust_remote_code: bool | None = None) -> Mode
             trust_remote_code = rd.load_config().model.trust_remote_code
         # allow_pickle stays off: the runner writes safetensors
         return ModelConfig(source=str(rd.model_dir), trust_remote_code=trust_remote_code)
-    return ModelConfig(source=source, trust_remote_code=bool(trust_remote_code))
+    return ModelConfig(source=source, trust_remote_code=bool(trust_remote_code),
+                       allow_pickle=allow_pickle)
 
 
 def run_model_configs(run_dir: str | Path) -> tuple[ModelConfig, ModelConfig]:
@@ -84,8 +87,9 @@ def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None
             "tokens": int(prepared.train.ids.size), "block_size": block}
 
 
-def load_for_generation(source: str):
-    return load_model_config(model_config_for(source))
+def load_for_generation(source: str, trust_remote_code: bool | None = None,
+                        allow_pickle: bool = False):
+    return load_model_config(model_config_for(source, trust_remote_code, allow_pickle))
 
 
 def load_model_config(mcfg: ModelConfig):

@@ -133,8 +133,8 @@ def load_model(cfg: ModelConfig, dtype=None):
     if src.kind == "folder" and not cfg.allow_pickle and not _has_safetensors(Path(src.path)):
         raise ModelError(f"model.source: {src.path} holds its weights only as pickle "
                          f"(pytorch_model.bin), which can run code when loaded. Convert it to "
-                         f"safetensors, or set model.allow_pickle: true if you trust its "
-                         f"origin.", field="model.allow_pickle")
+                         f"safetensors, or set model.allow_pickle: true (--allow-pickle for "
+                         f"ftgui eval / generate) if you trust its origin.", field="model.allow_pickle")
     if src.kind != "gguf" and not cfg.allow_pickle:
         kw["use_safetensors"] = True
     try:

@@ -188,3 +188,28 @@ def test_a_run_folder_loads_with_its_own_trust_remote_code(run_without_validatio
     assert tuned.source == str(rd.model_dir) and tuned.trust_remote_code
     assert not tuned.allow_pickle
     assert not inference.model_config_for(str(rd.path), False).trust_remote_code
+
+
+def test_cli_loads_pickle_weights_only_when_asked(tiny_model_dir, wiki_text, tmp_path, capsys):
+    """ftgui eval / generate on a plain folder: pickle weights are refused with the switch
+    that allows them; with --allow-pickle the model loads and the figures match the
+    safetensors original."""
+    from ftgui.cli import main
+
+    folder = _pickled(tiny_model_dir, tmp_path / "pickled")
+    for command in (["eval", str(folder), "--data", str(wiki_text), "--block-size", "32"],
+                    ["generate", str(folder), "--prompt", "The"]):
+        capsys.readouterr()
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "pickle" in err and "--allow-pickle" in err and "Traceback" not in err
+
+    assert main(["eval", str(folder), "--data", str(wiki_text), "--block-size", "32",
+                 "--allow-pickle"]) == 0
+    pickled = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["eval", str(tiny_model_dir), "--data", str(wiki_text),
+                 "--block-size", "32"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == pickled
+    assert main(["generate", str(folder), "--prompt", "The", "--max-new-tokens", "5",
+                 "--allow-pickle"]) == 0
+    assert capsys.readouterr().out.startswith("The")
