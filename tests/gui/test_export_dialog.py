@@ -350,3 +350,38 @@ def test_closing_the_window_during_an_export_asks_no_keeps_it_yes_cancels(
     assert not out.exists()
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".partial")]
     assert list(out.parent.iterdir()) == []
+
+
+def test_gguf_export_shows_progress_per_tensor_and_cancels_mid_write(qtbot, full_run, settings,
+                                                                     tmp_path, monkeypatch):
+    import gguf
+
+    # hold the writer at its third tensor, so Cancel lands in the middle of the data
+    started, release, written = threading.Event(), threading.Event(), []
+    real_write = gguf.GGUFWriter.write_tensor_data
+
+    def slow_write(self, tensor, *a, **kw):
+        if len(written) == 2:
+            started.set()
+            release.wait(30)
+        written.append(tensor.shape)
+        return real_write(self, tensor, *a, **kw)
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensor_data", slow_write)
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a: QMessageBox.StandardButton.Yes)
+    dialog = _dialog(qtbot, full_run, settings)
+    dialog.format_buttons["gguf"].setChecked(True)
+    out = tmp_path / "exports" / "model.gguf"
+    dialog.dest.setText(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    # a real count of tensors, not a busy bar
+    qtbot.waitUntil(lambda: dialog.progress.maximum() > 2, timeout=10000)
+    total = dialog.progress.maximum()
+    assert dialog.progress.value() == 2
+    dialog.close()                       # Cancel, mid-write
+    release.set()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
+    assert len(written) == 3 < total     # stopped at once, not after the last tensor
+    assert not out.exists() and list(out.parent.iterdir()) == []

@@ -283,17 +283,23 @@ def write_gguf(model_dir: str | Path, out: str | Path, outtype: str = "f16",
                          else gguf.LlamaFileType.ALL_F32)
     _hparams(writer, cfg, n_vocab)
     _vocab(writer, model_dir, n_vocab, progress)
+
+    def out_dtype(w):
+        return np.dtype(np.float16 if outtype == "f16" and w.ndim > 1 else np.float32)
+
+    # tensor infos first, then the data one tensor at a time (converted as it is written):
+    # progress per tensor, a cancel from it takes effect at once, and memory holds one
+    # converted tensor instead of a second copy of the model
     for name_, w in tensors:
-        if outtype == "f16" and w.ndim > 1:
-            writer.add_tensor(name_, w.astype(np.float16))
-        else:
-            writer.add_tensor(name_, w.astype(np.float32))
+        writer.add_tensor_info(name_, w.shape, out_dtype(w), w.size * out_dtype(w).itemsize)
     total = len(tensors)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
-    if progress:
-        progress(Progress("Writing GGUF", 0, total, f"{total} tensors"))
-    writer.write_tensors_to_file(progress=False)
+    writer.write_ti_data_to_file()
+    for i, (name_, w) in enumerate(tensors):
+        if progress:
+            progress(Progress("Writing GGUF", i, total, name_))
+        writer.write_tensor_data(w.astype(out_dtype(w)))
     writer.close()
     if progress:
         progress(Progress("Writing GGUF", total, total, str(out)))
