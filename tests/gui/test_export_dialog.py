@@ -271,6 +271,19 @@ def test_run_menu_exports_the_selected_run(window, qtbot, full_run):
     dialogs[0].close()
 
 
+def _start_held_export(qtbot, monkeypatch, run, settings, fmt, out, started):
+    """Start exporting ``run`` as ``fmt`` to ``out``, the core held (by the test) until it
+    sets ``started``; any Cancel question is answered Yes."""
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a: QMessageBox.StandardButton.Yes)
+    dialog = _dialog(qtbot, run, settings)
+    dialog.format_buttons[fmt].setChecked(True)
+    dialog.dest.setText(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    return dialog
+
+
 def test_close_during_export_cancels_and_leaves_nothing(qtbot, lora_run, settings, tmp_path,
                                                         monkeypatch):
     import ftgui.core.export as core_export
@@ -285,14 +298,8 @@ def test_close_during_export_cancels_and_leaves_nothing(qtbot, lora_run, setting
         return real_copy(src, dst, *a, **kw)
 
     monkeypatch.setattr(core_export.shutil, "copy2", slow_copy)
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a: QMessageBox.StandardButton.Yes)
-    dialog = _dialog(qtbot, lora_run, settings)
-    dialog.format_buttons["merged"].setChecked(True)
     out = tmp_path / "exports" / "cancelled"
-    dialog.dest.setText(str(out))
-    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(started.is_set, timeout=30000)
+    dialog = _start_held_export(qtbot, monkeypatch, lora_run, settings, "merged", out, started)
     assert dialog.close_button.text() == "Cancel"
     dialog.close()                       # the window's close button, mid-export
     assert dialog.isVisible() and not dialog.close_button.isEnabled()
@@ -368,14 +375,8 @@ def test_gguf_export_shows_progress_per_tensor_and_cancels_mid_write(qtbot, full
         return real_write(self, tensor, *a, **kw)
 
     monkeypatch.setattr(gguf.GGUFWriter, "write_tensor_data", slow_write)
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a: QMessageBox.StandardButton.Yes)
-    dialog = _dialog(qtbot, full_run, settings)
-    dialog.format_buttons["gguf"].setChecked(True)
     out = tmp_path / "exports" / "model.gguf"
-    dialog.dest.setText(str(out))
-    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(started.is_set, timeout=30000)
+    dialog = _start_held_export(qtbot, monkeypatch, full_run, settings, "gguf", out, started)
     # a real count of tensors, not a busy bar
     qtbot.waitUntil(lambda: dialog.progress.maximum() > 2, timeout=10000)
     total = dialog.progress.maximum()
