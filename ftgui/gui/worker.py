@@ -196,15 +196,21 @@ class _Task(QRunnable):
         self.signals = _TaskSignals()
         self.setAutoDelete(False)  # Python keeps it in _LIVE until it reports
 
+    def _emit(self, signal: str, value) -> None:
+        # at exit Qt may delete the signals' object before a task ends: nobody listens then
+        if shiboken6.isValid(self.signals):
+            getattr(self.signals, signal).emit(value)
+
     def run(self) -> None:
         try:
-            out = self.fn(self.signals.progress.emit) if self.with_progress else self.fn()
+            out = self.fn(lambda p: self._emit("progress", p)) if self.with_progress \
+                else self.fn()
         except BaseException as e:  # noqa: BLE001
             if not isinstance(e, FtguiError):
                 log.error("background task failed:\n%s", traceback.format_exc())
-            self.signals.error.emit(e)
+            self._emit("error", e)
         else:
-            self.signals.result.emit(out)
+            self._emit("result", out)
 
 
 _LIVE: set[_Task] = set()

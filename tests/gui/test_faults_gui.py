@@ -255,3 +255,27 @@ def test_dataset_preview_worker_failures_reach_the_user(window, qtbot, make_conf
     panel.load_preview(force=True)
     qtbot.waitUntil(lambda: panel.preview is not None, timeout=60000)
     qtbot.waitUntil(lambda: window.fields["data.source"].problem_text() == "", timeout=30000)
+
+
+def test_a_background_task_outliving_its_signals_finishes_quietly(qtbot):
+    """At exit Qt may delete a task's signal object while the task still runs (a model
+    read importing torch): its progress and result then go nowhere, without an error."""
+    import threading
+
+    import shiboken6
+
+    from ftgui.gui.worker import run_task
+
+    go, steps = threading.Event(), []
+
+    def work(progress):
+        go.wait(10)
+        progress("half way")      # raised "Signal source has been deleted" before
+        steps.append("after progress")
+        return 1
+
+    task = run_task(work, lambda _: None, on_progress=lambda _: None)
+    shiboken6.delete(task.signals)
+    go.set()
+    assert wait_for_tasks(10000)
+    assert steps == ["after progress"]
