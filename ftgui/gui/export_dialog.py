@@ -405,4 +405,4 @@ class ExportDialog(QDialog):
         self._close_when_done = True
         self.close_button.setEnabled(False)
         self.progress.setFormat("Cancelling…")
-        self.stage.setText("Stopping at the next file; the partial export is removed.")
+        self.stage.setText("Stopping at the next file or tensor; the partial export is removed.")
