@@ -42,6 +42,11 @@ def _tiny_gguf(folder: Path) -> Path:
 
 def run(timeout_s: float = 600) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ftgui.core.qt_platform import platform_problem
+    problem = platform_problem(sys.argv)
+    if problem:
+        _say(f"FAILED: {problem}")
+        return 2
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="ftgui-selftest-"))
     os.environ["FTGUI_RUNS_DIR"] = str(work / "runs")
@@ -69,7 +74,7 @@ def _run(work: Path, timeout_s: float, t0: float) -> int:
 
     win = MainWindow()
     win.show()
-    _say(f"window shown after {time.time() - t0:.1f} s")
+    _say(f"window shown on the {app.platformName()} platform after {time.time() - t0:.1f} s")
 
     gguf = _tiny_gguf(work)
     _say(f"tiny GPT-2 written as {gguf.name}")

@@ -14,6 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     """Open the window. ``argv`` may hold one config path to load; without it the last
     session's config comes back, or the offline demo on first start."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from ftgui.core.qt_platform import platform_problem
+    problem = platform_problem(sys.argv)  # before Qt aborts with a misleading message
+    if problem:
+        print(f"ftgui: error: {problem}", file=sys.stderr)
+        return 2
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
