@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     from ftgui import cli_runs
     cli_runs.add_parsers(sub)
+    d = sub.add_parser("doctor", help="what to know about this machine before a long run: "
+                       "Python, torch build, GPUs, Qt, free disk, Hugging Face cache and Hub")
+    d.add_argument("--json", action="store_true", help="print the report as JSON (for a "
+                   "bug report)")
 
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
@@ -233,7 +237,17 @@ def _generate(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    """Exit 0 even with warnings: the report is for reading, not a gate."""
+    import json
+
+    from ftgui.core.doctor import collect, format_text
+    report = collect()
+    print(json.dumps(report, indent=2) if args.json else format_text(report))
+    return 0
+
+
 def _commands() -> dict:
     from ftgui import cli_runs
     return {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate,
-            **cli_runs.COMMANDS}
+            "doctor": _doctor, **cli_runs.COMMANDS}
