@@ -44,6 +44,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.model = ConfigModel(parent=self)
         self.device_choice = None
         self._device_gen = 0
+        self.system_report = None   # Help ▸ System report…, made afresh each time
         self._closing = False   # asked to close: closes once the run and exports have ended
         self._init_run_control()
 
@@ -168,11 +169,23 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
                "Save the selected run's model as a folder, an adapter, GGUF or a script")
 
         h = self.menuBar().addMenu("&Help")
+        self.system_report_action = action(
+            h, "&System report…", self.show_system_report,
+            tip="Python, torch, GPUs, Qt, free disk, the Hugging Face cache and Hub "
+                "(ftgui doctor), to copy into a bug report")
         action(h, "&About ftgui", lambda: QMessageBox.about(
             self, "About ftgui", "<b>ftgui</b><br>Point-and-click fine-tuning of causal "
             "language models on your own machine.<br>The same run works headless: "
             "<code>ftgui train config.yaml</code>."))
         self._fill_recent()
+
+    def show_system_report(self) -> None:
+        from ftgui.gui.system_report import SystemReportDialog
+        if self.system_report is not None:
+            self.system_report.close()
+            self.system_report.deleteLater()
+        self.system_report = SystemReportDialog(self)
+        self.system_report.show()
 
     def _wire_run_actions(self) -> None:
         """The History tab and the result card offer the same things to do with a run."""
