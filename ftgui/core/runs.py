@@ -233,6 +233,8 @@ def claim_run_dir(config, new_run: bool = False) -> tuple[Path, RunLock, bool]:
                               f"({e.strerror or e}).") from None
         lock = RunLock(path)
         lock.acquire()  # the loser learns who holds it
+        if not config.training.output_dir:
+            return path, lock, True  # a name of our own: the exclusive mkdir claimed it
         try:
             again = choose_run_dir(config, new_run)  # the existence check, under the lock
         except RunDirError:

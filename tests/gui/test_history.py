@@ -513,3 +513,20 @@ def test_a_runs_folder_that_cannot_be_read_says_why(qtbot, tiny_config, settings
     assert "KeyError" in h.placeholder.text() and h.table.isHidden()
     _refresh(qtbot, h)
     assert set(_table(h)) == {"kept", "other"}
+
+
+def test_fail7_a_malformed_run_is_shown_unreadable_and_the_others_listed(window, qtbot,
+                                                                          tiny_config):
+    import json
+    good = _run(tiny_config, "good", max_steps=2, save_steps=2)
+    bad = RunDir(default_runs_dir() / "bad")
+    bad.path.mkdir()
+    (bad.path / "config.yaml").write_text("model: [1]\n", encoding="utf-8")
+    (bad.path / "summary.json").write_text(json.dumps({"status": "finished",
+                                                       "duration_s": "abc"}))
+    h = window.history
+    _refresh(qtbot, h)
+    table = _table(h)
+    assert table["good"]["Status"] == "finished"
+    assert table["bad"]["Status"] == "unreadable"
+    assert good.path.is_dir()

@@ -211,8 +211,8 @@ class RunPanel(QWidget):
             self.runs.addItem("no runs yet", None)
         for r in runs[:50]:
             s = r.summary()
-            status = s.get("status") or r.status()
-            steps = s.get("steps")
+            status = s.get("status") if isinstance(s.get("status"), str) else r.status()
+            steps = s.get("steps") if isinstance(s.get("steps"), int) else None
             label = f"{r.path.name} — {status}" + (f" @ {steps}" if steps else "")
             self.runs.addItem(label, str(r.path))
             self.runs.setItemData(self.runs.count() - 1, str(r.path), Qt.ItemDataRole.ToolTipRole)
