@@ -106,11 +106,15 @@ class Launch:
             os.killpg(self.proc.pid, signal.SIGTERM)
 
     def finish(self, returncode: int) -> int:
-        """Exit status for the person: 0 finished or stopped, 2 a user error, 1 a bug."""
+        """Exit status for the person: 0 finished or stopped, 2 a user error, 3 diverged,
+        1 a bug."""
         self.run.stop_path.unlink(missing_ok=True)
         self.release()
         events = read_events(self.run.events_path)
         failed = [e for e in events if e.kind == "failed"]
+        ends = [e.status for e in events if e.kind == "finished"]
+        if not failed and ends and ends[-1] == "diverged":
+            return 3  # every process ended on it (torchrun reports their 3 as its own failure)
         if returncode == 0 and not failed:
             return 0
         if self.created and not self.run.checkpoints() and \

@@ -24,7 +24,7 @@ from typing import Iterable
 
 from ftgui.core import data as data_mod
 from ftgui.core import devices, models
-from ftgui.core.callbacks import EventCallback, perplexity
+from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
                                RunDirError)
@@ -310,6 +310,11 @@ class Runner:
                 out = trainer.train(resume_from_checkpoint=ckpt)
             status = "stopped" if self.callback.stopped else "finished"
             state = trainer.state
+            if status == "finished" and not self.callback.diverged and \
+                    not weights_finite(trainer.model):
+                self.callback.diverged = (state.global_step, "weights", float("nan"))
+            if self.callback.diverged:
+                status = "diverged"
             losses = [h["loss"] for h in state.log_history if "loss" in h]
             self._summary.update(
                 status=status, steps=state.global_step, total_steps=state.max_steps,
@@ -331,6 +336,8 @@ class Runner:
                 self.emit(Progress("Saving the model", 0, 0))
                 self._save_final()
                 self._summary["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            elif status == "diverged":
+                self._summary["error"] = self._divergence_message(*self.callback.diverged)
             else:
                 cp = self.run.latest_checkpoint()
                 self.emit(Message(f"Stopped at step {state.global_step}; checkpoint "
@@ -354,6 +361,16 @@ class Runner:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             self._fail(f"{type(e).__name__}: {msg}", False, None)
             raise
+
+    def _divergence_message(self, step: int, what: str, value: float) -> str:
+        lr = self.config.training.learning_rate
+        cp = self.run.latest_checkpoint()
+        kept = f"the last good checkpoint, {cp.name}, is kept" if cp else \
+            "no checkpoint was saved before it"
+        return (f"Training diverged at step {step}: the {what} became {value} (not a finite "
+                f"number), so it stopped and {kept}; nothing with broken weights was saved. "
+                f"Train again with a lower training.learning_rate (now {lr:g}; try "
+                f"{lr / 10:g}).")
 
     def _write_summary(self) -> None:
         if self.is_main:

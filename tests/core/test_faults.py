@@ -321,3 +321,33 @@ def test_every_from_pretrained_in_the_core_says_trust_remote_code():
         assert "torch.load(" not in text or "weights_only=True" in text, f
     models = (core / "models.py").read_text(encoding="utf-8")
     assert models.count("_hub_kwargs(src, cfg.trust_remote_code)") == 2
+
+
+# ---- issue 15, fail 10: divergence ------------------------------------------------------------
+def test_fail10_divergence_stops_keeps_the_last_good_checkpoint_and_says_why(tiny_config,
+                                                                             tmp_path):
+    """learning_rate 1e308 on the tiny model: a real `ftgui train` ends diverged with exit
+    3 and a message that suggests a lower learning rate; no checkpoint or model holds NaN
+    weights."""
+    from safetensors.torch import load_file
+    import torch
+    cfg = tiny_config(training={"learning_rate": 1e308, "max_steps": 12, "save_steps": 1,
+                                "logging_steps": 3})
+    cfg.save(tmp_path / "cfg.yaml")
+    r = _cli("train", str(tmp_path / "cfg.yaml"))
+    assert r.returncode == 3, r.stderr[-2000:]
+    out = r.stdout + r.stderr
+    assert "Run diverged" in out and "lower training.learning_rate (now 1e+308" in out
+    run = RunDir(cfg.training.output_dir)
+    s = run.summary()
+    assert s["status"] == "diverged" and "Training diverged at step" in s["error"]
+    assert not run.model_dir.exists()                   # no final model of NaN weights
+    for cp in run.checkpoints():                        # every kept checkpoint is sound
+        weights = load_file(cp / "model.safetensors")
+        assert all(torch.isfinite(w).all() for w in weights.values()), cp
+    diverged_at = int(re.search(r"step (\d+)", s["error"]).group(1))
+    assert diverged_at < 12 and s["steps"] == diverged_at     # stopped at once
+    assert [cp.name for cp in run.checkpoints()] == \
+        [f"checkpoint-{n}" for n in range(1, diverged_at)][-len(run.checkpoints()):]
+    ends = [e.status for e in read_events(run.events_path) if e.kind == "finished"]
+    assert ends == ["diverged"]

@@ -290,6 +290,10 @@ class RunPanel(QWidget):
             self.log(f"Finished in {hms(s.get('duration_s'))}.{ppl} Model saved to "
                      f"{Path(e.run_dir) / 'model'}.")
             self.result_card.show_run(e.run_dir, s)
+        elif e.status == "diverged":
+            self.result_card.clear()
+            self.progress.setFormat("Diverged at step %v / %m — lower the learning rate")
+            self.log(s.get("error") or "Training diverged.", level="error")
         else:
             self.progress.setFormat("Stopped at step %v / %m — Resume to continue")
             self.log(f"Stopped at step {s.get('steps')}. Resume continues from the checkpoint.")
