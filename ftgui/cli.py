@@ -1,7 +1,9 @@
 """The `ftgui` command: the window by default, or train / resume / eval / generate.
 
-Exit status: 0 success; 2 a user error (one line on stderr says what to do);
-1 a bug (the traceback goes to a log file whose path is printed).
+Exit status: 0 success (finished, or stopped on request: Ctrl-C, SIGTERM, SIGUSR1);
+2 a user error (one line on stderr says what to do); 3 the run diverged (its loss became
+infinite or NaN: a result of the settings, see the message); 1 a bug (the traceback goes
+to a log file whose path is printed).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import sys
 import traceback
 
 from ftgui.core.errors import FtguiError
+
+EXIT_DIVERGED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -166,10 +170,10 @@ def _run(make_runner) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        drive(runner)
+        summary = drive(runner)
     finally:
         signal.signal(signal.SIGINT, previous)
-    return 0
+    return EXIT_DIVERGED if summary.get("status") == "diverged" else 0
 
 
 def _launch(launch) -> int:

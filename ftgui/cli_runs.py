@@ -72,6 +72,9 @@ def _runs(args) -> int:
         return 0
     print(format_table(rows))
     print(f"\n{len(rows)} run{'s' if len(rows) != 1 else ''} in {root}")
+    for r in rows:
+        if r["status"] == "unreadable":
+            print(f"{r['name']} is unreadable: {r['error']}", file=sys.stderr)
     return 0
 
 

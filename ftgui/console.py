@@ -82,4 +82,6 @@ class ConsoleSink:
                              f"{s['perplexity_after']:,.2f}")
             if e.status == "stopped":
                 lines.append(f"  continue with: ftgui resume {e.run_dir}")
+            if e.status == "diverged":
+                lines.append(f"  {s.get('error')}")
             self._line("\n".join(lines))

@@ -1,4 +1,7 @@
-"""A TrainerCallback that turns the Trainer's progress into events, and a cooperative stop."""
+"""A TrainerCallback that turns the Trainer's progress into events, a cooperative stop,
+and the divergence guard: a loss or gradient norm that is not a finite number (or weights
+that are not, checked before every checkpoint) stops training at once, without saving the
+broken weights, so the last checkpoint stays the last good one."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ class EventCallback(TrainerCallback):
         self.tokens_per_step = tokens_per_step
         self.on_begin = on_begin
         self.stopped = False
+        self.diverged: tuple[int, str, float] | None = None   # (step, what, value)
         self._t0 = self._last_t = time.time()
         self._start_step = self._last_step = 0
 
@@ -31,28 +35,49 @@ class EventCallback(TrainerCallback):
         self._start_step = self._last_step = state.global_step
         self.on_begin(state.max_steps, state.global_step)
 
-    def _stop_requested(self, args) -> bool:
-        local = self.stop.is_set() or bool(self.stop_file and self.stop_file.exists())
+    def _agree(self, args, stop: bool, broken: bool) -> tuple[bool, bool]:
         import torch.distributed as dist
         if not (dist.is_available() and dist.is_initialized()):
-            return local
+            return stop, broken
         # every process must stop after the same step, or the others wait forever
         import torch
-        flag = torch.tensor([int(local)], device=args.device)
+        flag = torch.tensor([int(stop), int(broken)], device=args.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        return bool(flag[0].item()), bool(flag[1].item())
 
-    def on_step_end(self, args, state, control, **kw):
-        if not self.stopped and self._stop_requested(args):
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if self.stopped or self.diverged:
+            return control
+        stop = self.stop.is_set() or bool(self.stop_file and self.stop_file.exists())
+        # the weights are looked at only when they are about to be saved (cheap enough)
+        broken = (stop or control.should_save) and model is not None and \
+            not weights_finite(model)
+        stop, broken = self._agree(args, stop, broken)
+        if broken:
+            self._diverge(state.global_step, "weights", float("nan"), control)
+        elif stop:
             # Checked after every optimizer step: save a checkpoint here and end cleanly.
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True
         return control
 
+    def _diverge(self, step: int, what: str, value: float, control) -> None:
+        self.diverged = (step, what, value)
+        control.should_save = False       # never a checkpoint of broken weights
+        control.should_evaluate = False
+        control.should_training_stop = True
+
     def on_log(self, args, state, control, logs=None, **kw):
         logs = logs or {}
         now = time.time()
+        if not self.diverged:
+            for key in ("loss",) if args.fp16 else ("loss", "grad_norm"):
+                # (fp16's loss scaler skips steps with an infinite gradient on purpose)
+                value = _num(logs.get(key))
+                if value is not None and not math.isfinite(value):
+                    self._diverge(state.global_step, key.replace("_", " "), value, control)
+                    break
         if "loss" in logs:
             steps = max(state.global_step - self._last_step, 1)
             dt = max(now - self._last_t, 1e-9)
@@ -78,6 +103,14 @@ class EventCallback(TrainerCallback):
         except OSError:
             pass
         self.emit(CheckpointSaved(step=state.global_step, path=str(path)))
+
+
+def weights_finite(model) -> bool:
+    """Every trainable weight is a finite number (frozen ones cannot have changed)."""
+    import torch
+    with torch.no_grad():
+        return all(bool(torch.isfinite(p).all()) for p in model.parameters()
+                   if p.requires_grad)
 
 
 def perplexity(loss: float) -> float:

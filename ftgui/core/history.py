@@ -46,37 +46,85 @@ def raw_config(rd: RunDir) -> dict:
 
 
 def run_row(run_dir: str | Path) -> dict:
-    """One history row of a run folder (values raw: numbers stay numbers, None when unknown)."""
+    """One history row of a run folder (values raw: numbers stay numbers, None when unknown).
+
+    A run whose files hold values of the wrong kind (a hand-edited config.yaml with
+    ``model: [1]``, a summary.json with ``duration_s: "abc"``) is listed with status
+    "unreadable" and the reason in "error"; it never breaks the listing of the others."""
     rd = RunDir(run_dir)
+    try:
+        return _row(rd)
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as e:  # noqa: one bad run
+        return _unreadable(rd, f"{type(e).__name__}: {e}")
+
+
+def _row(rd: RunDir) -> dict:
     s = rd.summary()
     cfg = raw_config(rd)
-    model = s.get("model") or (cfg.get("model") or {}).get("source")
-    dataset = s.get("dataset") or (cfg.get("data") or {}).get("source")
-    status = s.get("status") or ("unknown" if rd.is_run() else "empty")
-    date = s.get("started_at")
+    problems: list[str] = []
+
+    def section(name: str) -> dict:
+        value = cfg.get(name)
+        if value is None or isinstance(value, dict):
+            return value or {}
+        problems.append(f"config.yaml: {name} is a {type(value).__name__}, not a section")
+        return {}
+
+    def text(where: str, mapping: dict, key: str):
+        value = mapping.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        problems.append(f"{where}: {key} is {value!r}, not text")
+        return None
+
+    def number(key: str):
+        value = s.get(key)
+        if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        problems.append(f"summary.json: {key} is {value!r}, not a number")
+        return None
+
+    model_cfg, data_cfg = section("model"), section("data")
+    model = text("summary.json", s, "model") or text("config.yaml", model_cfg, "source")
+    dataset = text("summary.json", s, "dataset") or text("config.yaml", data_cfg, "source")
+    method = text("summary.json", s, "method") or text("config.yaml", model_cfg, "method")
+    status = text("summary.json", s, "status") or ("unknown" if rd.is_run() else "empty")
+    date = text("summary.json", s, "started_at")
     if not date:
         try:
             date = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rd.path.stat().st_mtime))
         except OSError:
             date = None
-    return {
+    row = {
         "name": rd.path.name,
         "path": str(rd.path),
         "status": status,
-        "method": s.get("method") or (cfg.get("model") or {}).get("method"),
+        "method": method,
         "model": _short(model),
         "model_source": model,
         "dataset": _short(dataset),
         "dataset_source": dataset,
-        "steps": s.get("steps"),
-        "total_steps": s.get("total_steps"),
-        "final_loss": s.get("final_train_loss"),
-        "ppl_before": s.get("perplexity_before"),
-        "ppl_after": s.get("perplexity_after"),
-        "duration_s": s.get("duration_s"),
+        "steps": number("steps"),
+        "total_steps": number("total_steps"),
+        "final_loss": number("final_train_loss"),
+        "ppl_before": number("perplexity_before"),
+        "ppl_after": number("perplexity_after"),
+        "duration_s": number("duration_s"),
         "date": date,
-        "error": s.get("error"),
+        "error": text("summary.json", s, "error"),
     }
+    if problems:
+        row.update(status="unreadable", error="; ".join(problems) + " (edited by hand? "
+                   "fix or delete that file)")
+    return row
+
+
+def _unreadable(rd: RunDir, reason: str) -> dict:
+    row = dict.fromkeys(("method", "model_source", "dataset_source", "steps", "total_steps",
+                         "final_loss", "ppl_before", "ppl_after", "duration_s", "date"))
+    row.update(name=rd.path.name, path=str(rd.path), status="unreadable", model="",
+               dataset="", error=reason)
+    return row
 
 
 def runs_table(root: str | Path | None = None) -> list[dict]:

@@ -3,7 +3,9 @@
 ``ftgui train CONFIG`` with ``training.nproc > 1`` or ``nnodes > 1`` makes the run folder,
 then starts ``torchrun`` (or ``accelerate launch`` when ``training.accelerate_config`` is
 set) on ``python -m ftgui train RUN/config.yaml --launched``; each process runs the same
-Runner, and only rank 0 writes events, the summary and the final model. Stop: the
+Runner, and only rank 0 writes events, the summary and the final model. The launching
+process holds the run folder's lock (RUN/.lock) for the whole launch, for all of them (a
+second train or resume of the folder is refused while it lives). Stop: the
 launcher creates RUN/STOP; every process sees it (or hears it from another through an
 all-reduce) after the same step, saves its part of the checkpoint and ends.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from ftgui.core.config import RunConfig, TrainingConfig
 from ftgui.core.errors import ConfigError
 from ftgui.core.events import Message, drop_steps_after, read_events
-from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint
+from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume, resumable_checkpoint
 
 
 def needs_launch(cfg: RunConfig) -> bool:
@@ -52,8 +54,9 @@ class Launch:
     def __init__(self, cfg: RunConfig, *, new_run: bool = False,
                  resume_dir: str | Path | None = None):
         self.created = False
+        self.lock = None
         if resume_dir:
-            resumable_checkpoint(resume_dir)  # refuse early, with the reason
+            self.lock, _ = lock_for_resume(resume_dir)  # refuse early, with the reason
             self.run = RunDir(resume_dir)
             args = ["resume", str(self.run.path)]
         elif cfg.training.nnodes > 1 and not cfg.training.output_dir:
@@ -68,10 +71,10 @@ class Launch:
             cfg.save(name)
             args = ["train", name]
         else:
-            path = choose_run_dir(cfg, new_run)
-            path.mkdir(parents=True, exist_ok=True)
-            path.chmod(0o700)
-            self.created = True
+            path, self.lock, made = claim_run_dir(cfg, new_run)
+            if made:
+                path.chmod(0o700)
+            self.created = made
             self.run = RunDir(path)
             cfg.training.output_dir = str(path)
             cfg.save(self.run.config_path)
@@ -92,15 +95,26 @@ class Launch:
     def stop(self) -> None:
         self.run.stop_path.touch()
 
+    def release(self) -> None:
+        """Let the run folder's lock go (finish() does; for a launch never started)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
 
     def finish(self, returncode: int) -> int:
-        """Exit status for the person: 0 finished or stopped, 2 a user error, 1 a bug."""
+        """Exit status for the person: 0 finished or stopped, 2 a user error, 3 diverged,
+        1 a bug."""
         self.run.stop_path.unlink(missing_ok=True)
+        self.release()
         events = read_events(self.run.events_path)
         failed = [e for e in events if e.kind == "failed"]
+        ends = [e.status for e in events if e.kind == "finished"]
+        if not failed and ends and ends[-1] == "diverged":
+            return 3  # every process ended on it (torchrun reports their 3 as its own failure)
         if returncode == 0 and not failed:
             return 0
         if self.created and not self.run.checkpoints() and \

@@ -24,13 +24,13 @@ from typing import Iterable
 
 from ftgui.core import data as data_mod
 from ftgui.core import devices, models
-from ftgui.core.callbacks import EventCallback, perplexity
+from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
                                RunDirError)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, drop_steps_after)
-from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint, writer_info
+from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume
 
 log = logging.getLogger("ftgui")
 
@@ -58,6 +58,8 @@ class Runner:
         self.callback: EventCallback | None = None
         self._pending: list[Event] = []   # events from before the run dir existed
         self._checkpoint: Path | None = None
+        self._lock = None        # the run folder's RunLock, held from the check to cleanup()
+        self._created = False    # the run folder was made by this runner
         self._summary: dict = {}
         self._t0 = time.time()
 
@@ -144,8 +146,8 @@ class Runner:
             "status": "running", "model": cfg.model.source, "method": cfg.model.method,
             "dataset": cfg.data.source, "device": device.description,
             "total_params": total, "trainable_params": trainable, **s,
-            "writer": writer_info(),  # a reader tells a dead run ("interrupted") by it
         }
+        self._summary.pop("writer", None)  # written by earlier versions; the lock tells now
         self._summary.setdefault("started_at", time.strftime("%Y-%m-%d %H:%M:%S"))
         self._write_summary()
         self._params = (total, trainable)
@@ -154,16 +156,19 @@ class Runner:
     def _choose_run_dir(self) -> Path:
         if self.resume_dir:
             rd = RunDir(self.resume_dir)
-            # a launched process: the launcher checked the run; rank 0 may already be
-            # writing "running" into it
-            self._checkpoint = rd.latest_checkpoint() if self.launched \
-                else resumable_checkpoint(rd.path)
+            # a launched process: the launcher checked the run and holds its lock; rank 0
+            # may already be writing "running" into it
+            if self.launched:
+                self._checkpoint = rd.latest_checkpoint()
+            else:
+                self._lock, self._checkpoint = lock_for_resume(rd.path)
             if self.is_main:
                 self._tidy_for_resume(rd)
             return rd.path
         if self.launched:
             return Path(self.config.training.output_dir)
-        return choose_run_dir(self.config, self.new_run)
+        path, self._lock, self._created = claim_run_dir(self.config, self.new_run)
+        return path
 
     def _tidy_for_resume(self, rd: RunDir) -> None:
         """Before continuing an interrupted run: delete what a killed process left half
@@ -188,9 +193,12 @@ class Runner:
 
     def _open_run_dir(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        # runs may hold private data: readable by the user only, checkpoints included
-        for folder in (path, RunDir(path).checkpoints_dir):
-            folder.mkdir(exist_ok=True)
+        # runs may hold private data: readable by the user only, checkpoints included; a
+        # folder the person made and gave us keeps the mode they gave it
+        ckpts = RunDir(path).checkpoints_dir  # ours always (the Trainer may make it first)
+        private = [path, ckpts] if self._created else [ckpts]
+        ckpts.mkdir(exist_ok=True)
+        for folder in private:
             try:
                 folder.chmod(0o700)
             except OSError:
@@ -302,6 +310,11 @@ class Runner:
                 out = trainer.train(resume_from_checkpoint=ckpt)
             status = "stopped" if self.callback.stopped else "finished"
             state = trainer.state
+            if status == "finished" and not self.callback.diverged and \
+                    not weights_finite(trainer.model):
+                self.callback.diverged = (state.global_step, "weights", float("nan"))
+            if self.callback.diverged:
+                status = "diverged"
             losses = [h["loss"] for h in state.log_history if "loss" in h]
             self._summary.update(
                 status=status, steps=state.global_step, total_steps=state.max_steps,
@@ -323,6 +336,8 @@ class Runner:
                 self.emit(Progress("Saving the model", 0, 0))
                 self._save_final()
                 self._summary["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            elif status == "diverged":
+                self._summary["error"] = self._divergence_message(*self.callback.diverged)
             else:
                 cp = self.run.latest_checkpoint()
                 self.emit(Message(f"Stopped at step {state.global_step}; checkpoint "
@@ -346,6 +361,16 @@ class Runner:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             self._fail(f"{type(e).__name__}: {msg}", False, None)
             raise
+
+    def _divergence_message(self, step: int, what: str, value: float) -> str:
+        lr = self.config.training.learning_rate
+        cp = self.run.latest_checkpoint()
+        kept = f"the last good checkpoint, {cp.name}, is kept" if cp else \
+            "no checkpoint was saved before it"
+        return (f"Training diverged at step {step}: the {what} became {value} (not a finite "
+                f"number), so it stopped and {kept}; nothing with broken weights was saved. "
+                f"Train again with a lower training.learning_rate (now {lr:g}; try "
+                f"{lr / 10:g}).")
 
     def _write_summary(self) -> None:
         if self.is_main:
@@ -386,8 +411,24 @@ class Runner:
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
         self.trainer = None
+        self._release_run_dir()
         import gc
         gc.collect()
+
+    def _release_run_dir(self) -> None:
+        """Let the run folder go; one made for a run whose setup failed holds only the lock
+        file and is removed (a failed setup leaves no run folder)."""
+        if self._lock is None:
+            return
+        path = self._lock.path.parent
+        self._lock.release()
+        self._lock = None
+        try:
+            if self._created and {p.name for p in path.iterdir()} <= {".lock"}:
+                (path / ".lock").unlink(missing_ok=True)
+                path.rmdir()
+        except OSError:
+            pass
 
 
 def _training_complete(checkpoint: Path) -> bool:

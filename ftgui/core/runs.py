@@ -8,8 +8,10 @@
       adapter/           LoRA adapter alone (LoRA runs only)
       summary.json       status, losses, perplexities, duration, tokens, device
 
-A run whose summary says "running" but whose writing process (recorded in summary.json
-as pid, host and process start time) is gone reads as "interrupted".
+      .lock              held (an OS file lock) by the one process that writes the run
+
+A run whose summary says "running" but whose lock is free (its writer ended without
+saying so: killed, crashed, the machine restarted) reads as "interrupted".
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import time
 import zipfile
 from pathlib import Path
 
 from ftgui.core.errors import RunDirError
+from ftgui.core.runlock import LOCK_NAME, RunLock, describe_holder, is_locked
 
 
 def default_runs_dir() -> Path:
@@ -84,15 +86,15 @@ class RunDir:
         return cps[-1] if cps else None
 
     def summary(self) -> dict:
-        """summary.json; a "running" status whose writer is known to be gone (killed, or
-        the machine restarted) reads as "interrupted"."""
+        """summary.json; a "running" status whose lock nobody holds (the writer was
+        killed, or the machine restarted) reads as "interrupted"."""
         try:
             s = json.loads(self.summary_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         if not isinstance(s, dict):
             return {}
-        if s.get("status") == "running" and writer_alive(s.get("writer")) is False:
+        if s.get("status") == "running" and not is_locked(self.path):
             s["status"] = "interrupted"
         return s
 
@@ -148,51 +150,6 @@ def _safetensors_whole(path: Path) -> bool:
         return path.stat().st_size == 8 + n + end
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return False
-
-
-def writer_info() -> dict:
-    """Who writes a run now: recorded in summary.json so a reader can tell a run that is
-    still going from one whose process died."""
-    return {"pid": os.getpid(), "host": socket.gethostname(),
-            "start": _process_start(os.getpid())}
-
-
-def writer_alive(writer) -> bool | None:
-    """True / False when we can tell (same machine), None when we cannot."""
-    if not isinstance(writer, dict) or writer.get("host") != socket.gethostname():
-        return None
-    try:
-        pid = int(writer["pid"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if pid == os.getpid():
-        return True
-    if os.name != "posix":
-        try:
-            import psutil
-        except ImportError:
-            return None
-        return psutil.pid_exists(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        pass  # exists, owned by someone else
-    start = writer.get("start")
-    now = _process_start(pid)
-    if start is not None and now is not None and start != now:
-        return False  # the pid was reused by another process
-    return True
-
-
-def _process_start(pid: int) -> int | None:
-    """The process start time in clock ticks since boot (Linux), to tell a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _state_step(path: Path) -> int | None:
@@ -253,23 +210,76 @@ def choose_run_dir(config, new_run: bool = False) -> Path:
                 f"'ftgui resume {path}', or ask for a new run beside it (--new-run), "
                 f"or choose another folder. Nothing was changed.")
         path = next_free(path)
-    elif path.is_dir() and any(path.iterdir()):
+    elif path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
         raise RunDirError(f"training.output_dir: {path} is not empty and is not an ftgui "
                           f"run; choose an empty or new folder so nothing of yours is "
                           f"overwritten.")
     return path
 
 
-def resumable_checkpoint(run_dir: str | Path) -> Path | None:
+def claim_run_dir(config, new_run: bool = False) -> tuple[Path, RunLock, bool]:
+    """choose_run_dir, then make the folder and take its lock, and check again under the
+    lock: of two processes given one new folder, one gets it and the other a RunDirError
+    naming the holder. Returns (path, the held lock, whether the folder was made here)."""
+    for _ in range(1000):
+        path = choose_run_dir(config, new_run)
+        created = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=bool(config.training.output_dir), mode=0o700)
+        except FileExistsError:
+            continue  # an automatic name another run took this very moment: the next one
+        except OSError as e:
+            raise RunDirError(f"training.output_dir: cannot make {path} "
+                              f"({e.strerror or e}).") from None
+        lock = RunLock(path)
+        lock.acquire()  # the loser learns who holds it
+        if not config.training.output_dir:
+            return path, lock, True  # a name of our own: the exclusive mkdir claimed it
+        try:
+            again = choose_run_dir(config, new_run)  # the existence check, under the lock
+        except RunDirError:
+            lock.release()
+            raise
+        if again == path:
+            return path, lock, created
+        lock.release()  # a run appeared here between the check and the lock: go on
+    raise RunDirError(f"training.output_dir: no free folder found beside {path}.")
+
+
+def resumable_checkpoint(run_dir: str | Path, locked: bool = False) -> Path | None:
     """The checkpoint a resume of ``run_dir`` continues from; None when the run was cut
     off before its first complete checkpoint (the resume then starts again from step 0
-    in the same folder). A RunDirError when it must not be resumed."""
+    in the same folder). A RunDirError when it must not be resumed. ``locked``: the
+    caller holds the run's lock already."""
     rd = RunDir(run_dir)
+    if not locked and is_locked(rd.path):
+        raise RunDirError(f"{rd.path} is still being trained by "
+                          f"{describe_holder(rd.path)}; stop it first (Ctrl-C or Stop), "
+                          f"then resume.")
     summary = rd.summary()
     if summary.get("status") == "finished":
         raise RunDirError(f"{rd.path} already finished; start a new run to train further.")
-    if summary.get("status") == "running" and writer_alive(summary.get("writer")):
-        w = summary["writer"]
-        raise RunDirError(f"{rd.path} is still being trained by process {w.get('pid')}; "
-                          f"stop it first (Ctrl-C or Stop), then resume.")
     return rd.latest_checkpoint()
+
+
+def lock_for_resume(run_dir: str | Path) -> tuple[RunLock, Path | None]:
+    """Take the lock of the run to resume (RunDirError naming the holder when another
+    process writes it), then check it can be resumed; returns (lock, checkpoint)."""
+    rd = RunDir(run_dir)
+    if not rd.path.is_dir():
+        raise RunDirError(f"{rd.path} does not exist. Give the folder of a run to resume.")
+    lock = RunLock(rd.path)
+    try:
+        lock.acquire()
+    except RunDirError:
+        raise RunDirError(f"{rd.path} is still being trained by "
+                          f"{describe_holder(rd.path)}; stop it first (Ctrl-C or Stop), "
+                          f"then resume.") from None
+    except OSError as e:
+        raise RunDirError(f"{rd.path} cannot be written ({e.strerror or e}); resume needs "
+                          f"a run folder you can write to.") from None
+    try:
+        return lock, resumable_checkpoint(rd.path, locked=True)
+    except BaseException:
+        lock.release()
+        raise

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QF
 
 from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
-from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, default_name
+from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, check_replace, default_name
 from ftgui.core.runs import RunDir
 from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import describe_error, heavy_imports, run_task
@@ -268,6 +268,11 @@ class ExportDialog(QDialog):
             return
         overwrite = False
         if out.exists() or out.is_symlink():
+            try:  # the core decides what may be replaced; the question comes after
+                check_replace(self.rd, fmt, out)
+            except FtguiError as e:
+                self._show_message(escape(e.message), error=True)
+                return
             if not ask_yes_no(
                     self, "Replace?", f"{out} already exists. Replace it with this export?\n\n"
                     f"The existing {'file' if out.is_file() else 'folder'} is kept until the "

@@ -12,6 +12,7 @@ minor tick with alpha blending, which made a repaint 4x slower (bench/gui_latenc
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,13 @@ from ftgui.core.events import EvalLogged, StepLogged
 
 COLORS = {"raw": (59, 130, 246, 80), "smooth": (59, 130, 246), "val": (245, 158, 11),
           "lr": (16, 185, 129), "grad": (168, 85, 247), "tput": (20, 184, 166)}
+
+
+def _plottable(value: float) -> bool:
+    """A diverged run logs inf, NaN or numbers near the float limit (a learning rate of
+    1e308), which no axis can span (its padded range overflows): such points are left out,
+    and the run panel says the run diverged."""
+    return math.isfinite(value) and abs(value) < 1e150
 
 
 def ema(values: np.ndarray, weight: float, state: tuple[float, int] = (0.0, 0)
@@ -284,9 +292,11 @@ class TrainingPlots(QWidget):
 
     def add_step(self, e: StepLogged) -> None:
         s = self.series
-        s["loss"].add(e.step, e.loss)
-        s["lr"].add(e.step, e.learning_rate)
-        if e.grad_norm is not None:
+        if _plottable(e.loss):
+            s["loss"].add(e.step, e.loss)
+        if _plottable(e.learning_rate):
+            s["lr"].add(e.step, e.learning_rate)
+        if e.grad_norm is not None and _plottable(e.grad_norm):
             s["grad"].add(e.step, e.grad_norm)
         s["tput"].add(e.step, e.tokens_per_second)
         self._schedule()
@@ -294,7 +304,8 @@ class TrainingPlots(QWidget):
     def add_eval(self, e: EvalLogged) -> None:
         # the base-model evaluation can arrive again on resume: a point at the same step
         # replaces the earlier one
-        self.series["val"].add(e.step, e.loss)
+        if _plottable(e.loss):
+            self.series["val"].add(e.step, e.loss)
         self._schedule()
 
     def load_events(self, events) -> None:

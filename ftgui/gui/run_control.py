@@ -220,6 +220,9 @@ class RunControl:
                                              8000)
             if finished.status == "finished":
                 self.playground.set_run(finished.run_dir)   # ready to try the result
+            if finished.status == "diverged":
+                self.show_error(finished.summary.get("error") or "Training diverged.",
+                                field="training.learning_rate")
             self.runFinished.emit(finished.run_dir)
         else:
             msg = "The run ended without reporting a result; see the log."

@@ -94,7 +94,13 @@ def test_refuses_to_overwrite_unless_asked(full_run, tmp_path):
     with pytest.raises(ExportError, match=f"{out}.*already exists"):
         export(full_run, "script", out)
     assert out.read_text() == "mine"
-    export(full_run, "script", out, overwrite=True)
+    # even when asked, only an earlier ftgui export is replaced: this file is the user's
+    with pytest.raises(ExportError, match="not an ftgui script export"):
+        export(full_run, "script", out, overwrite=True)
+    assert out.read_text() == "mine"
+    out.unlink()
+    export(full_run, "script", out)
+    export(full_run, "script", out, overwrite=True)   # an earlier export: replaced
     assert "TrainingArguments" in out.read_text()
 
     folder = tmp_path / "merged"
@@ -102,9 +108,14 @@ def test_refuses_to_overwrite_unless_asked(full_run, tmp_path):
     (folder / "keep.txt").write_text("mine")
     with pytest.raises(ExportError, match="already exists"):
         export(full_run, "merged", folder)
+    with pytest.raises(ExportError, match="not an ftgui merged export"):
+        export(full_run, "merged", folder, overwrite=True)
     assert (folder / "keep.txt").read_text() == "mine"
+    (folder / "keep.txt").unlink()
+    folder.rmdir()
+    export(full_run, "merged", folder)
     export(full_run, "merged", folder, overwrite=True)
-    assert (folder / "model.safetensors").exists() and not (folder / "keep.txt").exists()
+    assert (folder / "model.safetensors").exists() and (folder / ".ftgui-export").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged", "model.py"]  # no leftovers
 
 
@@ -194,3 +205,104 @@ def test_cli_runs_export_directly(full_run, tmp_path, capsys):
     with pytest.raises(FtguiError, match="already exists"):
         cli_runs.COMMANDS["export"](args)
     assert os.access(tmp_path / "t.py", os.R_OK)
+
+
+# ---- issue 15: --force replaces only what an ftgui export wrote (two real CLI processes) ----
+def _ftgui(*args):
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-m", "ftgui", *map(str, args)], cwd=repo,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_fail1_force_never_deletes_a_folder_that_holds_the_run(full_run, tmp_path):
+    import shutil
+    parent = tmp_path / "P"
+    parent.mkdir()
+    shutil.copytree(full_run, parent / "t")
+    (parent / "other.txt").write_text("x\n")
+    before = _tree(parent)
+    r = _ftgui("export", parent / "t", "--format", "merged", "--out", parent, "--force")
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "holds the run" in r.stderr
+    assert "Choose a new path" in r.stderr
+    assert _tree(parent) == before                      # the run and other.txt are intact
+
+    # the runs folder, and another run folder, are refused just the same
+    runs = Path(os.environ["FTGUI_RUNS_DIR"])
+    shutil.copytree(full_run, runs / "someone")
+    before = _tree(runs)
+    r = _ftgui("export", parent / "t", "--format", "merged", "--out", runs, "--force")
+    assert r.returncode == 2 and "runs folder" in r.stderr, r.stderr
+    r = _ftgui("export", parent / "t", "--format", "merged", "--out", runs / "someone",
+               "--force")
+    assert r.returncode == 2 and "is a run folder" in r.stderr, r.stderr
+    assert _tree(runs) == before
+
+    # an earlier export is replaced; once the user adds a file to it, it is theirs too
+    out = tmp_path / "exported"
+    assert _ftgui("export", full_run, "--format", "merged", "--out", out).returncode == 0
+    r = _ftgui("export", full_run, "--format", "merged", "--out", out, "--force")
+    assert r.returncode == 0, r.stderr
+    (out / "my-notes.txt").write_text("mine")
+    r = _ftgui("export", full_run, "--format", "merged", "--out", out, "--force")
+    assert r.returncode == 2 and "my-notes.txt" in r.stderr, r.stderr
+    assert (out / "my-notes.txt").read_text() == "mine"
+
+
+def test_fail2_force_never_swaps_a_user_folder_for_a_file(full_run, tmp_path):
+    folder = tmp_path / "D"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("three years of work")
+    for fmt in ("script", "gguf"):
+        r = _ftgui("export", full_run, "--format", fmt, "--out", folder, "--force")
+        assert r.returncode == 2, r.stderr
+        assert "is a folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (folder / "thesis.txt").read_text() == "three years of work"
+    # a user's own file of the same name is not replaced either; our own exports are
+    mine = tmp_path / "m.gguf"
+    mine.write_bytes(b"GGUF not really")
+    r = _ftgui("export", full_run, "--format", "gguf", "--out", mine, "--force")
+    assert r.returncode == 2 and "not an ftgui gguf export" in r.stderr, r.stderr
+    mine.unlink()
+    export(full_run, "gguf", mine)
+    export(full_run, "gguf", mine, overwrite=True)
+    script = export(full_run, "script", tmp_path / "s.py")
+    assert export(full_run, "script", script, overwrite=True) == script
+
+
+def test_weak_stale_partials_of_a_killed_export_are_removed(full_run, tmp_path):
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "m.gguf"
+    stale = tmp_path / f".m.gguf.{dead.pid}.abc123.partial"
+    stale.write_bytes(b"half")
+    stale_dir = tmp_path / f".m.gguf.{dead.pid}.xyz.partial"
+    stale_dir.mkdir()
+    live = tmp_path / f".m.gguf.{os.getppid()}.def.partial"   # a live writer's: kept
+    live.write_bytes(b"in progress")
+    other = tmp_path / f".other.gguf.{dead.pid}.abc.partial"  # another destination's
+    other.write_bytes(b"x")
+    export(full_run, "gguf", out)
+    assert not stale.exists() and not stale_dir.exists()
+    assert live.exists() and other.exists() and out.exists()
+
+
+def test_weak_exports_follow_the_umask(full_run, tmp_path):
+    old = os.umask(0o027)
+    try:
+        folder = export(full_run, "merged", tmp_path / "m")
+        script = export(full_run, "script", tmp_path / "s.py")
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o750
+    assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o640}
+    assert script.stat().st_mode & 0o777 == 0o640

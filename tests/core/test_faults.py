@@ -18,7 +18,7 @@ import pytest
 
 from ftgui.core.events import read_events
 from ftgui.core.runner import resume_run, run_config
-from ftgui.core.runs import RunDir, writer_info
+from ftgui.core.runs import RunDir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,8 +116,8 @@ def test_killed_while_saving_the_final_model(tiny_config):
     (run.path / "model.partial").mkdir()
     (run.path / "model.partial" / "model.safetensors").write_bytes(b"\x00" * 10)
     s = run.summary()
-    run.write_summary({**s, "status": "running",
-                       "writer": {**writer_info(), "pid": _dead_pid(), "start": None}})
+    # what a killed writer leaves: "running", the pid of a process that is gone, no lock
+    run.write_summary({**s, "status": "running", "writer": {"pid": _dead_pid()}})
     assert run.status() == "interrupted"
 
     summary = resume_run(run.path)
@@ -146,33 +146,36 @@ def test_torn_files_with_a_complete_trainer_state_are_never_picked(tiny_config):
     assert run.torn_checkpoints() == []
 
 
+def _hold_lock(run_path):
+    """A real second process that holds the run's lock (as a writer does) until killed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from ftgui.core.runlock import RunLock; "
+         "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)",
+         str(run_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
 def test_a_live_writer_blocks_resume_and_a_dead_one_reads_interrupted(tiny_config):
     cfg = tiny_config(training={"max_steps": 4, "save_steps": 2})
     run_config(cfg)
     run = RunDir(cfg.training.output_dir)
-    run.write_summary({**run.summary(), "status": "stopped"})  # a stopped run at step 4
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    run.write_summary({**run.summary(), "status": "running"})
+    holder = _hold_lock(run.path)
     try:
-        from ftgui.core.runs import _process_start
-        run.write_summary({**run.summary(), "status": "running", "writer": {
-            **writer_info(), "pid": sleeper.pid, "start": _process_start(sleeper.pid)}})
         assert run.status() == "running"
         from ftgui.core.errors import RunDirError
-        with pytest.raises(RunDirError, match="still being trained"):
+        with pytest.raises(RunDirError, match=rf"still being trained by process {holder.pid} "
+                                              rf"on .* \(since "):
             resume_run(run.path)
-        # the same pid, but another process (a reused pid): not our writer
-        run.write_summary({**run.summary(), "writer": {**run.summary()["writer"],
-                                                       "start": -1}})
-        assert run.status() == "interrupted"
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    run.write_summary({**run.summary(), "writer": {**writer_info(), "pid": sleeper.pid}})
+        holder.kill()
+        holder.wait()
+    # the holder is gone (killed: no chance to say so), so the OS let its lock go
     assert run.status() == "interrupted"
-    # another machine: we cannot tell, so it stays as written
-    run.write_summary({**run.summary(), "status": "running",
-                       "writer": {"pid": 1, "host": "elsewhere"}})
-    assert run.status() == "running"
+    # a pid written by an older version means nothing now: the lock decides
+    run.write_summary({**run.summary(), "writer": {"pid": os.getpid(), "host": "x"}})
+    assert run.status() == "interrupted"
 
 
 def _fsize_limit(limit):
@@ -318,3 +321,33 @@ def test_every_from_pretrained_in_the_core_says_trust_remote_code():
         assert "torch.load(" not in text or "weights_only=True" in text, f
     models = (core / "models.py").read_text(encoding="utf-8")
     assert models.count("_hub_kwargs(src, cfg.trust_remote_code)") == 2
+
+
+# ---- issue 15, fail 10: divergence ------------------------------------------------------------
+def test_fail10_divergence_stops_keeps_the_last_good_checkpoint_and_says_why(tiny_config,
+                                                                             tmp_path):
+    """learning_rate 1e308 on the tiny model: a real `ftgui train` ends diverged with exit
+    3 and a message that suggests a lower learning rate; no checkpoint or model holds NaN
+    weights."""
+    from safetensors.torch import load_file
+    import torch
+    cfg = tiny_config(training={"learning_rate": 1e308, "max_steps": 12, "save_steps": 1,
+                                "logging_steps": 3})
+    cfg.save(tmp_path / "cfg.yaml")
+    r = _cli("train", str(tmp_path / "cfg.yaml"))
+    assert r.returncode == 3, r.stderr[-2000:]
+    out = r.stdout + r.stderr
+    assert "Run diverged" in out and "lower training.learning_rate (now 1e+308" in out
+    run = RunDir(cfg.training.output_dir)
+    s = run.summary()
+    assert s["status"] == "diverged" and "Training diverged at step" in s["error"]
+    assert not run.model_dir.exists()                   # no final model of NaN weights
+    for cp in run.checkpoints():                        # every kept checkpoint is sound
+        weights = load_file(cp / "model.safetensors")
+        assert all(torch.isfinite(w).all() for w in weights.values()), cp
+    diverged_at = int(re.search(r"step (\d+)", s["error"]).group(1))
+    assert diverged_at < 12 and s["steps"] == diverged_at     # stopped at once
+    assert [cp.name for cp in run.checkpoints()] == \
+        [f"checkpoint-{n}" for n in range(1, diverged_at)][-len(run.checkpoints()):]
+    ends = [e.status for e in read_events(run.events_path) if e.kind == "finished"]
+    assert ends == ["diverged"]

@@ -91,3 +91,45 @@ def test_cli_runs(three_runs, capsys):
     from ftgui.core.errors import FtguiError
     with pytest.raises(FtguiError, match="not a folder"):
         cli_runs.COMMANDS["runs"](ap.parse_args(["runs", "--dir", three_runs + "/nope"]))
+
+
+def test_fail7_one_malformed_run_does_not_break_the_listing(tiny_config, tmp_path):
+    """config.yaml `model: [1]` and summary.json `duration_s: "abc"`: those runs are
+    listed as unreadable with the reason, the good run as usual, by the core and by a real
+    `ftgui runs` process (exit 0)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path / "runs"
+    good = tiny_config(training={"output_dir": str(root / "good"), "max_steps": 2,
+                                 "save_steps": 2})
+    run_config(good)
+    shutil.copytree(root / "good", root / "bad-config")
+    (root / "bad-config" / "config.yaml").write_text("model: [1]\n")
+    (root / "bad-config" / "summary.json").unlink()
+    shutil.copytree(root / "good", root / "bad-summary")
+    summary = json.loads((root / "good" / "summary.json").read_text())
+    (root / "bad-summary" / "summary.json").write_text(
+        json.dumps({**summary, "duration_s": "abc"}))
+
+    rows = {r["name"]: r for r in runs_table(root)}
+    assert rows["good"]["status"] == "finished" and rows["good"]["error"] is None
+    assert rows["bad-config"]["status"] == "unreadable"
+    assert "config.yaml: model is a list" in rows["bad-config"]["error"]
+    assert rows["bad-summary"]["status"] == "unreadable"
+    assert "duration_s is 'abc'" in rows["bad-summary"]["error"]
+    assert rows["bad-summary"]["steps"] == 2          # what could be read still shows
+    format_table(list(rows.values()))
+
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "ftgui", "runs", "--dir", str(root)], cwd=repo,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    table = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[1:4]}
+    assert table == {"good": "finished", "bad-config": "unreadable",
+                     "bad-summary": "unreadable"}
+    assert "3 runs in" in r.stdout
+    assert "bad-summary is unreadable: summary.json: duration_s is 'abc'" in r.stderr

@@ -10,6 +10,7 @@ import yaml
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from ftgui.core.export import export
 from ftgui.core.runs import RunDir
 from ftgui.gui.export_dialog import CHECKING, LAST_DIR_KEY, ExportDialog
 
@@ -150,9 +151,20 @@ def test_existing_destination_asks_before_replacing(qtbot, lora_run, settings, t
     dialog = _dialog(qtbot, lora_run, settings)
     dialog.format_buttons["adapter"].setChecked(True)
     dialog.dest.setText(str(dest))
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     exported = []
     dialog.exported.connect(exported.append)
+    # the user's own folder: the core refuses, the dialog says why and does not even ask
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert not asked and not dialog.busy and not exported
+    assert "not an ftgui adapter export" in dialog.message.text()
+    assert _listing(dest.parent) == before
+
+    # an earlier export there: asked first, and No keeps it
+    shutil.rmtree(dest)
+    export(lora_run, "adapter", dest)
+    before = _listing(dest.parent)
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     title, text, default = asked[0]
     assert title == "Replace?" and str(dest) in text
@@ -164,7 +176,7 @@ def test_existing_destination_asks_before_replacing(qtbot, lora_run, settings, t
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     with qtbot.waitSignal(dialog.exported, timeout=60000):
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    assert (dest / "adapter_config.json").exists() and not (dest / "notes.txt").exists()
+    assert (dest / "adapter_config.json").exists() and (dest / ".ftgui-export").exists()
     assert [p.name for p in dest.parent.iterdir()] == ["mine"]   # no .partial, no .old
 
 

@@ -179,11 +179,8 @@ def test_interrupted_run_without_checkpoint_is_resumable(window, tmp_path):
     rd = RunDir(tmp_path / "cut-off")
     rd.path.mkdir()
     (rd.path / "config.yaml").write_text("model: {}\n", encoding="utf-8")
-    rd.write_summary({"status": "running",
-                      "writer": {"pid": 2 ** 22 + 12345, "host": __import__("socket")
-                                 .gethostname(), "start": 1}})
-    if rd.status() != "interrupted":
-        pytest.skip("this platform cannot tell that the writer is gone")
+    rd.write_summary({"status": "running"})   # nobody holds its lock: the writer is gone
+    assert rd.status() == "interrupted"
     window.run_panel.refresh_runs(select=str(rd.path))
     assert window.run_panel.selected_run().path == rd.path.resolve()
     assert window.run_panel.resume_button.isEnabled()

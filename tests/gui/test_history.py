@@ -2,10 +2,7 @@
 several runs overlaid with their config differences, and Resume / New run / Delete from it.
 Runs are made for real through the core on the tiny model."""
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +12,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from ftgui.core.events import EvalLogged, JsonlSink, RunStarted, StepLogged, read_events
 from ftgui.core.runner import run_config
-from ftgui.core.runs import RunDir, default_runs_dir, writer_info
-
-REPO = Path(__file__).resolve().parents[2]
+from ftgui.core.runlock import RunLock
+from ftgui.core.runs import RunDir, default_runs_dir
 
 
 def _run(tiny_config, name, **training):
@@ -58,11 +54,7 @@ def _interrupted(tiny_config, name):
     """A run whose writer process died mid-run (killed, crashed): trained to its first
     checkpoint, then marked running by a process that is gone."""
     rd = _stopped(tiny_config, name, at=5)
-    writer = subprocess.run(
-        [sys.executable, "-c", "import json; from ftgui.core.runs import writer_info; "
-                               "print(json.dumps(writer_info()))"],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=60).stdout
-    rd.write_summary({**rd.summary(), "status": "running", "writer": json.loads(writer)})
+    rd.write_summary({**rd.summary(), "status": "running"})   # and nobody holds its lock
     return rd
 
 
@@ -314,7 +306,9 @@ def test_delete_is_refused_for_a_running_run(window, qtbot, monkeypatch):
     live = RunDir(default_runs_dir() / "live")
     live.path.mkdir(parents=True)
     (live.path / "config.yaml").write_text("model: {}\n", encoding="utf-8")
-    live.write_summary({"status": "running", "writer": writer_info()})   # this process
+    live.write_summary({"status": "running"})
+    lock = RunLock(live.path)   # held, as the process that trains it holds it
+    lock.acquire()
     warned = []
     monkeypatch.setattr(QMessageBox, "question", staticmethod(
         lambda *a, **k: pytest.fail("asked to delete a running run")))
@@ -327,6 +321,7 @@ def test_delete_is_refused_for_a_running_run(window, qtbot, monkeypatch):
     assert not h.delete_action.isEnabled() and not h.resume_action.isEnabled()
     assert h.delete_selected() is False
     assert live.path.is_dir() and "live" in warned[0] and "stop it" in warned[0]
+    lock.release()
 
 
 def test_changing_the_runs_folder_lists_it_and_is_remembered(window, qtbot, tiny_config,
@@ -520,3 +515,20 @@ def test_a_runs_folder_that_cannot_be_read_says_why(qtbot, tiny_config, settings
     assert "KeyError" in h.placeholder.text() and h.table.isHidden()
     _refresh(qtbot, h)
     assert set(_table(h)) == {"kept", "other"}
+
+
+def test_fail7_a_malformed_run_is_shown_unreadable_and_the_others_listed(window, qtbot,
+                                                                          tiny_config):
+    import json
+    good = _run(tiny_config, "good", max_steps=2, save_steps=2)
+    bad = RunDir(default_runs_dir() / "bad")
+    bad.path.mkdir()
+    (bad.path / "config.yaml").write_text("model: [1]\n", encoding="utf-8")
+    (bad.path / "summary.json").write_text(json.dumps({"status": "finished",
+                                                       "duration_s": "abc"}))
+    h = window.history
+    _refresh(qtbot, h)
+    table = _table(h)
+    assert table["good"]["Status"] == "finished"
+    assert table["bad"]["Status"] == "unreadable"
+    assert good.path.is_dir()

@@ -30,3 +30,17 @@ def test_train_to_finish(window, qtbot, make_config):
     assert any(rd.model_dir.glob("*.safetensors"))
     assert window.banner.isHidden()
     assert train.isEnabled() and not window.run_panel.stop_button.isEnabled()
+
+
+def test_fail10_a_diverged_run_is_shown_as_diverged_with_advice(window, qtbot, make_config):
+    """learning_rate 1e308: the run panel says diverged, the banner suggests a lower
+    learning rate, and no model is saved."""
+    assert window.load_config(make_config(training={"learning_rate": 1e308}))
+    with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
+        qtbot.mouseClick(window.run_panel.train_button, Qt.MouseButton.LeftButton)
+    rd = RunDir(blocker.args[0])
+    assert rd.status() == "diverged" and not rd.model_dir.exists()
+    assert "Diverged" in window.run_panel.progress.format()
+    assert "Training diverged" in window.run_panel.log_pane.toPlainText()
+    assert not window.banner.isHidden()
+    assert "lower training.learning_rate" in window.banner.label.text()

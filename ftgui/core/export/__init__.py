@@ -3,9 +3,14 @@
     export(run_dir, "gguf", "model.gguf", progress=print)
 
 Every format is written under a temporary name beside ``out`` and renamed into place at the
-end, so an interrupted export never leaves something that looks complete; an existing
-``out`` is refused unless ``overwrite=True``. Mistakes the user can fix raise
-``ExportError`` (an ``FtguiError``) with a message that names the run or the path.
+end, so an interrupted export never leaves something that looks complete (the hidden
+``*.partial`` of an export that was killed is removed by the next export to the same
+place). An existing ``out`` is refused unless ``overwrite=True``, and even then only an
+earlier ftgui export of the same kind is replaced (see ``check_replace``): never a folder
+of the person's, a run, or a folder that holds a run. Exports get the modes the umask
+gives (like any file the user writes), not the private modes of run folders. Mistakes the
+user can fix raise ``ExportError`` (an ``FtguiError``) with a message that names the run
+or the path.
 """
 
 from __future__ import annotations
@@ -59,28 +64,140 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = Fal
     if out == rd.path or any(out == p or p in out.parents for p in inside):
         raise ExportError(f"{out} is part of the run itself; export to a path outside "
                           f"{rd.path} or into a new subfolder of it.")
-    if out.exists() and not overwrite:
+    if (out.exists() or out.is_symlink()) and not overwrite:
         raise ExportError(f"{out} already exists. Choose another name, or overwrite it "
                           f"(--force on the command line). Nothing was written.")
+    check_replace(rd, fmt, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda p: None)
     emit(Progress(f"Exporting {fmt}", 0, 0, str(out)))
     writer = {"merged": _merged, "adapter": _adapter, "gguf": _gguf, "script": _script}[fmt]
+    remove_stale_partials(out)
+    # the pid in the name tells a later export whether this partial's writer is gone
+    prefix = f".{out.name}.{os.getpid()}."
     if IS_FILE[fmt]:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial",
-                                        dir=out.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=out.parent)
         os.close(fd)
         tmp = Path(tmp_name)
     else:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=out.parent))
     try:
         writer(rd, tmp, emit, gguf_type=gguf_type)
+        if not IS_FILE[fmt]:
+            write_marker(tmp, fmt, rd)
         _move_into_place(tmp, out)
     except BaseException:
         _remove(tmp)
         raise
     emit(Progress(f"Exporting {fmt}", 1, 1, str(out)))
     return out
+
+
+# ---- what --force may replace -----------------------------------------------------------------
+MARKER = ".ftgui-export"   # inside every exported folder: what wrote it and which files
+
+
+def check_replace(run_dir: str | Path | RunDir, fmt: str, out: str | Path) -> None:
+    """Refuse (ExportError) to replace ``out`` with a ``fmt`` export of the run unless it
+    is an earlier ftgui export of the same kind (a folder with our marker and no other
+    files, a script with our header line, a GGUF with our metadata key). Nothing exists
+    there: fine. The window asks this before its "Replace?" question, the CLI before
+    --force acts."""
+    rd = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    out = Path(out).expanduser().absolute()
+    if not (out.exists() or out.is_symlink()):
+        return
+    what = f"--out {out}"
+    fix = "Choose a new path; --force only replaces an earlier ftgui export. Nothing was written."
+    real = out.resolve()
+    from ftgui.core.runs import default_runs_dir
+    runs = default_runs_dir().expanduser().resolve()
+    if real == rd.path or real in rd.path.parents:
+        raise ExportError(f"{what} holds the run {rd.path} itself. {fix}")
+    if RunDir(real).is_run():
+        raise ExportError(f"{what} is a run folder. {fix}")
+    if real == runs or real in runs.parents:
+        raise ExportError(f"{what} is (or holds) the runs folder {runs}. {fix}")
+    if out.is_symlink():
+        raise ExportError(f"{what} is a link; ftgui does not replace links. {fix}")
+    if IS_FILE[fmt]:
+        if out.is_dir():
+            raise ExportError(f"{what} is a folder and a {fmt} export is one file; ftgui "
+                              f"does not replace a folder with a file. {fix}")
+        if exported_as(out) != fmt:
+            raise ExportError(f"{what} is not an ftgui {fmt} export (no ftgui mark in "
+                              f"it). {fix}")
+        return
+    if not out.is_dir():
+        raise ExportError(f"{what} is a file and a {fmt} export is a folder. {fix}")
+    if exported_as(out) != fmt:
+        raise ExportError(f"{what} is not an ftgui {fmt} export (no {MARKER} file in "
+                          f"it, or another format). {fix}")
+    extra = _unlisted_files(out)
+    if extra:
+        shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+        raise ExportError(f"{what} holds files the export did not write ({shown}). {fix}")
+
+
+def exported_as(path: str | Path) -> str | None:
+    """The format of the ftgui export at ``path``, or None when it is not one."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            mark = json.loads((p / MARKER).read_text(encoding="utf-8"))
+            return mark.get("format") if isinstance(mark, dict) else None
+        if p.suffix.lower() == ".gguf" or p.read_bytes()[:4] == b"GGUF":
+            from ftgui.core.export.to_gguf import exported_by_ftgui
+            return "gguf" if exported_by_ftgui(p) else None
+        from ftgui.core.export.script import MARK_LINE
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            head = [fh.readline() for _ in range(3)]
+        return "script" if MARK_LINE + "\n" in head else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_marker(folder: Path, fmt: str, rd: RunDir) -> None:
+    files = sorted(str(f.relative_to(folder)) for f in folder.rglob("*") if f.is_file())
+    (folder / MARKER).write_text(json.dumps(
+        {"format": fmt, "run": str(rd.path), "files": files}, indent=1), encoding="utf-8")
+
+
+def _unlisted_files(folder: Path) -> list[str]:
+    try:
+        listed = set(json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    return sorted(str(f.relative_to(folder)) for f in folder.rglob("*")
+                  if not f.is_dir() and f.name != MARKER
+                  and str(f.relative_to(folder)) not in listed)
+
+
+def remove_stale_partials(out: Path) -> None:
+    """Delete ``.NAME.PID.*.partial`` beside ``out`` left by an export that was killed
+    (its process is gone); a partial of a live export is left alone."""
+    import re
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(\d+)\..*\.partial")
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        m = pattern.fullmatch(p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            _remove(p)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 # ---- checks --------------------------------------------------------------------------------
@@ -168,8 +285,29 @@ def _script(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
 
 
 # ---- files -----------------------------------------------------------------------------------
+def _umask() -> int:
+    try:  # Linux shows it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _apply_umask(tmp: Path) -> None:
+    """Temp files are created owner-only and copies keep the run's private modes: give
+    the export what the umask gives any new file of this user."""
+    mask = _umask()
+    paths = [tmp] + (list(tmp.rglob("*")) if tmp.is_dir() else [])
+    for p in paths:
+        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def _move_into_place(tmp: Path, out: Path) -> None:
-    tmp.chmod(0o644 if tmp.is_file() else 0o755)  # temp files are created owner-only
+    _apply_umask(tmp)
     if not out.exists() and not out.is_symlink():
         tmp.rename(out)
     elif tmp.is_file() and (out.is_file() or out.is_symlink()):

@@ -108,7 +108,8 @@ def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
             launch = launch.replace("torchrun ", f"torchrun --nnodes {t.nnodes} --node_rank N "
                                     f"--master_addr {t.master_addr} --master_port "
                                     f"{t.master_port} ")
-    return (TEMPLATE.replace("__RUN_NAME__", run_name).replace("__LAUNCH__", launch)
+    return (TEMPLATE.replace("__MARK_LINE__", MARK_LINE).replace("__RUN_NAME__", run_name)
+            .replace("__LAUNCH__", launch)
             .replace("__CONFIG__", inlined).replace("__DATA_CODE__", _data_code(cfg)))
 
 
@@ -127,7 +128,12 @@ def _data_code(cfg: RunConfig) -> str:
             .replace("__ROLES__", _literal(sft.SHAREGPT_ROLES)))
 
 
+# the second line of every exported script: how `ftgui export --force` knows the file is
+# one of its exports (and may replace it)
+MARK_LINE = "# ftgui-export: script (written by ftgui; --force may replace this file)"
+
 TEMPLATE = r'''#!/usr/bin/env python
+__MARK_LINE__
 """Reproduce the ftgui run "__RUN_NAME__" with plain transformers, datasets and peft.
 
     pip install torch transformers peft datasets numpy pyarrow

@@ -258,6 +258,20 @@ def check_supported(model_dir: Path):
     return cfg
 
 
+FTGUI_KEY = "ftgui.export"
+
+
+def exported_by_ftgui(path: str | Path) -> bool:
+    """The GGUF at ``path`` carries ftgui's metadata key (an earlier ftgui export)."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception:  # noqa: BLE001 - not a GGUF, cut short, another version: not ours
+        return False
+    return FTGUI_KEY in reader.fields
+
+
 def write_gguf(model_dir: str | Path, out: str | Path, outtype: str = "f16",
                progress: ProgressFn | None = None, name: str | None = None) -> Path:
     """Write ``model_dir`` (save_pretrained layout) as one GGUF file at ``out``."""
@@ -279,6 +293,7 @@ def write_gguf(model_dir: str | Path, out: str | Path, outtype: str = "f16",
     writer = gguf.GGUFWriter(str(out), arch)
     writer.add_type(gguf.GGUFType.MODEL)
     writer.add_name(name or model_dir.name)
+    writer.add_string(FTGUI_KEY, "gguf")  # lets `ftgui export --force` know its own files
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
                          else gguf.LlamaFileType.ALL_F32)
     _hparams(writer, cfg, n_vocab)

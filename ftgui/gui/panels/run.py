@@ -211,8 +211,8 @@ class RunPanel(QWidget):
             self.runs.addItem("no runs yet", None)
         for r in runs[:50]:
             s = r.summary()
-            status = s.get("status") or r.status()
-            steps = s.get("steps")
+            status = s.get("status") if isinstance(s.get("status"), str) else r.status()
+            steps = s.get("steps") if isinstance(s.get("steps"), int) else None
             label = f"{r.path.name} — {status}" + (f" @ {steps}" if steps else "")
             self.runs.addItem(label, str(r.path))
             self.runs.setItemData(self.runs.count() - 1, str(r.path), Qt.ItemDataRole.ToolTipRole)
@@ -290,6 +290,10 @@ class RunPanel(QWidget):
             self.log(f"Finished in {hms(s.get('duration_s'))}.{ppl} Model saved to "
                      f"{Path(e.run_dir) / 'model'}.")
             self.result_card.show_run(e.run_dir, s)
+        elif e.status == "diverged":
+            self.result_card.clear()
+            self.progress.setFormat("Diverged at step %v / %m — lower the learning rate")
+            self.log(s.get("error") or "Training diverged.", level="error")
         else:
             self.progress.setFormat("Stopped at step %v / %m — Resume to continue")
             self.log(f"Stopped at step {s.get('steps')}. Resume continues from the checkpoint.")

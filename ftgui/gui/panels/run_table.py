@@ -20,7 +20,8 @@ COLUMNS = (("Name", "name", "name"), ("Status", "status", "status"),
            ("Duration", "duration", "duration_s"), ("Date", "date", "date"))
 NUMERIC = {"steps", "final_loss", "ppl_after", "duration_s"}
 STATUS_COLORS = {"finished": (22, 163, 74), "stopped": (217, 119, 6), "failed": (220, 38, 38),
-                 "running": (37, 99, 235), "interrupted": (147, 51, 234)}
+                 "running": (37, 99, 235), "interrupted": (147, 51, 234),
+                 "diverged": (190, 18, 60), "unreadable": (120, 113, 108)}
 UNKNOWN_COLOR = (120, 120, 120)
 STATUS_TIPS = {
     "finished": "Trained to the end; the model is saved in the run's model folder.",
@@ -29,6 +30,10 @@ STATUS_TIPS = {
     "running": "Being trained now.",
     "interrupted": "Its process ended without finishing (killed, crashed or the machine "
                    "restarted); Resume continues from its last checkpoint.",
+    "diverged": "The loss or gradient became infinite or NaN; the last good checkpoint is "
+                "kept. Train again with a lower learning rate.",
+    "unreadable": "Its files hold values of the wrong kind (hover the run's name for "
+                  "which); the other runs are listed as usual.",
 }
 PathRole = Qt.ItemDataRole.UserRole + 1
 
