@@ -31,6 +31,11 @@ class EventCallback(TrainerCallback):
         self._start_step = self._last_step = state.global_step
         self.on_begin(state.max_steps, state.global_step)
 
+    def on_evaluate(self, args, state, control, **kw):
+        if state.global_step == self._start_step:
+            # the base model's evaluation (eval_on_start) is not training time
+            self._t0 = self._last_t = time.time()
+
     def _stop_requested(self, args) -> bool:
         local = self.stop.is_set() or bool(self.stop_file and self.stop_file.exists())
         import torch.distributed as dist

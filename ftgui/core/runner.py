@@ -22,6 +22,8 @@ import traceback
 from pathlib import Path
 from typing import Iterable
 
+from transformers import TrainerCallback
+
 from ftgui.core import data as data_mod
 from ftgui.core import devices, models
 from ftgui.core.callbacks import EventCallback, perplexity
@@ -236,6 +238,9 @@ class Runner:
             if t.gradient_checkpointing else None,
             logging_steps=t.logging_steps,
             eval_strategy="steps" if (has_eval and t.eval_steps) else "no",
+            # the base model is measured inside train(), after the model is wrapped for
+            # DDP/FSDP; a resume from a checkpoint measured it before
+            eval_on_start=has_eval and self._checkpoint is None,
             eval_steps=t.eval_steps,
             save_strategy="steps",
             save_steps=t.save_steps,
@@ -265,6 +270,7 @@ class Runner:
                        processing_class=tokenizer,
                        callbacks=[self.callback])
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output
+        trainer.add_callback(_BaseEval(self))
         return trainer
 
     def _on_begin(self, total_steps: int, start_step: int) -> None:
@@ -280,12 +286,6 @@ class Runner:
     def train(self) -> dict:
         trainer = self.trainer
         try:
-            if trainer.eval_dataset is not None and "eval_loss_before" not in self._summary:
-                self.emit(Progress("Evaluating the base model", 0, 0))
-                loss = trainer.evaluate()["eval_loss"]
-                self._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss))
-                self._write_summary()
-            _unprepare_after_eval(trainer)
             ckpt = str(self._checkpoint) if self._checkpoint else None
             if ckpt:
                 self.emit(Message(f"Resuming from {Path(ckpt).name}."))
@@ -398,25 +398,23 @@ def _training_complete(checkpoint: Path) -> bool:
         return False
 
 
-def _unprepare_after_eval(trainer) -> None:
-    """Let train() wrap the model in DistributedDataParallel after an evaluate().
+class _BaseEval(TrainerCallback):
+    """The evaluation of the base model that ``eval_on_start`` runs at step 0: announced,
+    and kept in the summary at once (a run cut off later still shows it)."""
 
-    Trainer.evaluate() before train() prepares the bare model for evaluation only
-    (accelerate's prepare_model(evaluation_mode=True)), which marks it
-    ``_is_accelerate_prepared``; train()'s prepare then returns it unwrapped, so under DDP
-    the processes never all-reduce their gradients and each trains on its own share of
-    the batch (transformers 5.24 / accelerate 1.15). FSDP and DeepSpeed are wrapped by
-    evaluate() itself and are left alone."""
-    model = trainer.model
-    if trainer.args.world_size <= 1 or trainer.model_wrapped is not model or \
-            not getattr(model, "_is_accelerate_prepared", False):
-        return
-    del model._is_accelerate_prepared
-    original = model.__dict__.pop("_original_forward", None)
-    if original is not None:  # the autocast wrapper is put on again by train()'s prepare
-        model.forward = original
-    models_ = trainer.accelerator._models
-    models_[:] = [m for m in models_ if m is not model]
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    def on_train_begin(self, args, state, control, **kw):
+        if args.eval_on_start:
+            self.runner.emit(Progress("Evaluating the base model", 0, 0))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        if state.global_step == 0 and metrics and "eval_loss" in metrics:
+            loss = metrics["eval_loss"]
+            self.runner._summary.update(eval_loss_before=loss,
+                                        perplexity_before=perplexity(loss))
+            self.runner._write_summary()
 
 
 def _strategy_args(t) -> dict:
