@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftgui.core import compat
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.errors import ModelError
 
@@ -143,18 +144,8 @@ def load_model(cfg: ModelConfig, dtype=None):
     except Exception as e:  # noqa: BLE001 - see load_tokenizer
         raise _wrap(src, "the model", e) from e
     if src.kind == "gguf":
-        _forget_gguf_quantization(model)
+        compat.forget_gguf_quantization(model)
     return model
-
-
-def _forget_gguf_quantization(model) -> None:
-    """transformers dequantizes GGUF weights to full precision on load but still marks the
-    model as quantized, which makes the Trainer refuse it and save_pretrained write a
-    quantization_config that no longer describes the weights."""
-    model.is_quantized = False
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
 
 
 def context_length(model_config) -> int | None:

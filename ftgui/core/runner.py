@@ -25,7 +25,7 @@ from typing import Iterable
 from transformers import TrainerCallback
 
 from ftgui.core import data as data_mod
-from ftgui.core import devices, models
+from ftgui.core import compat, devices, models
 from ftgui.core.callbacks import EventCallback, perplexity
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
@@ -293,7 +293,7 @@ class Runner:
                 # cut off after the last step (evaluating or saving the model): the
                 # Trainer would run one step too many, so load the weights and go on
                 from transformers.trainer_callback import TrainerState
-                trainer._load_from_checkpoint(ckpt)
+                compat.load_checkpoint_weights(trainer, ckpt)
                 trainer.state = TrainerState.load_from_json(
                     str(Path(ckpt) / "trainer_state.json"))
                 self._on_begin(trainer.state.max_steps, trainer.state.global_step)
