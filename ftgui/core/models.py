@@ -10,6 +10,7 @@ from pathlib import Path
 from ftgui.core import compat
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.errors import ModelError
+from ftgui.core.wording import first_line
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json", "adapter_model.safetensors")
@@ -84,8 +85,7 @@ def _hub_kwargs(src: ModelSource, trust_remote_code: bool) -> dict:
 
 
 def _wrap(src: ModelSource, what: str, exc: Exception) -> ModelError:
-    text = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() \
-        else type(exc).__name__
+    text = first_line(exc).rstrip(".")
     if src.kind == "gguf" and "not supported" in text.lower():
         return ModelError(f"model.source: {src.label} is a GGUF of an architecture that "
                           f"transformers cannot load ({text}). Use a Llama, Mistral, Qwen2, "

@@ -33,6 +33,7 @@ from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemo
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, drop_steps_after)
 from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint, writer_info
+from ftgui.core.wording import describe_error, first_line
 
 log = logging.getLogger("ftgui")
 
@@ -343,8 +344,7 @@ class Runner:
                 raise user from e
             tb = traceback.format_exc()
             log.error("run failed:\n%s", tb)
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            self._fail(f"{type(e).__name__}: {msg}", False, None)
+            self._fail(describe_error(e), False, None)
             raise
 
     def _write_summary(self) -> None:
@@ -516,18 +516,6 @@ def user_error_for(exc: BaseException, config: RunConfig, run: RunDir | None,
     return None
 
 
-def _first_line(e: BaseException) -> str:
-    import re
-    text = str(e).strip()
-    if not text:
-        return type(e).__name__
-    # torch's "[enforce fail at alloc_cpu.cpp:127] err == 0. " says nothing to a person
-    text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*(err == 0\.\s*)?", "",
-                  text.splitlines()[0]).strip()
-    text = re.sub(r"\s*Error code \d+.*$", "", text)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
     name = getattr(e, "filename", None)
     folder = Path(name).parent if name else (run.path if run else Path.cwd())
@@ -538,7 +526,7 @@ def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
     else:
         after = "start the run again"
     return DiskFullError(f"Could not write to {folder}: the disk is full (or over its quota "
-                         f"or file size limit: {_first_line(e)}). Free some space, then "
+                         f"or file size limit: {first_line(e)}). Free some space, then "
                          f"{after}.", field="training.output_dir")
 
 
@@ -558,6 +546,6 @@ def _out_of_memory(e: BaseException, config: RunConfig, device=None) -> OutOfMem
     if where == "cuda" and not t.auto_find_batch_size:
         tips.append("training.auto_find_batch_size: true to find the largest batch that fits")
     advice = "; ".join(tips) or "a smaller model"
-    return OutOfMemoryError(f"Out of memory on {where} ({_first_line(e)}). To need less, "
+    return OutOfMemoryError(f"Out of memory on {where} ({first_line(e)}). To need less, "
                             f"try: {advice}. Then start the run again.",
                             field="training.batch_size")

@@ -14,7 +14,8 @@ from ftgui.gui import inspect, sft_preview
 from ftgui.gui.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
 from ftgui.gui.widgets import BusyLine
-from ftgui.gui.worker import describe_error, error_field, run_task
+from ftgui.core.wording import describe_error
+from ftgui.gui.worker import error_field, run_task
 
 PREVIEW_KEYS = {"data.source", "data.config", "data.split", "data.text_column",
                 "data.validation", "data.block_size", "data.add_eos", "data.max_rows",

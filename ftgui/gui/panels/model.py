@@ -11,7 +11,8 @@ from ftgui.core.errors import FtguiError
 from ftgui.gui import inspect
 from ftgui.gui.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
-from ftgui.gui.worker import describe_error, error_field, run_task
+from ftgui.core.wording import describe_error
+from ftgui.gui.worker import error_field, run_task
 
 # settings the memory estimate depends on
 MEMORY_KEYS = {"model.method", "training.batch_size", "data.block_size", "training.precision",
