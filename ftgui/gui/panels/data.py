@@ -136,7 +136,7 @@ class DataPanel(QWidget):
                 return out, None
             progress(out)  # the counts, while the examples are rendered
             progress("Rendering examples")
-            return out, sft_preview.compute(data_cfg, model_cfg, seed)
+            return out, inspect.sft_sample(data_cfg, model_cfg, seed)
 
         run_task(work,
                  lambda out: self._done(gen, out), lambda e: self._failed(gen, e),
