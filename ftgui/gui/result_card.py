@@ -20,8 +20,7 @@ from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.core.evaluate import evaluate_run, perplexity_text
 from ftgui.core.runs import RunDir
-from ftgui.core.wording import duration
-from ftgui.core.wording import describe_error
+from ftgui.core.wording import describe_error, duration
 from ftgui.gui.worker import heavy_imports, run_task
 
 

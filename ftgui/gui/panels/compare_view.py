@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
                                QVBoxLayout, QWidget)
 
 from ftgui.core.compare import RunCurves, config_differences, show_value
-from ftgui.core.wording import duration
 from ftgui.core.pngplot import PALETTE
+from ftgui.core.wording import duration
 from ftgui.gui.plots import COLORS
 
 

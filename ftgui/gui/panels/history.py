@@ -25,9 +25,9 @@ from ftgui.core.errors import FtguiError, RunDirError
 from ftgui.core.history import run_row, runs_table
 from ftgui.core.resumable import NOT_RESUMABLE, resume_option
 from ftgui.core.runs import RunDir, default_runs_dir
+from ftgui.core.wording import describe_error
 from ftgui.gui.panels.compare_view import CompareView
 from ftgui.gui.panels.run_table import PathRole, RunTableModel, shown_rows
-from ftgui.core.wording import describe_error
 from ftgui.gui.worker import run_task
 
 RUNS_DIR_KEY = "runs_dir"
