@@ -7,13 +7,7 @@ import time
 
 from ftgui.core.events import (CheckpointSaved, EvalLogged, Event, Message, Progress,
                                RunFinished, RunStarted, StepLogged)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from ftgui.core.wording import duration
 
 
 class ConsoleSink:
@@ -64,7 +58,7 @@ class ConsoleSink:
             gn = f" gnorm {e.grad_norm:.2f}" if e.grad_norm is not None else ""
             self._status(f"[{bar}] step {e.step}/{e.total_steps} loss {e.loss:.4f} "
                          f"lr {e.learning_rate:.2e}{gn} {e.tokens_per_second:,.0f} tok/s "
-                         f"elapsed {_clock(e.elapsed)} ETA {_clock(e.eta)}")
+                         f"elapsed {duration(e.elapsed)} ETA {duration(e.eta)}")
         elif isinstance(e, EvalLogged):
             self._line(f"validation at step {e.step}: loss {e.loss:.4f}, perplexity "
                        f"{e.perplexity:,.2f}")
@@ -76,7 +70,7 @@ class ConsoleSink:
             lines = [f"Run {e.status}: {e.run_dir}"]
             if "final_train_loss" in s:
                 lines.append(f"  final training loss {s['final_train_loss']:.4f} after "
-                             f"{s.get('steps', '?')} steps, {_clock(s.get('duration_s', 0))}")
+                             f"{s.get('steps', '?')} steps, {duration(s.get('duration_s'))}")
             if "perplexity_before" in s and "perplexity_after" in s:
                 lines.append(f"  validation perplexity {s['perplexity_before']:,.2f} -> "
                              f"{s['perplexity_after']:,.2f}")

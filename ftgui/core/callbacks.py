@@ -35,6 +35,11 @@ class EventCallback(TrainerCallback):
         self._start_step = self._last_step = state.global_step
         self.on_begin(state.max_steps, state.global_step)
 
+    def on_evaluate(self, args, state, control, **kw):
+        if state.global_step == self._start_step:
+            # the base model's evaluation (eval_on_start) is not training time
+            self._t0 = self._last_t = time.time()
+
     def _agree(self, args, stop: bool, broken: bool) -> tuple[bool, bool]:
         import torch.distributed as dist
         if not (dist.is_available() and dist.is_initialized()):

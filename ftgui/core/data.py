@@ -19,6 +19,7 @@ from ftgui.core import files, sft
 from ftgui.core.config import DataConfig, looks_like_path
 from ftgui.core.errors import DataError
 from ftgui.core.events import Progress
+from ftgui.core.wording import first_line
 
 CACHE_VERSION = 2
 ProgressFn = Callable[[Progress], None]
@@ -131,7 +132,7 @@ def _hub_rows(cfg: DataConfig, split: str) -> list[dict]:
     try:
         ds = datasets.load_dataset(cfg.source, cfg.config or None, split=split)
     except Exception as e:  # noqa: BLE001 - network, missing id, wrong config or split
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise DataError(f"data.source: could not load the Hub dataset '{cfg.source}'"
                         f"{' (' + cfg.config + ')' if cfg.config else ''} split '{split}': "
                         f"{first}. Check the id, config and split, and your connection.",

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ftgui.core.errors import DataError
+from ftgui.core.wording import first_line
 
 SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".csv", ".parquet")
 SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
@@ -107,7 +108,7 @@ def _read_jsonl(p: Path, text: str, field: str) -> list[dict]:
                             f"{e.colno}). Fix or delete that line.", field=field) from None
         except (ValueError, RecursionError) as e:  # a 5000-digit number, 10000 nested [
             raise DataError(f"{field}: {p} line {n} cannot be read as JSON "
-                            f"({_short(e)}).", field=field) from None
+                            f"({first_line(e, 120)}).", field=field) from None
         if not isinstance(row, dict):
             raise DataError(f"{field}: {p} line {n} is a JSON {type(row).__name__}, not an "
                             f"object; each line must be like {{\"text\": \"...\"}}.",
@@ -125,7 +126,7 @@ def _read_json_array(p: Path, text: str, field: str) -> list[dict]:
         raise DataError(f"{field}: {p} line {e.lineno} is not valid JSON ({e.msg}).",
                         field=field) from None
     except (ValueError, RecursionError) as e:
-        raise DataError(f"{field}: {p} cannot be read as JSON ({_short(e)}).",
+        raise DataError(f"{field}: {p} cannot be read as JSON ({first_line(e, 120)}).",
                         field=field) from None
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
@@ -154,11 +155,6 @@ def _check_unicode(row: dict, where: str, field: str) -> None:
         raise DataError(f"{field}: {where} holds a lone UTF-16 surrogate (a \\uD8xx escape "
                         f"without its pair), which is not text. Fix or delete it.",
                         field=field) from None
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:120]
 
 
 def _read_csv(p: Path, text: str, field: str) -> list[dict]:

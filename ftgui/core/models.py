@@ -7,8 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftgui.core import compat
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.errors import ModelError
+from ftgui.core.wording import first_line
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json", "adapter_model.safetensors")
@@ -75,16 +77,15 @@ def _package_file(source: str) -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / rel)
 
 
-def _hub_kwargs(src: ModelSource, trust_remote_code: bool) -> dict:
+def hub_kwargs(src: ModelSource, trust_remote_code: bool) -> dict:
     kw = {"trust_remote_code": trust_remote_code}
     if src.gguf_file:
         kw["gguf_file"] = src.gguf_file
     return kw
 
 
-def _wrap(src: ModelSource, what: str, exc: Exception) -> ModelError:
-    text = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() \
-        else type(exc).__name__
+def load_error(src: ModelSource, what: str, exc: Exception) -> ModelError:
+    text = first_line(exc).rstrip(".")
     if src.kind == "gguf" and "not supported" in text.lower():
         return ModelError(f"model.source: {src.label} is a GGUF of an architecture that "
                           f"transformers cannot load ({text}). Use a Llama, Mistral, Qwen2, "
@@ -109,11 +110,11 @@ def load_tokenizer(cfg: ModelConfig):
 
     src = resolve_source(cfg.source)
     try:
-        tok = AutoTokenizer.from_pretrained(src.path, **_hub_kwargs(src, cfg.trust_remote_code))
+        tok = AutoTokenizer.from_pretrained(src.path, **hub_kwargs(src, cfg.trust_remote_code))
     except ModelError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure here is about the input files
-        raise _wrap(src, "the tokenizer", e) from e
+        raise load_error(src, "the tokenizer", e) from e
     if tok.pad_token is None:
         # Packed causal-LM blocks need no padding, but collators and generate() do.
         if tok.eos_token is not None:
@@ -129,7 +130,7 @@ def load_model(cfg: ModelConfig, dtype=None):
     from transformers import AutoModelForCausalLM
 
     src = resolve_source(cfg.source)
-    kw = _hub_kwargs(src, cfg.trust_remote_code)
+    kw = hub_kwargs(src, cfg.trust_remote_code)
     if src.kind == "folder" and not cfg.allow_pickle and not _has_safetensors(Path(src.path)):
         raise ModelError(f"model.source: {src.path} holds its weights only as pickle "
                          f"(pytorch_model.bin), which can run code when loaded. Convert it to "
@@ -141,20 +142,10 @@ def load_model(cfg: ModelConfig, dtype=None):
         model = AutoModelForCausalLM.from_pretrained(src.path, dtype=dtype or torch.float32,
                                                      **kw)
     except Exception as e:  # noqa: BLE001 - see load_tokenizer
-        raise _wrap(src, "the model", e) from e
+        raise load_error(src, "the model", e) from e
     if src.kind == "gguf":
-        _forget_gguf_quantization(model)
+        compat.forget_gguf_quantization(model)
     return model
-
-
-def _forget_gguf_quantization(model) -> None:
-    """transformers dequantizes GGUF weights to full precision on load but still marks the
-    model as quantized, which makes the Trainer refuse it and save_pretrained write a
-    quantization_config that no longer describes the weights."""
-    model.is_quantized = False
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
 
 
 def context_length(model_config) -> int | None:

@@ -22,8 +22,10 @@ import traceback
 from pathlib import Path
 from typing import Iterable
 
+from transformers import TrainerCallback
+
 from ftgui.core import data as data_mod
-from ftgui.core import devices, models
+from ftgui.core import compat, devices, models
 from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
@@ -31,6 +33,7 @@ from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemo
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, drop_steps_after)
 from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume
+from ftgui.core.wording import describe_error, first_line
 
 log = logging.getLogger("ftgui")
 
@@ -244,6 +247,9 @@ class Runner:
             if t.gradient_checkpointing else None,
             logging_steps=t.logging_steps,
             eval_strategy="steps" if (has_eval and t.eval_steps) else "no",
+            # the base model is measured inside train(), after the model is wrapped for
+            # DDP/FSDP; a resume from a checkpoint measured it before
+            eval_on_start=has_eval and self._checkpoint is None,
             eval_steps=t.eval_steps,
             save_strategy="steps",
             save_steps=t.save_steps,
@@ -273,6 +279,7 @@ class Runner:
                        processing_class=tokenizer,
                        callbacks=[self.callback])
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output
+        trainer.add_callback(_BaseEval(self))
         return trainer
 
     def _on_begin(self, total_steps: int, start_step: int) -> None:
@@ -288,12 +295,6 @@ class Runner:
     def train(self) -> dict:
         trainer = self.trainer
         try:
-            if trainer.eval_dataset is not None and "eval_loss_before" not in self._summary:
-                self.emit(Progress("Evaluating the base model", 0, 0))
-                loss = trainer.evaluate()["eval_loss"]
-                self._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss))
-                self._write_summary()
-            _unprepare_after_eval(trainer)
             ckpt = str(self._checkpoint) if self._checkpoint else None
             if ckpt:
                 self.emit(Message(f"Resuming from {Path(ckpt).name}."))
@@ -301,7 +302,7 @@ class Runner:
                 # cut off after the last step (evaluating or saving the model): the
                 # Trainer would run one step too many, so load the weights and go on
                 from transformers.trainer_callback import TrainerState
-                trainer._load_from_checkpoint(ckpt)
+                compat.load_checkpoint_weights(trainer, ckpt)
                 trainer.state = TrainerState.load_from_json(
                     str(Path(ckpt) / "trainer_state.json"))
                 self._on_begin(trainer.state.max_steps, trainer.state.global_step)
@@ -358,8 +359,7 @@ class Runner:
                 raise user from e
             tb = traceback.format_exc()
             log.error("run failed:\n%s", tb)
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            self._fail(f"{type(e).__name__}: {msg}", False, None)
+            self._fail(describe_error(e), False, None)
             raise
 
     def _divergence_message(self, step: int, what: str, value: float) -> str:
@@ -439,25 +439,23 @@ def _training_complete(checkpoint: Path) -> bool:
         return False
 
 
-def _unprepare_after_eval(trainer) -> None:
-    """Let train() wrap the model in DistributedDataParallel after an evaluate().
+class _BaseEval(TrainerCallback):
+    """The evaluation of the base model that ``eval_on_start`` runs at step 0: announced,
+    and kept in the summary at once (a run cut off later still shows it)."""
 
-    Trainer.evaluate() before train() prepares the bare model for evaluation only
-    (accelerate's prepare_model(evaluation_mode=True)), which marks it
-    ``_is_accelerate_prepared``; train()'s prepare then returns it unwrapped, so under DDP
-    the processes never all-reduce their gradients and each trains on its own share of
-    the batch (transformers 5.24 / accelerate 1.15). FSDP and DeepSpeed are wrapped by
-    evaluate() itself and are left alone."""
-    model = trainer.model
-    if trainer.args.world_size <= 1 or trainer.model_wrapped is not model or \
-            not getattr(model, "_is_accelerate_prepared", False):
-        return
-    del model._is_accelerate_prepared
-    original = model.__dict__.pop("_original_forward", None)
-    if original is not None:  # the autocast wrapper is put on again by train()'s prepare
-        model.forward = original
-    models_ = trainer.accelerator._models
-    models_[:] = [m for m in models_ if m is not model]
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    def on_train_begin(self, args, state, control, **kw):
+        if args.eval_on_start:
+            self.runner.emit(Progress("Evaluating the base model", 0, 0))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        if state.global_step == 0 and metrics and "eval_loss" in metrics:
+            loss = metrics["eval_loss"]
+            self.runner._summary.update(eval_loss_before=loss,
+                                        perplexity_before=perplexity(loss))
+            self.runner._write_summary()
 
 
 def _strategy_args(t) -> dict:
@@ -559,18 +557,6 @@ def user_error_for(exc: BaseException, config: RunConfig, run: RunDir | None,
     return None
 
 
-def _first_line(e: BaseException) -> str:
-    import re
-    text = str(e).strip()
-    if not text:
-        return type(e).__name__
-    # torch's "[enforce fail at alloc_cpu.cpp:127] err == 0. " says nothing to a person
-    text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*(err == 0\.\s*)?", "",
-                  text.splitlines()[0]).strip()
-    text = re.sub(r"\s*Error code \d+.*$", "", text)
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
     name = getattr(e, "filename", None)
     folder = Path(name).parent if name else (run.path if run else Path.cwd())
@@ -581,7 +567,7 @@ def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
     else:
         after = "start the run again"
     return DiskFullError(f"Could not write to {folder}: the disk is full (or over its quota "
-                         f"or file size limit: {_first_line(e)}). Free some space, then "
+                         f"or file size limit: {first_line(e)}). Free some space, then "
                          f"{after}.", field="training.output_dir")
 
 
@@ -601,6 +587,6 @@ def _out_of_memory(e: BaseException, config: RunConfig, device=None) -> OutOfMem
     if where == "cuda" and not t.auto_find_batch_size:
         tips.append("training.auto_find_batch_size: true to find the largest batch that fits")
     advice = "; ".join(tips) or "a smaller model"
-    return OutOfMemoryError(f"Out of memory on {where} ({_first_line(e)}). To need less, "
+    return OutOfMemoryError(f"Out of memory on {where} ({first_line(e)}). To need less, "
                             f"try: {advice}. Then start the run again.",
                             field="training.batch_size")

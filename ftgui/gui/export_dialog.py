@@ -23,8 +23,9 @@ from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, check_replace, default_name
 from ftgui.core.runs import RunDir
+from ftgui.core.wording import describe_error
 from ftgui.gui.questions import ask_yes_no
-from ftgui.gui.worker import describe_error, heavy_imports, run_task
+from ftgui.gui.worker import heavy_imports, run_task
 
 TITLES = {"merged": "Merged model folder", "adapter": "LoRA adapter folder",
           "gguf": "GGUF file", "script": "Python script"}

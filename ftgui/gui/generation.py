@@ -18,7 +18,8 @@ import traceback
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ftgui.core.errors import FtguiError
-from ftgui.gui.worker import describe_error, heavy_imports
+from ftgui.core.wording import describe_error
+from ftgui.gui.worker import heavy_imports
 
 log = logging.getLogger("ftgui")
 

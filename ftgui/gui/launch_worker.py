@@ -70,9 +70,10 @@ class LaunchWorker(RunWorker):
         self.launch = None
         self.log_path: Path | None = None
         self._ended = False
-        # PySide6 6.12 runs a subclass's override of an inherited slot (RunWorker.run)
-        # on the GUI thread, not the thread the worker was moved to (the window froze
-        # in RunController.finish); a slot of its own name, bound as `run`, runs there
+        # PySide6 (6.8.3 to 6.12.0 checked) runs a subclass's override of an inherited
+        # slot (RunWorker.run) on the GUI thread, not the thread the worker was moved to
+        # (the window froze in RunController.finish); a slot of its own name, bound as
+        # `run`, runs there. tests/gui/test_pyside_canaries.py says when a release fixes it.
         self.run = self.follow
 
     def request_stop(self) -> None:

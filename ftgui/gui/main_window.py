@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
+from ftgui.core.wording import describe_error
 from ftgui.gui import inspect
 from ftgui.gui.config_files import ConfigFiles
 from ftgui.gui.fields import ConfigField, ConfigModel
@@ -28,7 +29,7 @@ from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.run_control import RunControl
 from ftgui.gui.widgets import DeviceBadge, ErrorBanner
 from ftgui.gui.window_state import WindowState
-from ftgui.gui.worker import describe_error, error_field, run_task
+from ftgui.gui.worker import error_field, run_task
 
 TAB_OF_SECTION = {"model": 0, "data": 1, "training": 2, "lora": 3}
 DEVICE_KEYS = ("*", "training.device", "training.precision")   # changes that redetect

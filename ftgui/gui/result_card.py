@@ -20,7 +20,8 @@ from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.core.evaluate import evaluate_run, perplexity_text
 from ftgui.core.runs import RunDir
-from ftgui.gui.worker import describe_error, heavy_imports, run_task
+from ftgui.core.wording import describe_error, duration
+from ftgui.gui.worker import heavy_imports, run_task
 
 
 class ResultCard(QFrame):
@@ -92,7 +93,6 @@ class ResultCard(QFrame):
     # ---- content -------------------------------------------------------------------------
     def show_run(self, run_dir: str, summary: dict | None = None) -> None:
         """Fill the card from the run's summary (the RunFinished one, or summary.json)."""
-        from ftgui.gui.panels.run import hms
 
         self.run_dir = str(run_dir)
         s = summary if summary is not None else RunDir(run_dir).summary()
@@ -100,7 +100,7 @@ class ResultCard(QFrame):
         self.title.setText(f"✓  {name} finished")
         self.title.setToolTip(str(run_dir))
         loss = s.get("final_train_loss")
-        parts = [f"{s.get('steps', 0):,} steps in {hms(s.get('duration_s'))}"]
+        parts = [f"{s.get('steps', 0):,} steps in {duration(s.get('duration_s'))}"]
         if loss is not None:
             parts.insert(0, f"Final training loss {loss:.4f}")
         self.details.setText(" · ".join(parts))

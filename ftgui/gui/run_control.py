@@ -26,9 +26,10 @@ RESOURCE_FIELDS = ("training.batch_size", "training.output_dir")
 
 
 class RunControl:
-    # No @Slot on these methods: PySide6 6.12 runs a decorated slot that a window inherits
-    # from a plain mixin on the thread that emits (the worker's), once the window has other
-    # connections; an undecorated method is queued to the GUI thread as it should be.
+    # No @Slot on these methods: PySide6 (6.8.3 to 6.12.0 checked) runs a @Slot() that a
+    # window inherits from a plain mixin on the emitting thread (the worker's) once the
+    # window has other handlers on that signal; an undecorated method is queued to the GUI
+    # thread as it should be. tests/gui/test_pyside_canaries.py says when a release fixes it.
 
     def _init_run_control(self) -> None:
         self.last_run_dir: str | None = None   # the run trained last (Open run folder, Export)

@@ -2,84 +2,27 @@
 model's template, the trained-on (response) part highlighted, and a histogram of the
 examples' token lengths with ``data.block_size`` marked.
 
-``compute`` is Qt-free and runs on a worker thread; ``SftPreview`` is the widget.
+What is shown is computed in the core (core/sft_sample.py) on a worker thread;
+``SftPreview`` is the widget.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QSizePolicy, QSpinBox, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from ftgui.core.config import DataConfig, ModelConfig
-from ftgui.core.errors import FtguiError
-
-SHOWN = 50            # examples rendered for browsing
-MEASURED = 20_000     # examples whose token length is measured for the histogram
+from ftgui.core.sft_sample import SftSample
 
 PROMPT_STYLE = "color:#6b7280;"
 RESPONSE_STYLE = "background-color:#c9f2d9;color:#064e3b;"
 SPECIAL_STYLE = "color:#7c3aed;font-weight:600;"
 BAR_OK = (59, 130, 246, 200)
 BAR_CUT = (239, 68, 68, 210)
-
-
-@dataclass
-class SftSample:
-    examples: list[list[tuple[str, bool]]]    # rendered (text, is_response) pieces
-    lengths: np.ndarray                        # tokens per example, before truncation
-    total: int                                 # training examples in all
-    block_size: int
-    truncate: bool
-    template: str                              # which template rendered them
-    specials: list[str] = field(default_factory=list)
-
-    @property
-    def over(self) -> int:
-        """Measured examples longer than the block (truncated, or refused)."""
-        return int((self.lengths > self.block_size).sum())
-
-
-def compute(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int) -> SftSample | None:
-    """Render the first examples and measure token lengths (None for plain text or when
-    the model's tokenizer cannot be read)."""
-    if data_cfg.format == "text":
-        return None
-    from ftgui.core import data, models, sft
-    from ftgui.gui.worker import heavy_imports
-
-    heavy_imports()
-    raw = data.load_raw(data_cfg, seed)
-    try:
-        tok = models.load_tokenizer(model_cfg)
-    except FtguiError:
-        return None
-    simple = sft.use_simple_template(tok, data_cfg.template)
-    sft.prepare_tokenizer(tok, data_cfg.template)
-    eos = tok.eos_token_id
-    examples = []
-    for messages in raw.train[:SHOWN]:
-        pieces = []
-        for text, is_response in sft.segments(messages, tok):
-            if is_response and eos is not None and tok.eos_token:
-                ids = tok(text, add_special_tokens=False)["input_ids"]
-                if eos not in ids:   # sft.encode appends it: show it as trained on
-                    text += tok.eos_token
-            pieces.append((text, is_response))
-        examples.append(pieces)
-    lengths = np.fromiter((len(sft.encode(m, tok, True)[0]) for m in raw.train[:MEASURED]),
-                          dtype=np.int64)
-    specials = sorted({s for s in (list(tok.all_special_tokens)
-                                   + list(tok.get_added_vocab())) if s}, key=len, reverse=True)
-    return SftSample(examples, lengths, len(raw.train), data_cfg.block_size,
-                     data_cfg.truncate, "simple template" if simple else "chat template",
-                     specials)
 
 
 def render_html(pieces: list[tuple[str, bool]], specials: list[str] = ()) -> str:

@@ -247,13 +247,6 @@ def wait_for_tasks(ms: int = 30000) -> bool:
     return QThreadPool.globalInstance().waitForDone(ms)
 
 
-def describe_error(e: BaseException) -> str:
-    if isinstance(e, FtguiError):
-        return e.message
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 def error_field(e: BaseException) -> str | None:
     return getattr(e, "field", None) if isinstance(e, FtguiError) else None
 

@@ -59,14 +59,16 @@ def test_two_processes_against_one(tiny_config, tmp_path):
     sa, sb = a.summary(), b.summary()
     assert sb["tokens_seen"] == sa["tokens_seen"] == 10 * 8 * 32
     # Same 8 blocks per step (4 on each process), gradients all-reduced: the same run up
-    # to float rounding. Before the DDP fix (runner._unprepare_after_eval) the processes
-    # never synchronised: grad norm 2.02 vs 1.55 at step 1, final loss 5.792 vs 5.770.
-    # Measured with the fix: final loss 5.7700181 vs 5.7700186 (8e-8 relative), grad
-    # norms within 1.2e-7 relative, weights within 2.8e-6.
+    # to float rounding. When the base model was evaluated before train() the model was
+    # never wrapped in DDP and the processes never synchronised: grad norm 2.02 vs 1.55 at
+    # step 1, final loss 5.792 vs 5.770. Measured once wrapped: final loss 5.7700181 vs
+    # 5.7700186 (8e-8 relative), grad norms within 1.2e-7 relative, weights within 2.8e-6;
+    # the base evaluation now runs inside train() (eval_on_start), after the wrapping.
     for ea, eb in zip(_steps(a), _steps(b)):
         assert eb.loss == pytest.approx(ea.loss, rel=1e-6), ea.step
         assert eb.grad_norm == pytest.approx(ea.grad_norm, rel=1e-5), ea.step
     assert sb["final_train_loss"] == pytest.approx(sa["final_train_loss"], rel=1e-6)
+    assert sb["eval_loss_before"] == pytest.approx(sa["eval_loss_before"], rel=1e-6)
     assert sb["eval_loss_after"] == pytest.approx(sa["eval_loss_after"], rel=1e-5)
     wa = load_file(a.model_dir / "model.safetensors")
     wb = load_file(b.model_dir / "model.safetensors")

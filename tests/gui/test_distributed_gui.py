@@ -89,6 +89,7 @@ def test_stop_and_resume_two_processes_from_the_window(window, qtbot, make_confi
     raw = yaml.safe_load(rd.config_path.read_text())
     raw["training"]["max_steps"] = stopped_at + 5
     rd.config_path.write_text(yaml.safe_dump(raw))
+    qtbot.waitUntil(lambda: rp.runs.currentData() is not None and rp.resume_button.isEnabled())
     assert Path(rp.runs.currentData()) == rd.path
     with qtbot.waitSignal(window.runFinished, timeout=180000):
         _click(qtbot, rp.resume_button)

@@ -274,7 +274,8 @@ def test_window_survives_export_errors_and_a_retry_works(window, qtbot, full_run
 def test_run_menu_exports_the_selected_run(window, qtbot, full_run):
     action = next(a for m in window.menuBar().actions() for a in m.menu().actions()
                   if a.text().replace("&", "").startswith("Export the selected run"))
-    window.run_panel.refresh_runs(select=str(full_run))
+    with qtbot.waitSignal(window.run_panel.runsListed):
+        window.run_panel.refresh_runs(select=str(full_run))
     action.trigger()
     dialogs = window.findChildren(ExportDialog)
     assert len(dialogs) == 1 and dialogs[0].rd.path == full_run.resolve()

@@ -131,7 +131,7 @@ def test_out_of_memory_names_the_batch_size_and_the_next_run_starts(window, qtbo
     assert window.tabs.currentIndex() == 2  # the Training tab
     # the window is idle and usable; the failed run can be resumed (from step 0)
     assert not window.running and window.run_panel.train_button.isEnabled()
-    assert window.run_panel.resume_button.isEnabled()
+    qtbot.waitUntil(window.run_panel.resume_button.isEnabled)
 
     monkeypatch.undo()  # "freed memory": the same settings may be tried again
     with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
@@ -156,8 +156,8 @@ def test_disk_full_keeps_resume_and_resume_restarts_from_zero(window, qtbot, mak
     assert window.fields["training.output_dir"].problem_text()
     run_dir = window.last_run_dir
     assert RunDir(run_dir).status() == "failed" and RunDir(run_dir).latest_checkpoint() is None
+    qtbot.waitUntil(window.run_panel.resume_button.isEnabled)
     assert window.run_panel.selected_run().path == RunDir(run_dir).path
-    assert window.run_panel.resume_button.isEnabled()
     assert window.plots.loss_points() > 0
 
     monkeypatch.undo()  # space again
@@ -172,16 +172,14 @@ def test_disk_full_keeps_resume_and_resume_restarts_from_zero(window, qtbot, mak
     assert xs == sorted(set(xs)) and xs[-1] == 10
 
 
-def test_interrupted_run_without_checkpoint_is_resumable(window, tmp_path):
-    from ftgui.gui.panels.run import RESUMABLE
-
-    assert "interrupted" in RESUMABLE
+def test_interrupted_run_without_checkpoint_is_resumable(window, qtbot, tmp_path):
     rd = RunDir(tmp_path / "cut-off")
     rd.path.mkdir()
     (rd.path / "config.yaml").write_text("model: {}\n", encoding="utf-8")
     rd.write_summary({"status": "running"})   # nobody holds its lock: the writer is gone
     assert rd.status() == "interrupted"
-    window.run_panel.refresh_runs(select=str(rd.path))
+    with qtbot.waitSignal(window.run_panel.resumeChecked):
+        window.run_panel.refresh_runs(select=str(rd.path))
     assert window.run_panel.selected_run().path == rd.path.resolve()
     assert window.run_panel.resume_button.isEnabled()
     assert "step 0" in window.run_panel.resume_button.toolTip()

@@ -184,7 +184,7 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
         c = by_name[rd.path.name]
         steps, losses = zip(*_loss(rd))
         assert c.xData.tolist() == list(steps)
-        assert c.yData.tolist() == pytest.approx(losses)
+        assert c.yData.tolist() == pytest.approx(list(losses))
     assert by_name["lr-1e-3"].opts["pen"].color() != by_name["lr-2e-4"].opts["pen"].color()
     legend = [label.text for _, label in h.detail.legend.items]
     assert sorted(legend) == ["lr-1e-3", "lr-2e-4"]
@@ -266,7 +266,8 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
     gone = _stopped(tiny_config, "unwanted")
     h = window.history
     _refresh(qtbot, h)
-    window.run_panel.refresh_runs()
+    with qtbot.waitSignal(window.run_panel.runsListed):
+        window.run_panel.refresh_runs()
     asked = []
 
     def question(parent, title, text, *args, **kwargs):
@@ -286,9 +287,11 @@ def test_delete_asks_then_moves_to_the_trash(window, qtbot, tiny_config, monkeyp
     assert (trashed / "events.jsonl").is_file()
     _refreshed(qtbot, h)
     assert set(_table(h)) == {"keep"} and keep.path.is_dir()
-    runs_list = [window.run_panel.runs.itemData(i)
-                 for i in range(window.run_panel.runs.count())]
-    assert str(gone.path) not in runs_list and str(keep.path) in runs_list
+
+    def runs_list():
+        return [window.run_panel.runs.itemData(i) for i in range(window.run_panel.runs.count())]
+
+    qtbot.waitUntil(lambda: str(gone.path) not in runs_list() and str(keep.path) in runs_list())
     assert window.last_run_dir is None   # Open run folder no longer points at it
 
     # where there is no trash (some network drives), a second question before deleting
@@ -340,7 +343,7 @@ def test_changing_the_runs_folder_lists_it_and_is_remembered(window, qtbot, tiny
     _refreshed(qtbot, h)
     assert default_runs_dir() == other.resolve() and h.folder_label.text() == str(other)
     assert _table(h) == {} and not h.placeholder.isHidden() and h.table.isHidden()
-    assert window.run_panel.runs.currentData() is None   # the window's list follows
+    qtbot.waitUntil(lambda: window.run_panel.runs.currentData() is None)   # the list follows
     assert window.settings.value("runs_dir") == str(other)
 
     # the next start uses the saved folder when FTGUI_RUNS_DIR is not set

@@ -30,7 +30,8 @@ def test_stop_then_resume_continues_the_curve(window, qtbot, make_config):
     assert window.plots.series["loss"].x[-1] == stopped_at
     assert "Stopped" in rp.progress.format()
 
-    # the stopped run is selected and resumable
+    # the stopped run is selected and resumable (the runs folder is read off the GUI thread)
+    qtbot.waitUntil(lambda: rp.runs.currentData() is not None and rp.resume_button.isEnabled())
     assert Path(rp.runs.currentData()) == rd.path
     with qtbot.waitSignal(window.runFinished, timeout=120000):
         _click(qtbot, rp.resume_button)

@@ -162,12 +162,10 @@ def _pre_tokenizer_name(tok_json: dict) -> str:
     split = next((p for p in parts if p.get("type") == "Split"), None)
     if split is not None:
         regex = (split.get("pattern") or {}).get("Regex")
-        try:  # the names transformers' GGUF loader maps back to the same regex
-            from transformers.integrations.gguf.gguf_tokenizer_mapping import \
-                GGUF_PRE_TOKENIZER_SPLITS as known
-        except ImportError:
-            known = {}
-        for name, pattern in known.items():
+        from ftgui.core.compat import gguf_pre_tokenizer_splits
+
+        # the names transformers' GGUF loader maps back to the same regex
+        for name, pattern in gguf_pre_tokenizer_splits().items():
             if pattern == regex:
                 return name
     return "default"

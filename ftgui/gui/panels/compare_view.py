@@ -11,8 +11,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
                                QVBoxLayout, QWidget)
 
 from ftgui.core.compare import RunCurves, config_differences, show_value
-from ftgui.core.history import fmt_duration
 from ftgui.core.pngplot import PALETTE
+from ftgui.core.wording import duration
 from ftgui.gui.plots import COLORS
 
 
@@ -144,7 +144,7 @@ def _describe(run: RunCurves) -> str:
     if s.get("perplexity_before") is not None and s.get("perplexity_after") is not None:
         parts.append(f"perplexity {s['perplexity_before']:,.1f} → {s['perplexity_after']:,.1f}")
     if s.get("duration_s") is not None:
-        parts.append(fmt_duration(s["duration_s"]))
+        parts.append(duration(s["duration_s"]))
     text = " · ".join(parts)
     if s.get("error"):
         text += f"<br><span style='color:#dc2626'>{_escape(s['error'])}</span>"

@@ -10,11 +10,12 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QTable
 
 from ftgui.core.config import DataConfig, ModelConfig, help_text
 from ftgui.core.errors import FtguiError
+from ftgui.core.wording import describe_error
 from ftgui.gui import inspect, sft_preview
 from ftgui.gui.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
 from ftgui.gui.widgets import BusyLine
-from ftgui.gui.worker import describe_error, error_field, run_task
+from ftgui.gui.worker import error_field, run_task
 
 PREVIEW_KEYS = {"data.source", "data.config", "data.split", "data.text_column",
                 "data.validation", "data.block_size", "data.add_eos", "data.max_rows",
@@ -135,7 +136,7 @@ class DataPanel(QWidget):
                 return out, None
             progress(out)  # the counts, while the examples are rendered
             progress("Rendering examples")
-            return out, sft_preview.compute(data_cfg, model_cfg, seed)
+            return out, inspect.sft_sample(data_cfg, model_cfg, seed)
 
         run_task(work,
                  lambda out: self._done(gen, out), lambda e: self._failed(gen, e),

@@ -21,20 +21,20 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from ftgui.core.compare import load_runs
-from ftgui.core.errors import RunDirError
+from ftgui.core.errors import FtguiError, RunDirError
 from ftgui.core.history import run_row, runs_table
+from ftgui.core.resumable import NOT_RESUMABLE, resume_option
 from ftgui.core.runs import RunDir, default_runs_dir
+from ftgui.core.wording import describe_error
 from ftgui.gui.panels.compare_view import CompareView
-from ftgui.gui.panels.run import RESUMABLE_WITHOUT_CHECKPOINT
 from ftgui.gui.panels.run_table import PathRole, RunTableModel, shown_rows
-from ftgui.gui.worker import describe_error, run_task
+from ftgui.gui.worker import run_task
 
 RUNS_DIR_KEY = "runs_dir"
 SPLITTER_KEY = "history/splitter"
 SORT_COLUMN_KEY = "history/sort_column"
 SORT_ORDER_KEY = "history/sort_order"
 DEFAULT_SORT = (8, Qt.SortOrder.DescendingOrder)   # by date, newest first
-RESUMABLE = ("stopped", "failed", "interrupted")
 
 
 def _scan(root: Path) -> tuple[list[dict], list[dict]]:
@@ -44,6 +44,18 @@ def _scan(root: Path) -> tuple[list[dict], list[dict]]:
         raise RunDirError(f"{root} is a file, not a folder")
     rows = runs_table(root)
     return rows, shown_rows(rows)
+
+
+def _read_selected(paths: list[str]):
+    """What the History tab shows of the selected runs: the Resume / New run options of
+    one run, and the curves and configs (or why they could not be read)."""
+    actions = None
+    if len(paths) == 1:
+        actions = resume_option(paths[0]), RunDir(paths[0]).config_path.is_file()
+    try:
+        return actions, _load(paths), None
+    except (FtguiError, OSError, ValueError) as e:
+        return actions, None, e
 
 
 def _load(paths: list[str]):
@@ -329,13 +341,23 @@ class HistoryPanel(QWidget):
                               "their configs.")
             self.loaded.emit()
             return
-        run_task(lambda: _load(paths), lambda out: self._loaded(gen, out),
+        run_task(lambda: _read_selected(paths), lambda out: self._loaded(gen, out),
                  lambda e: self._load_failed(gen, e), owner=self)
 
     def _loaded(self, gen: int, out) -> None:
-        if gen == self._load_gen:
-            self.detail.show_runs(*out)
+        if gen != self._load_gen:
+            return
+        actions, detail, error = out
+        if actions is not None:
+            option, has_config = actions
+            self.resume_action.setEnabled(option.ok)
+            self.resume_action.setToolTip(option.tip)
+            self.new_run_action.setEnabled(has_config)
+        if error is None:
+            self.detail.show_runs(*detail)
             self.loaded.emit()
+        else:
+            self._load_failed(gen, error)
 
     def _load_failed(self, gen: int, e: BaseException) -> None:
         if gen == self._load_gen:
@@ -348,15 +370,10 @@ class HistoryPanel(QWidget):
         one = rows[0] if len(rows) == 1 else None
         status = one["status"] if one else None
         rd = RunDir(one["path"]) if one else None
-        checkpoint = rd.latest_checkpoint() if rd and status in RESUMABLE else None
-        self.resume_action.setEnabled(checkpoint is not None
-                                      or status in RESUMABLE_WITHOUT_CHECKPOINT)
-        self.resume_action.setToolTip(
-            f"Continue {rd.path.name} from {checkpoint.name}" if checkpoint else
-            f"{rd.path.name} was {status} before its first complete checkpoint: Resume trains "
-            f"it again from step 0 in the same folder" if status in RESUMABLE_WITHOUT_CHECKPOINT
-            else "Continue a stopped, failed or interrupted run from its last checkpoint")
-        self.new_run_action.setEnabled(bool(rd and rd.config_path.is_file()))
+        # Resume and New run read the run folder: off until the selection's load says
+        self.resume_action.setEnabled(False)
+        self.resume_action.setToolTip(f"Checking {rd.path.name}…" if rd else NOT_RESUMABLE)
+        self.new_run_action.setEnabled(False)
         finished = status == "finished"
         self.playground_action.setEnabled(finished)
         self.export_action.setEnabled(finished)

@@ -8,10 +8,11 @@ from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QMessageBox, QPus
 
 from ftgui.core import memory
 from ftgui.core.errors import FtguiError
+from ftgui.core.wording import describe_error
 from ftgui.gui import inspect
 from ftgui.gui.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
-from ftgui.gui.worker import describe_error, error_field, run_task
+from ftgui.gui.worker import error_field, run_task
 
 # settings the memory estimate depends on
 MEMORY_KEYS = {"model.method", "training.batch_size", "data.block_size", "training.precision",

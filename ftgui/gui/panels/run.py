@@ -13,24 +13,27 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTex
 
 from ftgui.core import events as ev
 from ftgui.core.evaluate import perplexity_text
+from ftgui.core.resumable import NOT_RESUMABLE, ResumeOption, resume_option
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
+from ftgui.core.wording import describe_error, duration
 from ftgui.gui.plots import TrainingPlots
 from ftgui.gui.result_card import ResultCard
-
-RESUMABLE = ("stopped", "failed", "interrupted", "running", "unknown")
-# cut off (killed, crashed, disk full): resumable even before the first complete checkpoint,
-# when the resume starts again from step 0 in the same folder
-RESUMABLE_WITHOUT_CHECKPOINT = ("failed", "interrupted")
+from ftgui.gui.worker import run_task
 
 
-def hms(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = int(round(max(seconds, 0)))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
+def _run_entries(select: str | None) -> list[tuple[str, str]]:
+    """(label, path) of the newest 50 runs, ``select`` included (on a worker thread)."""
+    runs = list_runs(default_runs_dir())
+    if select and all(str(r.path) != str(Path(select).resolve()) for r in runs):
+        runs.insert(0, RunDir(select))
+    rows = []
+    for r in runs[:50]:
+        s = r.summary()
+        status = s.get("status") if isinstance(s.get("status"), str) else r.status()
+        steps = s.get("steps") if isinstance(s.get("steps"), int) else None
+        rows.append((f"{r.path.name} — {status}" + (f" @ {steps}" if steps else ""),
+                     str(r.path)))
+    return rows
 
 class Welcome(QFrame):
     """The first screen: what to do first, in order, with what is done ticked off."""
@@ -98,8 +101,12 @@ class Welcome(QFrame):
 
 
 class RunPanel(QWidget):
+    runsListed = Signal()      # the runs list shows the folder as last read
+    resumeChecked = Signal()   # Resume shows what the rule says for the selected run
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self._list_gen = self._resume_gen = 0
         self.train_button = QPushButton("▶  Train", objectName="trainButton")
         self.train_button.setToolTip("Start a new run with these settings (Ctrl+Return)")
         self.train_button.setDefault(True)
@@ -182,46 +189,58 @@ class RunPanel(QWidget):
         self._update_resume()
 
     def _update_resume(self, *_):
+        """Resume is offered when the rule says so for the selected run; the run folder is
+        read off the GUI thread, Resume stays off meanwhile."""
+        self._resume_gen += 1
+        gen = self._resume_gen
         rd = self.selected_run()
-        ok, tip = False, "Continue the selected run from its last checkpoint"
-        if not getattr(self, "running", False) and rd is not None:
-            status = rd.status()
-            checkpoint = rd.latest_checkpoint() if status in RESUMABLE else None
-            if checkpoint is not None:
-                ok, tip = True, f"Continue {rd.path.name} from {checkpoint.name}"
-            elif status in RESUMABLE_WITHOUT_CHECKPOINT:
-                ok, tip = True, (f"{rd.path.name} was {status} before its first complete "
-                                 f"checkpoint: Resume trains it again from step 0 in the "
-                                 f"same folder")
-        self.resume_button.setEnabled(ok)
-        self.resume_button.setToolTip(tip)
+        self.resume_button.setEnabled(False)
+        if getattr(self, "running", False) or rd is None:
+            self.resume_button.setToolTip(NOT_RESUMABLE)
+            return
+        self.resume_button.setToolTip(f"Checking {rd.path.name}…")
+        run_task(lambda: resume_option(rd.path), lambda opt: self._resume_checked(gen, opt),
+                 lambda e: self._resume_checked(gen, ResumeOption(False, None,
+                                                                  describe_error(e))),
+                 owner=self)
+
+    def _resume_checked(self, gen: int, option: ResumeOption) -> None:
+        if gen != self._resume_gen:
+            return   # another run was selected meanwhile
+        self.resume_button.setEnabled(option.ok and not self.running)
+        self.resume_button.setToolTip(option.tip)
+        self.resumeChecked.emit()
 
     def selected_run(self) -> RunDir | None:
         path = self.runs.currentData()
         return RunDir(path) if path else None
 
     def refresh_runs(self, select: str | None = None) -> None:
+        """List the runs folder (read off the GUI thread), keeping or making ``select``
+        the selected run."""
+        self._list_gen += 1
+        gen = self._list_gen
         current = select or self.runs.currentData()
+        run_task(lambda: _run_entries(select), lambda rows: self._fill_runs(gen, rows, current),
+                 owner=self)
+
+    def _fill_runs(self, gen: int, rows: list[tuple[str, str]], current: str | None) -> None:
+        if gen != self._list_gen:
+            return
         self.runs.blockSignals(True)
         self.runs.clear()
-        runs = list_runs(default_runs_dir())
-        if select and all(str(r.path) != str(Path(select).resolve()) for r in runs):
-            runs.insert(0, RunDir(select))
-        if not runs:
+        if not rows:
             self.runs.addItem("no runs yet", None)
-        for r in runs[:50]:
-            s = r.summary()
-            status = s.get("status") if isinstance(s.get("status"), str) else r.status()
-            steps = s.get("steps") if isinstance(s.get("steps"), int) else None
-            label = f"{r.path.name} — {status}" + (f" @ {steps}" if steps else "")
-            self.runs.addItem(label, str(r.path))
-            self.runs.setItemData(self.runs.count() - 1, str(r.path), Qt.ItemDataRole.ToolTipRole)
+        for label, path in rows:
+            self.runs.addItem(label, path)
+            self.runs.setItemData(self.runs.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
         if current:
-            i = self.runs.findData(str(Path(current).resolve()) if current else None)
+            i = self.runs.findData(str(Path(current).resolve()))
             if i >= 0:
                 self.runs.setCurrentIndex(i)
         self.runs.blockSignals(False)
         self._update_resume()
+        self.runsListed.emit()
 
     # ---- events ------------------------------------------------------------------------
     def begin(self, text: str) -> None:
@@ -267,7 +286,7 @@ class RunPanel(QWidget):
         pct = 100 * e.step / max(e.total_steps, 1)
         self.stats.setText(
             f"step <b>{e.step:,}</b> / {e.total_steps:,} ({pct:.0f} %) · loss <b>{e.loss:.4f}</b>"
-            f" · elapsed {hms(e.elapsed)} · ETA {hms(e.eta)} · "
+            f" · elapsed {duration(e.elapsed)} · ETA {duration(e.eta)} · "
             f"{e.tokens_per_second:,.0f} tokens/s · lr {e.learning_rate:.2e}")
 
     def on_eval(self, e: ev.EvalLogged) -> None:
@@ -287,7 +306,7 @@ class RunPanel(QWidget):
             if s.get("perplexity_before") and s.get("perplexity_after"):
                 ppl = (f" Perplexity base → result: "
                        f"{perplexity_text(s['perplexity_before'], s['perplexity_after'])}.")
-            self.log(f"Finished in {hms(s.get('duration_s'))}.{ppl} Model saved to "
+            self.log(f"Finished in {duration(s.get('duration_s'))}.{ppl} Model saved to "
                      f"{Path(e.run_dir) / 'model'}.")
             self.result_card.show_run(e.run_dir, s)
         elif e.status == "diverged":
