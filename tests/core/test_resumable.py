@@ -2,26 +2,23 @@
 are written."""
 
 import json
-import socket
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from ftgui.core.resumable import resume_option
-from ftgui.core.runs import RunDir, writer_info
+from ftgui.core.runlock import RunLock
+from ftgui.core.runs import RunDir
 from ftgui.core.wording import describe_error, duration, first_line
 from ftgui.core.errors import DataError
 
 
-def _run(tmp_path, name, status, checkpoint_step=None, writer=None) -> RunDir:
+def _run(tmp_path, name, status, checkpoint_step=None) -> RunDir:
     rd = RunDir(tmp_path / name)
     rd.path.mkdir()
     rd.config_path.write_text("model: {}\n", encoding="utf-8")
-    summary = {"status": status}
-    if writer:
-        summary["writer"] = writer
-    rd.write_summary(summary)
+    rd.write_summary({"status": status})
     if checkpoint_step is not None:   # a complete checkpoint as the Trainer writes one
         cp = rd.checkpoints_dir / f"checkpoint-{checkpoint_step}"
         cp.mkdir(parents=True)
@@ -56,16 +53,19 @@ def test_cut_off_before_the_first_checkpoint_starts_again_from_step_0(tmp_path, 
 def test_finished_and_live_runs_are_not_resumable_and_say_why(tmp_path):
     done = resume_option(_run(tmp_path, "done", "finished", checkpoint_step=10).path)
     assert not done.ok and "already finished" in done.tip
-    live = resume_option(_run(tmp_path, "live", "running", checkpoint_step=2,
-                              writer=writer_info()).path)   # this process writes it
-    assert not live.ok and "still being trained" in live.tip
+    rd = _run(tmp_path, "live", "running", checkpoint_step=2)
+    lock = RunLock(rd.path)
+    lock.acquire()                       # a writer holds the run's lock
+    try:
+        live = resume_option(rd.path)
+    finally:
+        lock.release()
+    assert not live.ok and "still being trained by process" in live.tip
 
 
 def test_a_dead_writers_run_resumes(tmp_path):
-    dead = {"pid": 2 ** 22 + 12345, "host": socket.gethostname(), "start": 1}
-    rd = _run(tmp_path, "dead", "running", checkpoint_step=2, writer=dead)
-    if rd.status() != "interrupted":
-        pytest.skip("this platform cannot tell that the writer is gone")
+    rd = _run(tmp_path, "dead", "running", checkpoint_step=2)   # nobody holds its lock
+    assert rd.status() == "interrupted"
     assert resume_option(rd.path).checkpoint.name == "checkpoint-2"
 
 
