@@ -195,7 +195,9 @@ def _launch(launch) -> int:
 
 def _eval(args) -> int:
     from ftgui.console import ConsoleSink
-    from ftgui.core.inference import model_config_for, perplexity
+    from ftgui.core.inference import check_eval_sizes, model_config_for, perplexity
+
+    check_eval_sizes(args.block_size, args.batch_size)  # before any model is loaded
 
     if args.before_after:
         from ftgui.core.evaluate import evaluate_run, perplexity_text
@@ -220,6 +222,10 @@ def _generate(args) -> int:
     settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p,
                                   args.seed, chat)
     settings.check()
+    if not args.prompt and not chat:
+        from ftgui.core.errors import ConfigError
+        raise ConfigError("--prompt is empty: give the text for the model to continue, "
+                          "e.g. --prompt 'Once upon a time'.", field="prompt")
     model, tok = load_for_generation(args.model, args.trust_remote_code, args.allow_pickle)
     stream = stream_generate(model, tok, args.prompt, settings)
     if not chat:

@@ -337,7 +337,14 @@ def _tokenize(items: list, cfg: DataConfig, tokenizer, progress, which: str):
         return Sequences.from_blocks(blocks), {"tokens": n_tokens, "blocks": int(len(blocks))}
     ids, labels, truncated, dropped = [], [], 0, 0
     for n, messages in enumerate(items, 1):
-        x, y = sft.encode(messages, tokenizer, cfg.train_on_prompt)
+        try:
+            x, y = sft.encode(messages, tokenizer, cfg.train_on_prompt)
+        except DataError as e:
+            if e.field != "data.template":
+                raise
+            why = e.message.removeprefix("data.template: ")
+            raise DataError(f"data.template: {which} example {n}: {why}",
+                            field=e.field) from None
         if len(x) > cfg.block_size:
             if not cfg.truncate:
                 raise DataError(f"data.truncate: {which} example {n} is {len(x)} tokens, "

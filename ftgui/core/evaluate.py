@@ -33,6 +33,8 @@ def evaluate_run(run_dir: str | Path, data_file: str | Path, block_size: int | N
     """Perplexity of the base model and of the fine-tuned model of ``run_dir`` on
     ``data_file``; the figures are written into summary.json (atomically) and returned as
     the summary keys they set."""
+    from ftgui.core.inference import check_eval_sizes
+    check_eval_sizes(block_size, batch_size)
     rd = RunDir(run_dir)
     if not rd.config_path.exists():
         raise EvaluateError(f"{rd.path} is not an ftgui run (no config.yaml). Give the folder "
@@ -49,7 +51,7 @@ def evaluate_run(run_dir: str | Path, data_file: str | Path, block_size: int | N
 
     cfg = rd.load_config()
     # the run's own block size, so the figures compare with its validation losses
-    block = block_size or cfg.data.block_size
+    block = cfg.data.block_size if block_size is None else block_size
     # both models loaded with the run's trust_remote_code / allow_pickle, as it trained
     base, tuned = run_model_configs(rd.path)
     emit = progress or (lambda p: None)

@@ -56,11 +56,24 @@ def device_and_dtype(choice=None) -> tuple[str, object]:
     return choice.device, devices.torch_dtype(choice.precision)
 
 
+def check_eval_sizes(block_size: int | None, batch_size: int) -> None:
+    """Refuse sizes a perplexity cannot be measured with (None block size: the default)."""
+    from ftgui.core.errors import ConfigError
+    if block_size is not None and block_size < 2:
+        raise ConfigError(f"--block-size: give 2 or more tokens per block (or leave it out "
+                          f"for the model's default), got {block_size}.", field="block_size")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: give 1 or more blocks per batch, got "
+                          f"{batch_size}.", field="batch_size")
+
+
 def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None = None,
                batch_size: int = 8, progress=None) -> dict:
     """exp(mean token loss) over packed blocks of ``data_file``; ``source`` is a model
     source or run folder (see ``model_config_for``), or a ModelConfig to load as it says."""
     import torch
+
+    check_eval_sizes(block_size, batch_size)
 
     models.quiet_libraries()
     mcfg = source if isinstance(source, ModelConfig) else model_config_for(source)
@@ -68,7 +81,7 @@ def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None
     tok = models.load_tokenizer(mcfg)
     model = models.load_model(mcfg, dtype)
     ctx = models.context_length(model.config) or 1024
-    block = block_size or min(ctx, 512)
+    block = min(ctx, 512) if block_size is None else block_size
     dcfg = DataConfig(source=str(Path(data_file).expanduser().resolve()), validation=None,
                       block_size=block)
     prepared = data_mod.prepare(dcfg, tok, progress=progress)

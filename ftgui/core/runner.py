@@ -11,7 +11,6 @@ current step and ends with status "stopped". ``Runner.resume(run_dir)`` continue
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ from ftgui.core import devices, models
 from ftgui.core.callbacks import EventCallback, perplexity
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
-                               RunDirError)
+                               RunDirError, disk_full_cause)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, drop_steps_after)
 from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint, writer_info
@@ -336,6 +335,8 @@ class Runner:
             raise
         except BaseException as e:
             user = user_error_for(e, self.config, self.run, getattr(self, "device", None))
+            if user is None and self._checkpoint is not None:
+                user = checkpoint_error_for(e, self._checkpoint, self.run)
             if user is not None:
                 if isinstance(user, OutOfMemoryError):
                     log.warning("out of memory:\n%s", traceback.format_exc())
@@ -488,10 +489,6 @@ def drive(runner: Runner) -> dict:
 
 
 # ---- failures a person can fix: a full disk, too little memory ---------------------------------
-_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)}
-_DISK_TEXT = ("no space left", "file too large", "disk quota", "os error 28", "os error 27",
-              "os error 122", "pytorchstreamwriter failed writing", "file write failed",
-              "unexpected pos")
 _OOM_TEXT = ("out of memory", "can't allocate memory", "defaultcpuallocator")
 
 
@@ -507,10 +504,9 @@ def user_error_for(exc: BaseException, config: RunConfig, run: RunDir | None,
                    device=None) -> FtguiError | None:
     """A DiskFullError or OutOfMemoryError for ``exc`` when that is what it is, with a
     message that says what to do; None for anything else."""
-    for e in _chain(exc):
-        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS or \
-                any(t in str(e).lower() for t in _DISK_TEXT):
-            return _disk_full(e, run)
+    full = disk_full_cause(exc)
+    if full is not None:
+        return _disk_full(full, run)
     for e in _chain(exc):
         if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or \
                 isinstance(e, RuntimeError) and any(t in str(e).lower() for t in _OOM_TEXT):
@@ -542,6 +538,42 @@ def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
     return DiskFullError(f"Could not write to {folder}: the disk is full (or over its quota "
                          f"or file size limit: {_first_line(e)}). Free some space, then "
                          f"{after}.", field="training.output_dir")
+
+
+def checkpoint_error_for(exc: BaseException, checkpoint: Path,
+                         run: RunDir | None) -> FtguiError | None:
+    """A RunDirError when resuming from ``checkpoint`` failed because its files cannot be
+    read (damaged after it was written) or do not fit the model (the run's model was
+    changed since); None for anything else."""
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
+    rd = run or RunDir(checkpoint.parent.parent)
+    for e in _chain(exc):
+        text = str(e)
+        if "size mismatch" in text:
+            first = next((ln.strip() for ln in text.splitlines() if "size mismatch" in ln),
+                         "size mismatch")
+            return RunDirError(
+                f"{rd.config_path}: the model is not the one {checkpoint.name} was trained "
+                f"with ({_short(first)}). Put back the model.source (and method) the run "
+                f"started with, or start a new run for the new model.", field="model.source")
+        if isinstance(e, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError,
+                          SafetensorError)) or \
+                isinstance(e, RuntimeError) and "PytorchStreamReader" in text:
+            earlier = [c for c in rd.checkpoints() if c != checkpoint]
+            then = (f"from {earlier[-1].name}" if earlier else "from the start (no other "
+                    f"checkpoint is complete)")
+            return RunDirError(
+                f"{checkpoint}: this checkpoint is damaged and cannot be read "
+                f"({_short(_first_line(e))}). Delete that folder, then 'ftgui resume "
+                f"{rd.path}' continues {then}.", field="training.output_dir")
+    return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _out_of_memory(e: BaseException, config: RunConfig, device=None) -> OutOfMemoryError:

@@ -1,0 +1,291 @@
+"""Issue 15, the adversarial findings: cheap inputs that exhausted memory, mistakes that
+ended in a traceback, and templates that hung. Each exits 2 with one line naming the
+field or file, before slow work, or is now handled."""
+
+import errno
+import io
+import json
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ftgui.cli import main
+from ftgui.core.config import RunConfig
+from ftgui.core.errors import ConfigError
+from ftgui.core.runner import run_config
+from ftgui.core.runs import RunDir
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def _one_error(capsys, argv) -> str:
+    capsys.readouterr()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("ftgui: error:")]
+    assert rc == 2, err
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def _write_cfg(tiny_config, tmp_path, text_after: str = "", **sections) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(tiny_config(**sections).to_yaml() + text_after, encoding="utf-8")
+    return path
+
+
+# ---- Fail 4: YAML alias bombs and huge configs -------------------------------------------
+def _alias_bomb(levels: int = 9) -> str:
+    """A flow list of ``levels`` anchors, each nine aliases of the one before: ~500 bytes
+    that expand to 9**levels values."""
+    parts = ["&l0 [" + ",".join(["x"] * 9) + "]"]
+    for n in range(1, levels):
+        parts.append(f"&l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]")
+    return "[" + ", ".join(parts) + "]"
+
+
+def test_yaml_alias_bomb_refused(tiny_config, tmp_path, capsys):
+    # the bomb in a valid field (data.text_column), in an otherwise valid config
+    path = tmp_path / "bomb.yaml"
+    cfg = tiny_config().to_dict()
+    del cfg["data"]["text_column"]
+    text = RunConfig.from_dict(cfg).to_yaml().replace(
+        "data:\n", f"data:\n  text_column: {_alias_bomb()}\n", 1)
+    path.write_text(text, encoding="utf-8")
+    assert len(_alias_bomb()) < 600
+    t0 = time.perf_counter()
+    line = _one_error(capsys, ["train", str(path)])
+    assert time.perf_counter() - t0 < 5
+    assert str(path) in line and "aliases" in line and "expand to more than" in line
+    assert not Path(cfg["training"]["output_dir"]).exists()
+    # the same through --set
+    line = _one_error(capsys, ["train", str(_write_cfg(tiny_config, tmp_path)), "--set",
+                               f"data.text_column={_alias_bomb()}"])
+    assert "--set" in line and "expand to more than" in line
+    # a few aliases (what people use anchors for) still work
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("model: {source: gpt2, method: lora}\n"
+                  "data: {source: x.txt, block_size: 64, text_column: &c text}\n"
+                  "lora: {target_modules: [*c, c_proj]}\n", encoding="utf-8")
+    assert RunConfig.load(ok).lora.target_modules == ["text", "c_proj"]
+
+
+def test_yaml_config_too_large_refused(tmp_path, capsys):
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * 200_000, encoding="utf-8")
+    line = _one_error(capsys, ["train", str(path)])
+    assert str(path) in line and "too large" in line
+
+
+def test_yaml_self_referencing_alias_refused(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("lora:\n  target_modules: &t [a, *t]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2.*refers to the value that holds it"):
+        RunConfig.load(path)
+
+
+# ---- Fail 8: duplicate keys ------------------------------------------------------------------
+def test_yaml_duplicate_top_level_key_refused(tiny_config, tmp_path, capsys):
+    path = _write_cfg(tiny_config, tmp_path, "training:\n  max_steps: 3\n")
+    line = _one_error(capsys, ["train", str(path)])
+    assert str(path) in line and "'training'" in line and "written twice" in line
+    n_lines = len(path.read_text().splitlines())
+    assert f"line {n_lines - 1}" in line
+
+
+def test_yaml_duplicate_nested_key_refused(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("model:\n  source: gpt2\n  method: lora\n  method: full\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 4: the key 'method' is written twice .*"
+                                          r"first on line 3"):
+        RunConfig.load(path)
+    # the YAML merge key '<<' is not a duplicate
+    ok = tmp_path / "merge.yaml"
+    ok.write_text("model:\n  <<: {source: gpt2}\n  method: full\ndata: {source: x.txt}\n",
+                  encoding="utf-8")
+    assert RunConfig.load(ok).model.method == "full"
+
+
+# ---- Fail 8: seed range, output_dir in the way ---------------------------------------------------
+@pytest.mark.parametrize("seed", [2 ** 77, -1])
+def test_seed_out_of_range_refused(tiny_config, tmp_path, capsys, seed):
+    path = _write_cfg(tiny_config, tmp_path)
+    line = _one_error(capsys, ["train", str(path), "--set", f"training.seed={seed}"])
+    assert "training.seed" in line
+    assert RunConfig.from_dict({"training": {"seed": 2 ** 32 - 1}, "model": {"source": "m"},
+                                "data": {"source": "d"}}).training.seed == 2 ** 32 - 1
+
+
+def test_output_dir_that_is_a_file_refused_before_setup(tiny_config, tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    for out, words in ((blocker, "is a file"), (blocker / "run", "lies under")):
+        blocker.unlink(missing_ok=True)
+        # the data file does not exist: the output_dir is named first, before any loading
+        path = _write_cfg(tiny_config, tmp_path, training={"output_dir": str(out)},
+                          data={"source": str(tmp_path / "never-read.txt")})
+        blocker.write_text("mine")
+        line = _one_error(capsys, ["train", str(path)])
+        assert "training.output_dir" in line and words in line and str(blocker) in line
+        assert blocker.read_text() == "mine"
+
+
+# ---- Fail 8: eval and generate arguments ----------------------------------------------------------
+def test_eval_batch_size_zero_refused(tiny_model_dir, capsys):
+    line = _one_error(capsys, ["eval", str(tiny_model_dir), "--data",
+                               str(FIXTURES / "wiki-small.txt"), "--batch-size", "0"])
+    assert "--batch-size" in line
+
+
+def test_eval_block_size_zero_refused(tiny_model_dir, capsys):
+    line = _one_error(capsys, ["eval", str(tiny_model_dir), "--data",
+                               str(FIXTURES / "wiki-small.txt"), "--block-size", "0"])
+    assert "--block-size" in line
+
+
+def test_generate_empty_prompt_refused(tiny_model_dir, capsys):
+    line = _one_error(capsys, ["generate", str(tiny_model_dir), "--prompt", ""])
+    assert "--prompt" in line and "empty" in line
+
+
+# ---- Fail 8: disk full during export ---------------------------------------------------------------
+def _fsize_limit(limit):
+    def pre():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes then fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return pre
+
+
+def test_export_disk_full_is_one_line(tiny_config, tmp_path):
+    cfg = tiny_config(training={"max_steps": 2})
+    run_config(cfg)
+    out = tmp_path / "exports" / "merged"
+    size = (RunDir(cfg.training.output_dir).model_dir / "model.safetensors").stat().st_size
+    r = subprocess.run([sys.executable, "-m", "ftgui", "export", cfg.training.output_dir,
+                        "--format", "merged", "--out", str(out)], cwd=REPO,
+                       capture_output=True, text=True, timeout=120,
+                       preexec_fn=_fsize_limit(size // 2))
+    assert r.returncode == 2, r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("ftgui: error:")]
+    assert len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "disk is full" in errors[0] and str(out) in errors[0]
+    assert not out.exists() and not list(out.parent.glob(".*partial"))
+
+
+# ---- Fail 8 and weak: chat templates that raise or never end -------------------------------------
+def _model_with_template(tiny_model_dir, tmp_path, template: str) -> Path:
+    folder = tmp_path / "templated-model"
+    shutil.copytree(tiny_model_dir, folder)
+    conf = folder / "tokenizer_config.json"
+    data = json.loads(conf.read_text())
+    data["chat_template"] = template
+    conf.write_text(json.dumps(data))
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    return folder
+
+
+def _instruction_cfg(tiny_config, tmp_path, model: Path) -> Path:
+    return _write_cfg(tiny_config, tmp_path, model={"source": str(model)},
+                      data={"source": str(FIXTURES / "instructions.jsonl"),
+                            "format": "instruction", "template": "chat_template"})
+
+
+@pytest.mark.parametrize("template, words", [
+    ("{{ raise_exception('roles must alternate') }}", "roles must alternate"),
+    ("{{ messages.__class__.__mro__ }}", "unsafe"),
+    ("{% for m in messages %}{{ m.content }", "template"),
+])
+def test_broken_chat_template_exits_2(tiny_config, tiny_model_dir, tmp_path, capsys,
+                                      template, words):
+    model = _model_with_template(tiny_model_dir, tmp_path, template)
+    line = _one_error(capsys, ["train", str(_instruction_cfg(tiny_config, tmp_path, model))])
+    assert "data.template" in line and words in line and "data.template: simple" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_chat_template_with_endless_loops_is_stopped(tiny_config, tiny_model_dir, tmp_path,
+                                                     capsys, monkeypatch):
+    from ftgui.core import templates
+    monkeypatch.setattr(templates, "RENDER_SECONDS", 0.5)
+    model = _model_with_template(
+        tiny_model_dir, tmp_path,
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ '' }}{% endfor %}"
+        "{% endfor %}")
+    t0 = time.perf_counter()
+    line = _one_error(capsys, ["train", str(_instruction_cfg(tiny_config, tmp_path, model))])
+    assert time.perf_counter() - t0 < 30
+    assert "data.template" in line and "was stopped" in line and "example 1" in line
+    # the same limit guards the prompt of `ftgui generate --chat`
+    line = _one_error(capsys, ["generate", str(model), "--prompt", "hi", "--chat"])
+    assert "chat template" in line and "was stopped" in line and "drop --chat" in line
+
+
+def test_template_time_limit_leaves_no_pending_stop():
+    from ftgui.core import templates
+    # a block that ends just before its deadline is never interrupted afterwards
+    for _ in range(20):
+        with templates.time_limit(0.06):
+            time.sleep(0.04)
+    time.sleep(0.2)  # an exception left pending would be raised by now
+    with pytest.raises(templates.TemplateTimeout):
+        with templates.time_limit(0.1):
+            while True:
+                pass
+
+
+# ---- Fail 8: damaged checkpoint, changed model on resume ------------------------------------------
+def _stopped_run(tiny_config, **training):
+    from ftgui.core.events import StepLogged
+    cfg = tiny_config(training={"max_steps": 8, "save_steps": 2, "logging_steps": 1,
+                                "save_total_limit": None, **training})
+    holder = []
+
+    def stop_at_3(event):  # the step in flight completes: stopped at 4
+        if isinstance(event, StepLogged) and event.step == 3:
+            holder[0].request_stop()
+
+    assert run_config(cfg, [stop_at_3], runner_out=holder)["status"] == "stopped"
+    run = RunDir(cfg.training.output_dir)
+    assert run.latest_checkpoint().name == "checkpoint-4"
+    return run
+
+
+def test_damaged_checkpoint_on_resume_exits_2(tiny_config, capsys):
+    run = _stopped_run(tiny_config)
+    opt = run.latest_checkpoint() / "optimizer.pt"
+    # damaged after it was written: still a whole zip (so it is picked), but the pickle
+    # inside is garbage
+    buf = io.BytesIO()
+    with zipfile.ZipFile(opt) as src, zipfile.ZipFile(buf, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, b"\x80\x02garbage" if item.filename.endswith("data.pkl")
+                         else data)
+    opt.write_bytes(buf.getvalue())
+    line = _one_error(capsys, ["resume", str(run.path)])
+    assert "checkpoint-4" in line and "damaged" in line
+    assert "Delete that folder" in line and "continues from checkpoint-2" in line
+    shutil.rmtree(run.latest_checkpoint())
+    capsys.readouterr()
+    assert main(["resume", str(run.path)]) == 0
+    assert run.status() == "finished"
+
+
+def test_model_changed_before_resume_exits_2(tiny_config, tmp_path, capsys):
+    from tiny_model import make_tiny_model
+    run = _stopped_run(tiny_config)
+    other = make_tiny_model(tmp_path / "other-model", n_positions=128)
+    text = run.config_path.read_text()
+    cfg = RunConfig.load(run.config_path)
+    run.config_path.write_text(text.replace(cfg.model.source, str(other)))
+    line = _one_error(capsys, ["resume", str(run.path)])
+    assert "size mismatch" in line and "checkpoint-4" in line and "model.source" in line
+    assert "Traceback" not in line
