@@ -104,6 +104,8 @@ class Runner:
             f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
             f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
             f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation blocks."))
+        if s.get("skipped_note"):  # also kept in summary.json (skipped_rows, skipped_note)
+            self.emit(Message(s["skipped_note"], level="warning"))
 
         self.emit(Progress("Loading model", 0, 0, cfg.model.source))
         # full fine-tuning keeps fp32 weights (mixed precision casts on the fly); LoRA on a

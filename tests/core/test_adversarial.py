@@ -289,3 +289,156 @@ def test_model_changed_before_resume_exits_2(tiny_config, tmp_path, capsys):
     line = _one_error(capsys, ["resume", str(run.path)])
     assert "size mismatch" in line and "checkpoint-4" in line and "model.source" in line
     assert "Traceback" not in line
+
+
+# ---- Fail 4: a single very long line ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tok():
+    from transformers import AutoTokenizer
+
+    from tiny_model import TOKENIZER_DIR
+    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+
+
+def _long_line(n_chars: int) -> str:
+    words = " ".join((FIXTURES / "wiki-small.txt").read_text(encoding="utf-8").split())
+    return (words + " ") * (n_chars // (len(words) + 1) + 1)
+
+
+def test_long_line_chunks_give_the_same_tokens(tok, monkeypatch):
+    from ftgui.core import data as data_mod
+    line = _long_line(300_000)[:300_000]
+    whole = tok(line, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    monkeypatch.setattr(data_mod, "BATCH_CHARS", 50_000)  # several batches too
+    pieces = list(data_mod._chunks(line))
+    assert len(pieces) >= 3 and "".join(pieces) == line
+    assert all(len(p) <= data_mod.CHUNK_CHARS for p in pieces)
+    assert all(p.startswith((" ", "\n")) for p in pieces[1:])  # cut before whitespace
+    blocks, n = data_mod.pack(["short text", line, "more"], tok, 16, True)
+    expected = (tok("short text", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                + whole + tok("more", add_special_tokens=False)["input_ids"]
+                + [tok.eos_token_id])
+    assert n == len(expected)
+    assert blocks.reshape(-1).tolist() == expected[:len(blocks) * 16]
+
+
+PEAK = """
+import resource, sys, time
+from transformers import AutoTokenizer
+from ftgui.core import data
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+line = open(sys.argv[2], encoding="utf-8").read()
+tok(["warm up the tokenizer"] * 10)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+blocks, n = data.pack([line], tok, 128, True)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, n)
+"""
+
+
+def _peak_growth(tmp_path, n_chars: int) -> tuple[int, int]:
+    from tiny_model import TOKENIZER_DIR
+    f = tmp_path / f"line-{n_chars}.txt"
+    f.write_text(_long_line(n_chars)[:n_chars], encoding="utf-8")
+    r = subprocess.run([sys.executable, "-c", PEAK, str(TOKENIZER_DIR), str(f)], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    growth, tokens = map(int, r.stdout.split())
+    return growth, tokens
+
+
+def test_long_single_line_memory_is_bounded(tmp_path):
+    # one 6 MB line: in one tokenizer call it took ~1.1 GB (185 bytes per character
+    # measured at 20 MB); in pieces, the peak grows by the tokens kept (4 bytes each)
+    # and a bounded working set, not with the length of the line
+    growth, tokens = _peak_growth(tmp_path, 6_000_000)
+    assert tokens > 1_000_000
+    assert growth < 200 * 2**20, f"peak grew by {growth / 2**20:.0f} MiB"
+
+
+def test_instruction_field_above_limit_refused(tiny_config, tmp_path, capsys, monkeypatch):
+    from ftgui.core import data as data_mod
+    monkeypatch.setattr(data_mod, "MAX_EXAMPLE_CHARS", 10_000)
+    rows = [{"instruction": "Say it", "output": "ok"}] * 5 + \
+        [{"instruction": "Repeat", "output": "word " * 5_000}]
+    src = tmp_path / "long.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = _write_cfg(tiny_config, tmp_path, data={"source": str(src), "format":
+                                                   "instruction", "validation": None})
+    line = _one_error(capsys, ["train", str(path)])
+    assert "data.source" in line and "example 6" in line and "10,000" in line
+
+
+# ---- Fail 5: the data cache is private --------------------------------------------------------------
+def test_data_cache_is_private(tiny_config, tmp_path, monkeypatch):
+    import os
+    import stat
+    root = tmp_path / "cache-home" / "ftgui" / "data"  # none of it exists yet
+    monkeypatch.setenv("FTGUI_CACHE_DIR", str(root))
+    old = os.umask(0o022)
+    try:
+        run_config(tiny_config(training={"max_steps": 1}))
+    finally:
+        os.umask(old)
+    entries = list(root.iterdir())
+    assert len(entries) == 1
+    for folder in (root, root.parent, entries[0]):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    names = set()
+    for f in entries[0].iterdir():
+        names.add(f.name)
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    assert {"train.npz", "stats.json"} <= names
+    # an entry written world-readable by an older version is made private when used
+    for f in entries[0].iterdir():
+        f.chmod(0o644)
+    entries[0].chmod(0o755)
+    run_config(tiny_config(training={"max_steps": 1, "output_dir": str(tmp_path / "run2")}))
+    assert stat.S_IMODE(entries[0].stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in entries[0].iterdir())
+
+
+# ---- weak: rows whose text column is not text ----------------------------------------------------------
+def test_mixed_type_text_column_reports_skipped_rows(tiny_config, tmp_path, capsys):
+    words = (FIXTURES / "wiki-small.txt").read_text(encoding="utf-8").split()
+    rows = []
+    for n in range(300):
+        kind = n % 6
+        value = {0: " ".join(words[n * 10:n * 10 + 40]) or "some words here",
+                 1: n, 2: None, 3: ["a", "list"], 4: n * 0.5, 5: None}[kind]
+        rows.append({"text": value})
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = _write_cfg(tiny_config, tmp_path, data={"source": str(src), "validation": None,
+                                                   "block_size": 16},
+                      training={"max_steps": 1})
+    capsys.readouterr()
+    assert main(["train", str(path)]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Skipped 250 of 300 rows of mixed.jsonl whose 'text' is not text" in text
+    assert "100 null (rows 3, 6, 9, 12, 15, ...)" in text
+    assert "100 a number (rows 2, 5, 8, 11, 14, ...)" in text
+    assert "50 a list (rows 4, 10, 16, 22, 28, ...)" in text
+    summary = RunDir(tmp_path / "run").summary()
+    assert summary["skipped_rows"] == 250 and summary["train_rows"] == 50
+    assert "rows 3, 6, 9" in summary["skipped_note"]
+
+
+# ---- weak: a run folder inside the data folder -----------------------------------------------------------
+def test_cache_key_unchanged_by_run_folder_inside_data_folder(tok, tmp_path):
+    from ftgui.core.config import DataConfig
+    from ftgui.core.data import cache_key
+    data_dir = tmp_path / "corpus"
+    data_dir.mkdir()
+    shutil.copy(FIXTURES / "wiki-small.txt", data_dir / "train.txt")
+    cfg = DataConfig(source=str(data_dir), validation=None)
+    key = cache_key(cfg, tok, 42)
+    run = data_dir / "my-run"
+    (run / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (run / "events.jsonl").write_text('{"kind": "step"}\n')
+    (run / "checkpoints" / "checkpoint-2" / "model.safetensors").write_bytes(b"\0" * 1000)
+    (data_dir / "notes.md").write_text("not data")
+    assert cache_key(cfg, tok, 42) == key
+    (data_dir / "train.txt").write_text("edited text\n")
+    assert cache_key(cfg, tok, 42) != key  # the data file itself still counts
