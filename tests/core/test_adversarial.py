@@ -442,3 +442,27 @@ def test_cache_key_unchanged_by_run_folder_inside_data_folder(tok, tmp_path):
     assert cache_key(cfg, tok, 42) == key
     (data_dir / "train.txt").write_text("edited text\n")
     assert cache_key(cfg, tok, 42) != key  # the data file itself still counts
+
+
+# ---- weak: a GPT-2 GGUF with 256 positions loads back as model.source ------------------------------
+def test_gguf_gpt2_256_positions_round_trip(tiny_config, tmp_path):
+    import torch
+
+    from ftgui.core import models
+    from ftgui.core.config import ModelConfig
+    from ftgui.core.export import export
+    cfg = tiny_config(training={"max_steps": 2})
+    run_config(cfg)
+    out = export(cfg.training.output_dir, "gguf", tmp_path / "tiny.gguf", gguf_type="f32")
+    assert models.gguf_config_fixes(out) == {"n_positions": 256}
+    back = models.load_model(ModelConfig(source=str(out)))
+    assert back.config.n_positions == 256 and models.context_length(back.config) == 256
+    src = models.load_model(ModelConfig(source=str(RunDir(cfg.training.output_dir).model_dir)))
+    ids = torch.arange(5, 40).unsqueeze(0)
+    with torch.no_grad():
+        assert (src(ids).logits - back(ids).logits).abs().max() < 1e-4
+    # and as the model of a new run
+    summary = run_config(tiny_config(model={"source": str(out)},
+                                     training={"max_steps": 2,
+                                               "output_dir": str(tmp_path / "from-gguf")}))
+    assert summary["status"] == "finished"
