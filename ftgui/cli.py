@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("resume", help="continue a stopped run from its newest checkpoint")
     r.add_argument("run_dir")
+    r.add_argument("--trust-remote-code", action="store_true",
+                   help="the run's config turns on model.trust_remote_code: approve that "
+                        "model's code on this machine (remembered)")
     r.add_argument("--launched", action="store_true", help=argparse.SUPPRESS)
 
     e = sub.add_parser("eval", help="perplexity of a model or run on a text file")
@@ -99,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _loading_switches(p) -> None:
-    # a run folder brings its own model.trust_remote_code; these are for any other source
+    # a run folder's own model.trust_remote_code counts only for code approved here
     p.add_argument("--trust-remote-code", action="store_true", default=None,
-                   help="run the Python code a model repository ships (only for one you trust)")
+                   help="run the Python code a model repository ships (only for one you "
+                        "trust); for a run folder whose config turns it on, approves its "
+                        "code on this machine (remembered)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="load .bin / .pt weights (pickle can run code; safetensors cannot)")
 
@@ -133,11 +138,16 @@ def _resume(args) -> int:
     from ftgui.core.runs import RunDir
 
     if not args.launched:
-        cfg = RunDir(args.run_dir).load_config()
+        rd = RunDir(args.run_dir)
+        cfg = rd.load_config()
+        if cfg.model.trust_remote_code:  # code turned on by a run folder: approved here?
+            from ftgui.core import trust
+            trust.require([cfg.model.source], str(rd.config_path), args.trust_remote_code)
         if _launch_needed(cfg, args):
             from ftgui.core.launch import Launch
             return _launch(Launch(cfg, resume_dir=args.run_dir))
-    return _run(lambda sinks: Runner.resume(args.run_dir, sinks, launched=args.launched))
+    return _run(lambda sinks: Runner.resume(args.run_dir, sinks, launched=args.launched,
+                                            trust_remote_code=args.trust_remote_code))
 
 
 def _launch_needed(cfg, args) -> bool:
@@ -202,7 +212,7 @@ def _eval(args) -> int:
     if args.before_after:
         from ftgui.core.evaluate import evaluate_run, perplexity_text
         res = evaluate_run(args.model, args.data, args.block_size, args.batch_size,
-                           ConsoleSink())
+                           ConsoleSink(), args.trust_remote_code)
         print(f"perplexity base -> result: "
               f"{perplexity_text(res['perplexity_before'], res['perplexity_after'])}  "
               f"(kept in {args.model}/summary.json)")

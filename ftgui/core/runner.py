@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ftgui.core import data as data_mod
-from ftgui.core import devices, models
+from ftgui.core import devices, models, trust
 from ftgui.core.callbacks import EventCallback, perplexity
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
@@ -62,11 +62,16 @@ class Runner:
 
     @classmethod
     def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
-               launched: bool = False) -> "Runner":
+               launched: bool = False, trust_remote_code: bool = False) -> "Runner":
+        """``trust_remote_code``: the person approves the code the run folder's config
+        turns on (else it must have been approved on this machine; see trust.py)."""
         rd = RunDir(run_dir)
         if not rd.path.is_dir():
             raise RunDirError(f"{rd.path} does not exist. Give the folder of a run to resume.")
-        return cls(rd.load_config(), sinks, resume_dir=rd.path, launched=launched)
+        cfg = rd.load_config()
+        if cfg.model.trust_remote_code and not launched:  # a launcher checked already
+            trust.require([cfg.model.source], str(rd.config_path), trust_remote_code)
+        return cls(cfg, sinks, resume_dir=rd.path, launched=launched)
 
     # ---- events -------------------------------------------------------------------------
     def emit(self, event: Event, *, best_effort: bool = False) -> None:
@@ -91,6 +96,9 @@ class Runner:
         cfg = self.config
         cfg.check()
         models.quiet_libraries()
+        if cfg.model.trust_remote_code and not self.resume_dir and self.is_main:
+            # the person's own config turns it on: that is their approval of this code
+            trust.require([cfg.model.source], "config", approve_now=True)
         run_path = self._choose_run_dir()
         device = devices.choose(cfg.training.device, cfg.training.precision)
         self.device = device
@@ -381,6 +389,8 @@ class Runner:
             model = model.merge_and_unload()
         _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
                                                    tokenizer.save_pretrained(p)))
+        if self.config.model.trust_remote_code:  # its code, copied by save_pretrained,
+            trust.require([str(self.run.model_dir)], "run", approve_now=True)  # was run
 
     def cleanup(self) -> None:
         handler = getattr(self, "_log_handler", None)

@@ -466,3 +466,68 @@ def test_gguf_gpt2_256_positions_round_trip(tiny_config, tmp_path):
                                      training={"max_steps": 2,
                                                "output_dir": str(tmp_path / "from-gguf")}))
     assert summary["status"] == "finished"
+
+
+# ---- Fail 6: a run folder cannot turn on remote code by itself -----------------------------------------
+def _cli(*args, env=None):
+    import os
+    return subprocess.run([sys.executable, "-m", "ftgui", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
+
+
+def test_received_run_remote_code_needs_approval(tiny_model_dir, tmp_path, capsys,
+                                                 monkeypatch):
+    from ftgui.core import trust
+    from remote_code_model import make_received_run
+    run = make_received_run(tiny_model_dir, tmp_path)
+    marker = tmp_path / "code-ran.txt"
+    env = {"FTGUI_TEST_CODE_MARKER": str(marker),
+           "HF_MODULES_CACHE": str(tmp_path / "hf-modules")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    # refused, before anything is loaded, by every command that loads the run's models
+    for argv in (["generate", str(run), "--prompt", "hi"],
+                 ["eval", str(run), "--data", str(FIXTURES / "wiki-small.txt")],
+                 ["eval", str(run), "--data", str(FIXTURES / "wiki-small.txt"),
+                  "--before-after"],
+                 ["resume", str(run)]):
+        line = _one_error(capsys, argv)
+        assert "modeling_tiny_remote.py" in line and "configuration_tiny_remote.py" in line
+        assert "--trust-remote-code" in line and "config.yaml" in line, line
+    assert not marker.exists() and not trust.store_path().exists()
+    # allowed with the flag, and remembered: the code runs without it afterwards
+    r = _cli("generate", str(run), "--prompt", "The", "--max-new-tokens", "3",
+             "--trust-remote-code", env=env)
+    assert r.returncode == 0, r.stderr
+    runs = marker.read_text().count("ran")
+    assert runs >= 1
+    approved = json.loads(trust.store_path().read_text())
+    assert [v["files"] for v in approved.values()] == \
+        [["configuration_tiny_remote.py", "modeling_tiny_remote.py"]]
+    assert oct(trust.store_path().stat().st_mode & 0o777) == "0o600"
+    r = _cli("generate", str(run), "--prompt", "The", "--max-new-tokens", "3", env=env)
+    assert r.returncode == 0, r.stderr
+    assert marker.read_text().count("ran") == 2 * runs
+    # changed code is new code: asked again
+    code = run / "model" / "modeling_tiny_remote.py"
+    code.write_text(code.read_text() + "\nprint('changed')\n")
+    line = _one_error(capsys, ["generate", str(run), "--prompt", "hi"])
+    assert "modeling_tiny_remote.py" in line and "--trust-remote-code" in line
+
+
+def test_own_config_with_trust_remote_code_trains_and_is_remembered(tiny_config,
+                                                                    tiny_model_dir,
+                                                                    tmp_path, monkeypatch):
+    from ftgui.core import trust
+    from ftgui.core.inference import model_config_for
+    from remote_code_model import make_remote_code_model
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
+    model = make_remote_code_model(tiny_model_dir, tmp_path / "remote-model")
+    cfg = tiny_config(model={"source": str(model), "trust_remote_code": True},
+                      training={"max_steps": 1})
+    assert run_config(cfg)["status"] == "finished"  # the person's own config: trusted
+    run = RunDir(cfg.training.output_dir)
+    assert (run.model_dir / "modeling_tiny_remote.py").exists()
+    assert not trust.pending(trust.run_sources(run.path))   # approved by training here
+    assert model_config_for(str(run.path)).trust_remote_code
