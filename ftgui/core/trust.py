@@ -148,6 +148,28 @@ def run_sources(run_dir: str | Path) -> list[str]:
     return [cfg.model.source] + ([str(rd.model_dir)] if rd.model_dir.is_dir() else [])
 
 
+def resume_sources(run_dir: str | Path) -> list[str]:
+    """The model source a resume of ``run_dir`` loads with trust_remote_code (its base
+    model; empty when the switch is off)."""
+    from ftgui.core.runs import RunDir
+    cfg = RunDir(run_dir).load_config()
+    return [cfg.model.source] if cfg.model.trust_remote_code else []
+
+
+def question(codes: list[ModelCode], where: str) -> str:
+    """What the window asks before letting ``codes`` run."""
+    lines = []
+    for c in codes:
+        if c.digest.startswith("hub:"):
+            lines.append(f"• the code of the Hub model {c.source}")
+        else:
+            lines.append(f"• in {c.source}: " + ", ".join(c.files))
+    return (f"{where} turns on model.trust_remote_code: loading its model runs this Python "
+            f"code, with your user's rights:\n\n" + "\n".join(lines) +
+            "\n\nRun it? Only for code from someone you trust. Yes is remembered on this "
+            "machine for this exact code.")
+
+
 def require(sources: list[str], where: str, approve_now: bool = False,
             flag: str = "--trust-remote-code") -> None:
     """Let the code of ``sources`` run only when approved here; ``approve_now`` (the
