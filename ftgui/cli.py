@@ -114,7 +114,6 @@ def _loading_switches(p) -> None:
 def _train(args) -> int:
     from ftgui.core.config import RunConfig
     from ftgui.core.errors import ConfigError
-    from ftgui.core.runner import Runner
 
     if args.demo:
         from ftgui.paths import demo_config_path
@@ -129,6 +128,7 @@ def _train(args) -> int:
     if _launch_needed(cfg, args):
         from ftgui.core.launch import Launch
         return _launch(Launch(cfg, new_run=args.new_run))
+    from ftgui.core.runner import Runner  # seconds of imports: after the config is checked
     return _run(lambda sinks: Runner(cfg, sinks, new_run=args.new_run,
                                      launched=args.launched))
 
