@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import resource
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,10 +64,10 @@ def snapshot(paths: list[Path]) -> dict:
     return out
 
 
-def config(path: Path, model: Path, data: Path, out: Path, **sections) -> Path:
+def config(path: Path, model: Path, data_file: Path, out: Path, **sections) -> Path:
     from ftgui.core.config import RunConfig
     raw = {"model": {"source": str(model), "method": "full"},
-           "data": {"source": str(data), "validation": None, "block_size": 32},
+           "data": {"source": str(data_file), "validation": None, "block_size": 32},
            "training": {"output_dir": str(out), "max_steps": 2, "batch_size": 4,
                         "learning_rate": 1e-3, "logging_steps": 1, "save_steps": 2,
                         "seed": 7}}
@@ -77,13 +75,6 @@ def config(path: Path, model: Path, data: Path, out: Path, **sections) -> Path:
         raw.setdefault(name, {}).update(values)
     path.write_text(RunConfig.from_dict(raw).to_yaml(), encoding="utf-8")
     return path
-
-
-def alias_bomb(levels: int = 9) -> str:
-    parts = ["&l0 [" + ",".join(["x"] * 9) + "]"]
-    for n in range(1, levels):
-        parts.append(f"&l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]")
-    return "[" + ", ".join(parts) + "]"
 
 
 def long_line(path: Path, n_chars: int) -> Path:
@@ -96,16 +87,6 @@ def long_line(path: Path, n_chars: int) -> Path:
             written += len(piece)
         fh.write("\n")
     return path
-
-
-def with_template(model: Path, folder: Path, template: str) -> Path:
-    shutil.copytree(model, folder)
-    conf = folder / "tokenizer_config.json"
-    data = json.loads(conf.read_text())
-    data["chat_template"] = template
-    conf.write_text(json.dumps(data))
-    (folder / "chat_template.jinja").unlink(missing_ok=True)
-    return folder
 
 
 def stopped_run(model: Path, out: Path) -> Path:
@@ -137,7 +118,8 @@ def cases(work: Path, model: Path) -> dict:
     """name -> (what was injected, a callable returning the result dict)."""
     from ftgui.core.config import RunConfig
     from ftgui.core.runner import run_config
-    from remote_code_model import make_received_run
+    from adversarial_inputs import (alias_bomb, damage_pickle, make_received_run,
+                                    model_with_template)
     c = {}
 
     def simple(name, what, make_args, keep=(), **kw):
@@ -224,7 +206,7 @@ def cases(work: Path, model: Path) -> dict:
              "{{ '' }}{% endfor %}{% endfor %}", "a chat template with nested "
              "range(100000) loops")):
         def tpl_args(d, template=template):
-            m = with_template(model, d / "model", template)
+            m = model_with_template(model, d / "model", template)
             return ["train", str(config(d / "c.yaml", m, INSTRUCTIONS, d / "run",
                                         data={"format": "instruction",
                                               "template": "chat_template"}))]
@@ -247,13 +229,7 @@ def cases(work: Path, model: Path) -> dict:
         d = work / "damaged_checkpoint"
         d.mkdir()
         run = stopped_run(model, d / "run")
-        opt = run / "checkpoints" / "checkpoint-4" / "optimizer.pt"
-        buf = io.BytesIO()
-        with zipfile.ZipFile(opt) as src, zipfile.ZipFile(buf, "w") as dst:
-            for item in src.infolist():
-                dst.writestr(item, b"\x80\x02garbage" if item.filename.endswith("data.pkl")
-                             else src.read(item))
-        opt.write_bytes(buf.getvalue())
+        damage_pickle(run / "checkpoints" / "checkpoint-4" / "optimizer.pt")
         before = snapshot([run / "checkpoints"])
         res = ftgui(["resume", str(run)])
         res["inputs_unchanged"] = snapshot([run / "checkpoints"]) == before

@@ -2,8 +2,6 @@
 ended in a traceback, and templates that hung. Each exits 2 with one line naming the
 field or file, before slow work, or is now handled."""
 
-import errno
-import io
 import json
 import resource
 import shutil
@@ -11,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from ftgui.core.config import RunConfig
 from ftgui.core.errors import ConfigError
 from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir
+from adversarial_inputs import alias_bomb, damage_pickle, model_with_template
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -43,24 +41,15 @@ def _write_cfg(tiny_config, tmp_path, text_after: str = "", **sections) -> Path:
 
 
 # ---- Fail 4: YAML alias bombs and huge configs -------------------------------------------
-def _alias_bomb(levels: int = 9) -> str:
-    """A flow list of ``levels`` anchors, each nine aliases of the one before: ~500 bytes
-    that expand to 9**levels values."""
-    parts = ["&l0 [" + ",".join(["x"] * 9) + "]"]
-    for n in range(1, levels):
-        parts.append(f"&l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]")
-    return "[" + ", ".join(parts) + "]"
-
-
 def test_yaml_alias_bomb_refused(tiny_config, tmp_path, capsys):
     # the bomb in a valid field (data.text_column), in an otherwise valid config
     path = tmp_path / "bomb.yaml"
     cfg = tiny_config().to_dict()
     del cfg["data"]["text_column"]
     text = RunConfig.from_dict(cfg).to_yaml().replace(
-        "data:\n", f"data:\n  text_column: {_alias_bomb()}\n", 1)
+        "data:\n", f"data:\n  text_column: {alias_bomb()}\n", 1)
     path.write_text(text, encoding="utf-8")
-    assert len(_alias_bomb()) < 600
+    assert len(alias_bomb()) < 600
     t0 = time.perf_counter()
     line = _one_error(capsys, ["train", str(path)])
     assert time.perf_counter() - t0 < 5
@@ -68,7 +57,7 @@ def test_yaml_alias_bomb_refused(tiny_config, tmp_path, capsys):
     assert not Path(cfg["training"]["output_dir"]).exists()
     # the same through --set
     line = _one_error(capsys, ["train", str(_write_cfg(tiny_config, tmp_path)), "--set",
-                               f"data.text_column={_alias_bomb()}"])
+                               f"data.text_column={alias_bomb()}"])
     assert "--set" in line and "expand to more than" in line
     # a few aliases (what people use anchors for) still work
     ok = tmp_path / "ok.yaml"
@@ -182,14 +171,7 @@ def test_export_disk_full_is_one_line(tiny_config, tmp_path):
 
 # ---- Fail 8 and weak: chat templates that raise or never end -------------------------------------
 def _model_with_template(tiny_model_dir, tmp_path, template: str) -> Path:
-    folder = tmp_path / "templated-model"
-    shutil.copytree(tiny_model_dir, folder)
-    conf = folder / "tokenizer_config.json"
-    data = json.loads(conf.read_text())
-    data["chat_template"] = template
-    conf.write_text(json.dumps(data))
-    (folder / "chat_template.jinja").unlink(missing_ok=True)
-    return folder
+    return model_with_template(tiny_model_dir, tmp_path / "templated-model", template)
 
 
 def _instruction_cfg(tiny_config, tmp_path, model: Path) -> Path:
@@ -260,16 +242,7 @@ def _stopped_run(tiny_config, **training):
 
 def test_damaged_checkpoint_on_resume_exits_2(tiny_config, capsys):
     run = _stopped_run(tiny_config)
-    opt = run.latest_checkpoint() / "optimizer.pt"
-    # damaged after it was written: still a whole zip (so it is picked), but the pickle
-    # inside is garbage
-    buf = io.BytesIO()
-    with zipfile.ZipFile(opt) as src, zipfile.ZipFile(buf, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            dst.writestr(item, b"\x80\x02garbage" if item.filename.endswith("data.pkl")
-                         else data)
-    opt.write_bytes(buf.getvalue())
+    damage_pickle(run.latest_checkpoint() / "optimizer.pt")
     line = _one_error(capsys, ["resume", str(run.path)])
     assert "checkpoint-4" in line and "damaged" in line
     assert "Delete that folder" in line and "continues from checkpoint-2" in line
@@ -479,7 +452,7 @@ def _cli(*args, env=None):
 def test_received_run_remote_code_needs_approval(tiny_model_dir, tmp_path, capsys,
                                                  monkeypatch):
     from ftgui.core import trust
-    from remote_code_model import make_received_run
+    from adversarial_inputs import make_received_run
     run = make_received_run(tiny_model_dir, tmp_path)
     marker = tmp_path / "code-ran.txt"
     env = {"FTGUI_TEST_CODE_MARKER": str(marker),
@@ -521,7 +494,7 @@ def test_own_config_with_trust_remote_code_trains_and_is_remembered(tiny_config,
                                                                     tmp_path, monkeypatch):
     from ftgui.core import trust
     from ftgui.core.inference import model_config_for
-    from remote_code_model import make_remote_code_model
+    from adversarial_inputs import make_remote_code_model
     monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
     model = make_remote_code_model(tiny_model_dir, tmp_path / "remote-model")
     cfg = tiny_config(model={"source": str(model), "trust_remote_code": True},

@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 @pytest.fixture
 def received_run(tiny_model_dir, tmp_path, monkeypatch):
-    from remote_code_model import make_received_run
+    from adversarial_inputs import make_received_run
     monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
     return make_received_run(tiny_model_dir, tmp_path)
 

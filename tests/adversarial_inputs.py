@@ -1,10 +1,45 @@
-"""A tiny GPT-2 that ships its own Python code (``auto_map`` + .py files), and a run folder
-"received from elsewhere" that turns ``trust_remote_code`` on for it. The code writes a
-marker file when it is imported, so a test can tell whether it ran."""
+"""Hostile or broken inputs of issue 15, shared by tests/core/test_adversarial.py and
+bench/adversarial.py: a YAML alias bomb, a model whose chat template is given, a pickle
+damaged inside a whole zip, a tiny GPT-2 that ships its own Python code (``auto_map`` +
+.py files, writing a marker file when imported) and a run folder "received from
+elsewhere" that turns ``trust_remote_code`` on for it."""
 
+import io
 import json
 import shutil
+import zipfile
 from pathlib import Path
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A flow list of ``levels`` anchors, each nine aliases of the one before: ~500 bytes
+    that expand to 9**levels values."""
+    parts = ["&l0 [" + ",".join(["x"] * 9) + "]"]
+    for n in range(1, levels):
+        parts.append(f"&l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]")
+    return "[" + ", ".join(parts) + "]"
+
+
+def model_with_template(model_dir: Path, folder: Path, template: str) -> Path:
+    """A copy of ``model_dir`` whose tokenizer has ``template`` as its chat template."""
+    shutil.copytree(model_dir, folder)
+    conf = folder / "tokenizer_config.json"
+    data = json.loads(conf.read_text())
+    data["chat_template"] = template
+    conf.write_text(json.dumps(data))
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    return folder
+
+
+def damage_pickle(path: Path) -> None:
+    """Damage a torch.save file after it was written: still a whole zip (so the checkpoint
+    counts as complete), but the pickle inside is garbage."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buf, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, b"\x80\x02garbage" if item.filename.endswith("data.pkl")
+                         else src.read(item))
+    path.write_bytes(buf.getvalue())
 
 CONFIGURATION = '''
 import os
