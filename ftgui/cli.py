@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("resume", help="continue a stopped run from its newest checkpoint")
     r.add_argument("run_dir")
+    r.add_argument("--trust-remote-code", action="store_true",
+                   help="the run's config turns on model.trust_remote_code: approve that "
+                        "model's code on this machine (remembered)")
     r.add_argument("--launched", action="store_true", help=argparse.SUPPRESS)
 
     e = sub.add_parser("eval", help="perplexity of a model or run on a text file")
@@ -107,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _loading_switches(p) -> None:
-    # a run folder brings its own model.trust_remote_code; these are for any other source
+    # a run folder's own model.trust_remote_code counts only for code approved here
     p.add_argument("--trust-remote-code", action="store_true", default=None,
-                   help="run the Python code a model repository ships (only for one you trust)")
+                   help="run the Python code a model repository ships (only for one you "
+                        "trust); for a run folder whose config turns it on, approves its "
+                        "code on this machine (remembered)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="load .bin / .pt weights (pickle can run code; safetensors cannot)")
 
@@ -117,7 +122,6 @@ def _loading_switches(p) -> None:
 def _train(args) -> int:
     from ftgui.core.config import RunConfig
     from ftgui.core.errors import ConfigError
-    from ftgui.core.runner import Runner
 
     if args.demo:
         from ftgui.paths import demo_config_path
@@ -132,6 +136,7 @@ def _train(args) -> int:
     if _launch_needed(cfg, args):
         from ftgui.core.launch import Launch
         return _launch(Launch(cfg, new_run=args.new_run))
+    from ftgui.core.runner import Runner  # seconds of imports: after the config is checked
     return _run(lambda sinks: Runner(cfg, sinks, new_run=args.new_run,
                                      launched=args.launched))
 
@@ -141,11 +146,16 @@ def _resume(args) -> int:
     from ftgui.core.runs import RunDir
 
     if not args.launched:
-        cfg = RunDir(args.run_dir).load_config()
+        rd = RunDir(args.run_dir)
+        cfg = rd.load_config()
+        if cfg.model.trust_remote_code:  # code turned on by a run folder: approved here?
+            from ftgui.core import trust
+            trust.require([cfg.model.source], str(rd.config_path), args.trust_remote_code)
         if _launch_needed(cfg, args):
             from ftgui.core.launch import Launch
             return _launch(Launch(cfg, resume_dir=args.run_dir))
-    return _run(lambda sinks: Runner.resume(args.run_dir, sinks, launched=args.launched))
+    return _run(lambda sinks: Runner.resume(args.run_dir, sinks, launched=args.launched,
+                                            trust_remote_code=args.trust_remote_code))
 
 
 def _launch_needed(cfg, args) -> bool:
@@ -203,12 +213,14 @@ def _launch(launch) -> int:
 
 def _eval(args) -> int:
     from ftgui.console import ConsoleSink
-    from ftgui.core.inference import model_config_for, perplexity
+    from ftgui.core.inference import check_eval_sizes, model_config_for, perplexity
+
+    check_eval_sizes(args.block_size, args.batch_size)  # before any model is loaded
 
     if args.before_after:
         from ftgui.core.evaluate import evaluate_run, perplexity_text
         res = evaluate_run(args.model, args.data, args.block_size, args.batch_size,
-                           ConsoleSink())
+                           ConsoleSink(), args.trust_remote_code)
         print(f"perplexity base -> result: "
               f"{perplexity_text(res['perplexity_before'], res['perplexity_after'])}  "
               f"(kept in {args.model}/summary.json)")
@@ -228,6 +240,10 @@ def _generate(args) -> int:
     settings = GenerationSettings(args.max_new_tokens, args.temperature, args.top_p,
                                   args.seed, chat)
     settings.check()
+    if not args.prompt and not chat:
+        from ftgui.core.errors import ConfigError
+        raise ConfigError("--prompt is empty: give the text for the model to continue, "
+                          "e.g. --prompt 'Once upon a time'.", field="prompt")
     model, tok = load_for_generation(args.model, args.trust_remote_code, args.allow_pickle)
     stream = stream_generate(model, tok, args.prompt, settings)
     if not chat:

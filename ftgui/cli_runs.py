@@ -41,14 +41,21 @@ def add_parsers(sub) -> None:
 def _export(args) -> int:
     from ftgui.core.export import export
 
+    open_line = [False]
+
     def show(p) -> None:
         if p.total:
             print(f"\r{p.stage}: {p.current}/{p.total}", end="", file=sys.stderr, flush=True)
-            if p.current >= p.total:
+            open_line[0] = p.current < p.total
+            if not open_line[0]:
                 print(file=sys.stderr)
 
-    out = export(args.run_dir, args.fmt, args.out, overwrite=args.force, progress=show,
-                 gguf_type=args.outtype)
+    try:
+        out = export(args.run_dir, args.fmt, args.out, overwrite=args.force, progress=show,
+                     gguf_type=args.outtype)
+    finally:
+        if open_line[0]:  # an error message starts a line of its own
+            print(file=sys.stderr)
     hint = {"merged": f"load it with AutoModelForCausalLM.from_pretrained('{out}')",
             "adapter": f"load it with peft.PeftModel.from_pretrained(base_model, '{out}')",
             "gguf": f"run it with llama.cpp: llama-cli -m {out}",

@@ -22,6 +22,8 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     """Runs and the data cache go to temporary folders, never the user's."""
     monkeypatch.setenv("FTGUI_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
     monkeypatch.setenv("FTGUI_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    # approvals of models' own code (trusted-code.json) start empty in every test
+    monkeypatch.setenv("FTGUI_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
 
 
 @pytest.fixture(scope="session")

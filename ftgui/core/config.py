@@ -116,7 +116,8 @@ class TrainingConfig:
     save_steps: int = _f(500, "Write a checkpoint every N steps.", min=1)
     save_total_limit: int | None = _f(2, "Keep at most this many checkpoints (oldest "
                                       "deleted first). Empty keeps all.", min=1)
-    seed: int = _f(42, "Random seed for weights, data order and dropout.")
+    seed: int = _f(42, "Random seed for weights, data order and dropout (0 to 4294967295).",
+                   min=0, max=2**32 - 1)
     device: str = _f("auto", "Where to train. auto: CUDA, else Apple MPS, else CPU.",
                      choices=("auto", "cpu", "cuda", "mps"))
     nproc: int = _f(1, "Processes per machine, one per GPU. Above 1, `ftgui train` "
@@ -204,16 +205,16 @@ class RunConfig:
         if not path.is_file():
             raise ConfigError(f"Config file not found: {path}. Check the path.")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            size = path.stat().st_size
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot be read ({e.strerror or e}).") from None
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes is far too large for a config "
+                              f"(at most {MAX_CONFIG_BYTES:,}); give the run's YAML file.")
+        try:
+            raw = parse_yaml(path.read_text(encoding="utf-8"), str(path))
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not a UTF-8 text file; a config must be YAML text.")
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply to be a config.") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            line = f" line {mark.line + 1}" if mark else ""
-            why = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
-            raise ConfigError(f"{path}{line}: not valid YAML ({why}).")
         return cls.from_dict(raw, base_dir=path.resolve().parent, where=str(path))
 
     def save(self, path: str | Path) -> None:
@@ -240,8 +241,10 @@ class RunConfig:
             key, text = item.split("=", 1)
             section, name = key.strip().split(".", 1)
             try:
-                value = yaml.safe_load(text) if text.strip() else None
-            except yaml.YAMLError:
+                value = parse_yaml(text, f"--set '{item}'") if text.strip() else None
+            except ConfigError as e:
+                if "not valid YAML" not in e.message:
+                    raise
                 value = text
             raw.setdefault(section, {})
             if not isinstance(raw[section], dict):
@@ -268,6 +271,9 @@ class RunConfig:
         if isinstance(v, float) and not 0 < v < 1:
             out.append(("data.validation", f"a fraction must be between 0 and 1, got {v}"))
         t = self.training
+        blocked = _file_in_the_way(t.output_dir)
+        if blocked:
+            out.append(("training.output_dir", blocked))
         if t.node_rank >= t.nnodes:
             out.append(("training.node_rank", f"must be below nnodes ({t.nnodes}), got "
                         f"{t.node_rank}"))
@@ -299,6 +305,98 @@ class RunConfig:
         self.training.accelerate_config = resolve(self.training.accelerate_config)
         if isinstance(self.data.validation, str) and _has_file_suffix(self.data.validation):
             self.data.validation = resolve(self.data.validation)
+
+
+# libyaml's parser where PyYAML has it (several times faster; the same nodes and marks)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A config is a few kilobytes; these bound what a hostile or broken file can cost.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_NODES = 100_000  # values after expanding every alias (*name)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text → plain values, with the safe loader, refusing (ConfigError naming
+    ``where`` and the line) what safe_load accepts but a config must not have: a key
+    written twice in one mapping (YAML keeps the last silently) and aliases that expand
+    to more than MAX_YAML_NODES values (an "alias bomb": a few hundred bytes that expand
+    to billions of values)."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node, where)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to be a config.") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        why = " ".join(str(getattr(e, "problem", None) or e).split())  # one line
+        raise ConfigError(f"{where}{line}: not valid YAML ({why}).") from None
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(root: yaml.Node, where: str) -> None:
+    sizes: dict[int, int] = {}   # expanded size of each node seen (aliases share nodes)
+    busy: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:
+            raise ConfigError(f"{where} line {node.start_mark.line + 1}: an alias refers to "
+                              f"the value that holds it; write the value out instead.")
+        busy.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    if k.value in seen:
+                        raise ConfigError(
+                            f"{where} line {k.start_mark.line + 1}: the key '{k.value}' is "
+                            f"written twice in the same section (first on line "
+                            f"{seen[k.value]}); keep one.", field=str(k.value))
+                    seen[k.value] = k.start_mark.line + 1
+                total += size(k) + size(v)
+                if total > MAX_YAML_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                total += size(v)
+                if total > MAX_YAML_NODES:
+                    break
+        if total > MAX_YAML_NODES:
+            raise ConfigError(f"{where} line {node.start_mark.line + 1}: its aliases (*name) "
+                              f"expand to more than {MAX_YAML_NODES:,} values, far more than "
+                              f"a config holds; write the values out instead.")
+        busy.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
+def _file_in_the_way(output_dir: str) -> str | None:
+    """Why ``output_dir`` can never be a run folder (it is a file, or inside one)."""
+    if not output_dir:
+        return None
+    try:
+        p = Path(output_dir).expanduser().absolute()
+        for q in (p, *p.parents):
+            if q.exists():
+                if q.is_dir():
+                    return None
+                if q == p:
+                    return f"{p} is a file, not a folder; choose a folder for the run"
+                return (f"{p} lies under {q}, which is a file, not a folder; choose "
+                        f"another folder for the run")
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def help_text(key: str) -> str:

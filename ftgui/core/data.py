@@ -32,6 +32,8 @@ class RawData:
     text_column: str       # the text column, or the column mapping for other formats
     columns: list[str]
     preview_rows: list[dict] = field(default_factory=list)
+    skipped: int = 0        # rows left out because their text column held no text
+    skipped_note: str = ""  # why, with the first row numbers ("" when none)
 
 
 @dataclass
@@ -96,6 +98,27 @@ def cache_root() -> Path:
         return Path(env)
     import platformdirs
     return Path(platformdirs.user_cache_dir("ftgui")) / "data"
+
+
+def _private_dirs(folder: Path) -> None:
+    """Make ``folder`` and any missing parents, readable by the user only (the cache
+    decodes to the training text); folders that already exist keep their mode."""
+    missing = []
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+        p.chmod(0o700)  # mkdir's mode is filtered by the umask
+
+
+def _make_private(folder: Path) -> None:
+    """A cache entry: the folder 0700, its files 0600."""
+    folder.chmod(0o700)
+    for f in folder.iterdir():
+        if f.is_file():
+            f.chmod(0o600)
 
 
 # ---- reading --------------------------------------------------------------------
@@ -179,8 +202,47 @@ def _is_wordy(value) -> bool:
         return True
 
 
-def _texts(rows: list[dict], column: str) -> list[str]:
-    return [v for r in rows if isinstance(v := r.get(column), str) and v.strip()]
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "empty text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _texts_and_skipped(rows: list[dict], column: str, where: str = "the data"
+                       ) -> tuple[list[str], int, str]:
+    """The texts of ``column``, how many rows were left out, and a line saying why (with
+    the first row numbers of each reason)."""
+    texts, why = [], {}
+    for n, r in enumerate(rows, 1):
+        v = r.get(column) if column in r else _MISSING
+        if isinstance(v, str) and v.strip():
+            texts.append(v)
+        else:
+            why.setdefault("missing" if v is _MISSING else _kind(v), []).append(n)
+    skipped = sum(len(v) for v in why.values())
+    if not skipped:
+        return texts, 0, ""
+    parts = []
+    for kind, numbers in sorted(why.items(), key=lambda kv: -len(kv[1])):
+        first = ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
+        parts.append(f"{len(numbers):,} {kind} (row{'s' if len(numbers) > 1 else ''} "
+                     f"{first})")
+    note = (f"Skipped {skipped:,} of {len(rows):,} rows of {where} whose '{column}' is not "
+            f"text: {'; '.join(parts)}.")
+    return texts, skipped, note
+
+
+_MISSING = object()
 
 
 def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
@@ -189,7 +251,7 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
     if not rows:
         raise DataError(f"data.source: {where} holds no rows (only blank lines?). Give a file "
                         f"with text in it.", field="data.source")
-    column, columns, train = _examples(cfg, rows, where)
+    column, columns, train, skipped, note = _examples(cfg, rows, where)
     if not train:
         raise DataError(f"data.source: column '{column}' of {where} holds no text (all rows "
                         f"empty).", field="data.source")
@@ -216,24 +278,29 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
                             field="data.validation")
         else:
             vrows, vwhere = _source_rows(cfg, v, "data.validation"), f"split '{v}'"
-        _, _, eval_items = _examples(cfg, vrows, vwhere)
+        _, _, eval_items, vskipped, vnote = _examples(cfg, vrows, vwhere)
+        skipped, note = skipped + vskipped, " ".join(x for x in (note, vnote) if x)
         if not eval_items:
             raise DataError(f"data.validation: {v} holds no text.", field="data.validation")
-    return RawData(train, eval_items, column, [str(c) for c in columns], rows[:50])
+    return RawData(train, eval_items, column, [str(c) for c in columns], rows[:50],
+                   skipped, note)
 
 
-def _examples(cfg: DataConfig, rows: list[dict], where: str) -> tuple[str, list[str], list]:
-    """(column description, columns, items): texts, or message lists for chat formats."""
+def _examples(cfg: DataConfig, rows: list[dict], where: str
+              ) -> tuple[str, list[str], list, int, str]:
+    """(column description, columns, items, rows skipped, why): texts, or message lists
+    for chat formats."""
     if cfg.format == "text":
         column, columns = _text_column(rows, cfg.text_column, where)
-        return column, columns, _texts(rows, column)
+        texts, skipped, note = _texts_and_skipped(rows, column, Path(where).name or where)
+        return column, columns, texts, skipped, note
     columns = []
     for r in rows[:1000]:
         columns += [str(k) for k in r if str(k) not in columns]
     cols = sft.resolve_columns(cfg, columns, where)
     items = [sft.to_messages(r, cols, cfg.format, n, where) for n, r in enumerate(rows, 1)]
     mapping = ", ".join(f"{k}={v}" for k, v in vars(cols).items() if v)
-    return mapping, columns, items
+    return mapping, columns, items, 0, ""
 
 
 # ---- tokenizing and packing -----------------------------------------------------------
@@ -257,7 +324,10 @@ def _source_fingerprint(cfg: DataConfig) -> str:
             h.update(str(value).encode())
             continue
         p = Path(value)
-        paths = sorted(p.rglob("*")) if p.is_dir() else [p]
+        # the files that are read, no more: a run folder or checkpoints kept inside the
+        # data folder must not change the key (or cost a hash of gigabytes)
+        paths = sorted(f for group in files.split_files(p).values() for f in group) \
+            if p.is_dir() else [p]
         for f in paths:
             if f.is_file():
                 h.update(str(f).encode())
@@ -273,22 +343,81 @@ def cache_key(cfg: DataConfig, tokenizer, seed: int) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+# Plain text is tokenized in pieces of at most CHUNK_CHARS characters, cut before a
+# whitespace character, so memory does not grow with the length of a line (a 20 MB line
+# in one call peaked at 3.7 GB; 40 MB aborted the tokenizer). Packed text is cut into
+# blocks anyway; a cut before a space gives the same tokens as the whole line for
+# byte-level BPE tokenizers (GPT-2, Llama 3, Qwen), at most a token differs at a cut
+# for others. Each batch holds at most BATCH_CHARS characters.
+CHUNK_CHARS = 100_000
+BATCH_CHARS = 2_000_000
+# instruction / chat examples are rendered whole: one longer than this is refused
+MAX_EXAMPLE_CHARS = 1_000_000
+
+
+def _chunks(text: str, size: int = CHUNK_CHARS):
+    """``text`` in pieces of at most ``size`` characters, each cut just before a
+    whitespace character where there is one in the second half of the piece."""
+    start, n = 0, len(text)
+    while n - start > size:
+        end = start + size
+        cut = max(text.rfind(" ", start + size // 2, end), text.rfind("\n", start + size // 2,
+                                                                      end))
+        if cut <= start:
+            cut = end
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+def _pieces(texts: list[str]):
+    """(piece, last piece of its text) for every text, long texts in chunks."""
+    for text in texts:
+        if len(text) <= CHUNK_CHARS:
+            yield text, True
+        else:
+            *head, tail = _chunks(text)
+            for piece in head:
+                yield piece, False
+            yield tail, True
+
+
 def pack(texts: list[str], tokenizer, block_size: int, add_eos: bool,
          progress: ProgressFn | None = None, stage: str = "Tokenizing") -> tuple[np.ndarray, int]:
-    """Tokenize in batches and cut the concatenation into blocks. Returns (blocks, tokens)."""
+    """Tokenize in bounded batches and cut the concatenation into blocks. Returns
+    (blocks, tokens)."""
     eos = tokenizer.eos_token_id if add_eos else None
-    chunks: list[np.ndarray] = []
-    total = len(texts)
-    step = 1000
-    for start in range(0, total, step):
-        batch = texts[start:start + step]
+    out: list[np.ndarray] = []
+    total, done = len(texts), 0
+    batch: list[str] = []
+    ends: list[bool] = []
+    chars = 0
+
+    def flush() -> None:
+        nonlocal done, chars
         ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
-        if eos is not None:
-            ids = [seq + [eos] for seq in ids]
-        chunks.append(np.fromiter((t for seq in ids for t in seq), dtype=np.int32))
-        if progress:
-            progress(Progress(stage, min(start + step, total), total))
-    flat = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
+        for seq, end in zip(ids, ends):
+            if end and eos is not None:
+                seq.append(eos)
+        out.append(np.fromiter((t for seq in ids for t in seq), dtype=np.int32))
+        finished = sum(ends)
+        reported = done // 1000
+        done += finished
+        if progress and (done // 1000 > reported or done == total):
+            progress(Progress(stage, done, total))
+        batch.clear()
+        ends.clear()
+        chars = 0
+
+    for piece, end in _pieces(texts):
+        batch.append(piece)
+        ends.append(end)
+        chars += len(piece)
+        if len(batch) >= 1000 or chars >= BATCH_CHARS:
+            flush()
+    if batch:
+        flush()
+    flat = np.concatenate(out) if out else np.zeros(0, np.int32)
     n_blocks = len(flat) // block_size
     return flat[:n_blocks * block_size].reshape(n_blocks, block_size), int(len(flat))
 
@@ -303,6 +432,7 @@ def prepare(cfg: DataConfig, tokenizer, seed: int = 42,
     folder = cache_root() / key
     if (folder / "stats.json").exists():
         try:
+            _make_private(folder)  # an entry written by an older version: 0644 files
             stats = json.loads((folder / "stats.json").read_text())
             train = Sequences.load(folder / "train.npz")
             ev = Sequences.load(folder / "eval.npz") if (folder / "eval.npz").exists() else None
@@ -316,6 +446,8 @@ def prepare(cfg: DataConfig, tokenizer, seed: int = 42,
     stats = {"format": cfg.format, "text_column": raw.text_column,
              "train_rows": len(raw.train), **{f"train_{k}": v for k, v in tstats.items()},
              "eval_rows": len(raw.eval or []), "eval_tokens": 0, "eval_blocks": 0}
+    if raw.skipped:
+        stats.update(skipped_rows=raw.skipped, skipped_note=raw.skipped_note)
     ev = None
     if raw.eval:
         ev, estats = _tokenize(raw.eval, cfg, tokenizer, progress, "validation")
@@ -338,7 +470,22 @@ def _tokenize(items: list, cfg: DataConfig, tokenizer, progress, which: str):
         return Sequences.from_blocks(blocks), {"tokens": n_tokens, "blocks": int(len(blocks))}
     ids, labels, truncated, dropped = [], [], 0, 0
     for n, messages in enumerate(items, 1):
-        x, y = sft.encode(messages, tokenizer, cfg.train_on_prompt)
+        size = sum(len(m["content"]) for m in messages)
+        if size > MAX_EXAMPLE_CHARS:
+            raise DataError(f"data.source: {which} example {n} holds {size:,} characters, "
+                            f"more than the {MAX_EXAMPLE_CHARS:,} an instruction or chat "
+                            f"example may have (only data.block_size = {cfg.block_size} "
+                            f"tokens of it could be trained on). Shorten or remove it, or "
+                            f"train on it as plain text (data.format: text).",
+                            field="data.source")
+        try:
+            x, y = sft.encode(messages, tokenizer, cfg.train_on_prompt)
+        except DataError as e:
+            if e.field != "data.template":
+                raise
+            why = e.message.removeprefix("data.template: ")
+            raise DataError(f"data.template: {which} example {n}: {why}",
+                            field=e.field) from None
         if len(x) > cfg.block_size:
             if not cfg.truncate:
                 raise DataError(f"data.truncate: {which} example {n} is {len(x)} tokens, "
@@ -384,11 +531,13 @@ def _pack_examples(ids: list[list[int]], labels: list[list[int]], size: int):
 def _write_cache(folder: Path, train: Sequences, ev: Sequences | None, stats: dict) -> None:
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
+        _private_dirs(folder.parent)
+        tmp.mkdir(mode=0o700, exist_ok=True)
         train.save(tmp, "train")
         if ev is not None:
             ev.save(tmp, "eval")
         (tmp / "stats.json").write_text(json.dumps(stats))
+        _make_private(tmp)
         if folder.exists():
             import shutil
             shutil.rmtree(folder, ignore_errors=True)

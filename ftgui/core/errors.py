@@ -4,6 +4,7 @@ Each error carries a message that says what is wrong and what to do. Anything th
 not an ``FtguiError`` is a bug: the CLI exits 1 with a traceback in a log file.
 """
 
+import errno
 import re
 
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -46,3 +47,22 @@ class DiskFullError(FtguiError):
 
 class OutOfMemoryError(FtguiError):
     """The run needed more memory than the device or the host has."""
+
+
+# a write failed for want of space: the disk, the quota or the file size limit
+DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)}
+DISK_TEXT = ("no space left", "file too large", "disk quota", "os error 28", "os error 27",
+             "os error 122", "pytorchstreamwriter failed writing", "file write failed",
+             "unexpected pos")
+
+
+def disk_full_cause(exc: BaseException | None) -> BaseException | None:
+    """The exception in ``exc``'s chain that says the disk was full, or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS or \
+                any(t in str(exc).lower() for t in DISK_TEXT):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None

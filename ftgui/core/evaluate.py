@@ -29,10 +29,13 @@ class EvaluateError(FtguiError):
 
 def evaluate_run(run_dir: str | Path, data_file: str | Path, block_size: int | None = None,
                  batch_size: int = 8,
-                 progress: Callable[[Progress], None] | None = None) -> dict:
+                 progress: Callable[[Progress], None] | None = None,
+                 trust_remote_code: bool | None = None) -> dict:
     """Perplexity of the base model and of the fine-tuned model of ``run_dir`` on
     ``data_file``; the figures are written into summary.json (atomically) and returned as
     the summary keys they set."""
+    from ftgui.core.inference import check_eval_sizes
+    check_eval_sizes(block_size, batch_size)
     rd = RunDir(run_dir)
     if not rd.config_path.exists():
         raise EvaluateError(f"{rd.path} is not an ftgui run (no config.yaml). Give the folder "
@@ -49,9 +52,10 @@ def evaluate_run(run_dir: str | Path, data_file: str | Path, block_size: int | N
 
     cfg = rd.load_config()
     # the run's own block size, so the figures compare with its validation losses
-    block = block_size or cfg.data.block_size
+    block = cfg.data.block_size if block_size is None else block_size
     # both models loaded with the run's trust_remote_code / allow_pickle, as it trained
-    base, tuned = run_model_configs(rd.path)
+    # (code a run folder turns on must be approved here; see trust.py)
+    base, tuned = run_model_configs(rd.path, trust_remote_code)
     emit = progress or (lambda p: None)
     figures = {}
     for which, label, source in (("before", "base model", base),

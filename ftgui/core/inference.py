@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from ftgui.core import data as data_mod
-from ftgui.core import models
+from ftgui.core import models, trust
 from ftgui.core.config import DataConfig, ModelConfig
 from ftgui.core.errors import ModelError
 from ftgui.core.runs import RunDir
@@ -23,14 +23,20 @@ def model_config_for(source: str, trust_remote_code: bool | None = None,
             raise ModelError(f"{rd.path} has no final model yet (status: {rd.status()}). "
                              f"Resume it to the end first, or give a checkpoint folder.")
         if trust_remote_code is None:
+            # the run folder's own switch: its code must have been approved here
             trust_remote_code = rd.load_config().model.trust_remote_code
+            if trust_remote_code:
+                trust.require([str(rd.model_dir)], str(rd.config_path))
+        elif trust_remote_code:  # the person's own --trust-remote-code: remembered
+            trust.require([str(rd.model_dir)], str(rd.config_path), approve_now=True)
         # allow_pickle stays off: the runner writes safetensors
         return ModelConfig(source=str(rd.model_dir), trust_remote_code=trust_remote_code)
     return ModelConfig(source=source, trust_remote_code=bool(trust_remote_code),
                        allow_pickle=allow_pickle)
 
 
-def run_model_configs(run_dir: str | Path) -> tuple[ModelConfig, ModelConfig]:
+def run_model_configs(run_dir: str | Path, trust_remote_code: bool | None = None
+                      ) -> tuple[ModelConfig, ModelConfig]:
     """The base model a run started from and the model it ended with, each to be loaded
     with the run's own ``model.trust_remote_code`` / ``model.allow_pickle``, as the runner
     loaded the base for training.
@@ -41,9 +47,14 @@ def run_model_configs(run_dir: str | Path) -> tuple[ModelConfig, ModelConfig]:
     ``pkg:``)."""
     rd = RunDir(run_dir)
     model = rd.load_config().model
-    base = ModelConfig(source=model.source, trust_remote_code=model.trust_remote_code,
+    trusted = model.trust_remote_code if trust_remote_code is None else trust_remote_code
+    if model.trust_remote_code and trusted:
+        # the switch comes from the run folder: approved here, or by the person's flag
+        trust.require(trust.run_sources(rd.path), str(rd.config_path),
+                      approve_now=bool(trust_remote_code))
+    base = ModelConfig(source=model.source, trust_remote_code=trusted,
                        allow_pickle=model.allow_pickle)
-    return base, model_config_for(str(rd.path), model.trust_remote_code)
+    return base, model_config_for(str(rd.path), trusted)
 
 
 def device_and_dtype(choice=None) -> tuple[str, object]:
@@ -56,11 +67,24 @@ def device_and_dtype(choice=None) -> tuple[str, object]:
     return choice.device, devices.torch_dtype(choice.precision)
 
 
+def check_eval_sizes(block_size: int | None, batch_size: int) -> None:
+    """Refuse sizes a perplexity cannot be measured with (None block size: the default)."""
+    from ftgui.core.errors import ConfigError
+    if block_size is not None and block_size < 2:
+        raise ConfigError(f"--block-size: give 2 or more tokens per block (or leave it out "
+                          f"for the model's default), got {block_size}.", field="block_size")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: give 1 or more blocks per batch, got "
+                          f"{batch_size}.", field="batch_size")
+
+
 def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None = None,
                batch_size: int = 8, progress=None) -> dict:
     """exp(mean token loss) over packed blocks of ``data_file``; ``source`` is a model
     source or run folder (see ``model_config_for``), or a ModelConfig to load as it says."""
     import torch
+
+    check_eval_sizes(block_size, batch_size)
 
     models.quiet_libraries()
     mcfg = source if isinstance(source, ModelConfig) else model_config_for(source)
@@ -68,7 +92,7 @@ def perplexity(source: str | ModelConfig, data_file: str, block_size: int | None
     tok = models.load_tokenizer(mcfg)
     model = models.load_model(mcfg, dtype)
     ctx = models.context_length(model.config) or 1024
-    block = block_size or min(ctx, 512)
+    block = min(ctx, 512) if block_size is None else block_size
     dcfg = DataConfig(source=str(Path(data_file).expanduser().resolve()), validation=None,
                       block_size=block)
     prepared = data_mod.prepare(dcfg, tok, progress=progress)

@@ -77,11 +77,34 @@ def _package_file(source: str) -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / rel)
 
 
-def hub_kwargs(src: ModelSource, trust_remote_code: bool) -> dict:
+def hub_kwargs(src: ModelSource, trust_remote_code: bool, for_model: bool = False) -> dict:
+    """from_pretrained arguments; ``for_model``: for AutoConfig / AutoModel (not the
+    tokenizer), which need the GGUF's context length put right (see below)."""
     kw = {"trust_remote_code": trust_remote_code}
     if src.gguf_file:
         kw["gguf_file"] = src.gguf_file
+        if for_model:
+            kw.update(gguf_config_fixes(Path(src.path) / src.gguf_file))
     return kw
+
+
+def gguf_config_fixes(path: Path) -> dict:
+    """Config values transformers reads wrongly from a GGUF file.
+
+    transformers (checked on 5.24) maps ``gpt2.context_length`` to ``n_ctx`` and leaves
+    ``n_positions`` at its default of 1024, so a GPT-2 GGUF with 256 positions builds a
+    1024-row position table and its 256-row weights do not fit: pass ``n_positions``."""
+    try:
+        from gguf import GGUFReader
+        reader = GGUFReader(str(path))
+        arch_field = reader.get_field("general.architecture")
+        arch = arch_field.contents() if arch_field is not None else None
+        if arch != "gpt2":
+            return {}
+        ctx = reader.get_field("gpt2.context_length")
+        return {"n_positions": int(ctx.contents())} if ctx is not None else {}
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by from_pretrained
+        return {}
 
 
 def load_error(src: ModelSource, what: str, exc: Exception) -> ModelError:
@@ -130,7 +153,7 @@ def load_model(cfg: ModelConfig, dtype=None):
     from transformers import AutoModelForCausalLM
 
     src = resolve_source(cfg.source)
-    kw = hub_kwargs(src, cfg.trust_remote_code)
+    kw = hub_kwargs(src, cfg.trust_remote_code, for_model=True)
     if src.kind == "folder" and not cfg.allow_pickle and not _has_safetensors(Path(src.path)):
         raise ModelError(f"model.source: {src.path} holds its weights only as pickle "
                          f"(pytorch_model.bin), which can run code when loaded. Convert it to "

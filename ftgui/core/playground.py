@@ -133,6 +133,9 @@ def stream_generate(model, tok, prompt: str, settings: GenerationSettings,
     abandoned = threading.Event()   # the reader went away: stop without a user's Stop
     inputs = inference.encode_prompt(tok, prompt, settings.chat, template_tok).to(model.device)
     prompt_len = inputs["input_ids"].shape[1]
+    if prompt_len == 0:
+        raise ConfigError("The prompt is empty: write some text for the model to continue.",
+                          field="prompt")
     max_new, limit = settings.max_new_tokens, None
     ctx = models.context_length(model.config)
     if ctx:

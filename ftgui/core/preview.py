@@ -33,7 +33,7 @@ def model_info(cfg: ModelConfig, progress=None) -> ModelInfo:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    kw = models.hub_kwargs(src, cfg.trust_remote_code)
+    kw = models.hub_kwargs(src, cfg.trust_remote_code, for_model=True)
     try:
         hf = AutoConfig.from_pretrained(src.path, **kw)
     except Exception as e:  # noqa: BLE001 - about the input; say so at the field

@@ -11,7 +11,6 @@ current step and ends with status "stopped". ``Runner.resume(run_dir)`` continue
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -25,11 +24,11 @@ from typing import Iterable
 from transformers import TrainerCallback
 
 from ftgui.core import data as data_mod
-from ftgui.core import compat, devices, models
+from ftgui.core import compat, devices, models, trust
 from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
-                               RunDirError)
+                               RunDirError, disk_full_cause)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, drop_steps_after)
 from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume
@@ -68,11 +67,16 @@ class Runner:
 
     @classmethod
     def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
-               launched: bool = False) -> "Runner":
+               launched: bool = False, trust_remote_code: bool = False) -> "Runner":
+        """``trust_remote_code``: the person approves the code the run folder's config
+        turns on (else it must have been approved on this machine; see trust.py)."""
         rd = RunDir(run_dir)
         if not rd.path.is_dir():
             raise RunDirError(f"{rd.path} does not exist. Give the folder of a run to resume.")
-        return cls(rd.load_config(), sinks, resume_dir=rd.path, launched=launched)
+        cfg = rd.load_config()
+        if cfg.model.trust_remote_code and not launched:  # a launcher checked already
+            trust.require([cfg.model.source], str(rd.config_path), trust_remote_code)
+        return cls(cfg, sinks, resume_dir=rd.path, launched=launched)
 
     # ---- events -------------------------------------------------------------------------
     def emit(self, event: Event, *, best_effort: bool = False) -> None:
@@ -97,6 +101,9 @@ class Runner:
         cfg = self.config
         cfg.check()
         models.quiet_libraries()
+        if cfg.model.trust_remote_code and not self.resume_dir and self.is_main:
+            # the person's own config turns it on: that is their approval of this code
+            trust.require([cfg.model.source], "config", approve_now=True)
         run_path = self._choose_run_dir()
         device = devices.choose(cfg.training.device, cfg.training.precision)
         self.device = device
@@ -110,6 +117,8 @@ class Runner:
             f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
             f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
             f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation blocks."))
+        if s.get("skipped_note"):  # also kept in summary.json (skipped_rows, skipped_note)
+            self.emit(Message(s["skipped_note"], level="warning"))
 
         self.emit(Progress("Loading model", 0, 0, cfg.model.source))
         # full fine-tuning keeps fp32 weights (mixed precision casts on the fly); LoRA on a
@@ -352,6 +361,8 @@ class Runner:
             raise
         except BaseException as e:
             user = user_error_for(e, self.config, self.run, getattr(self, "device", None))
+            if user is None and self._checkpoint is not None:
+                user = checkpoint_error_for(e, self._checkpoint, self.run)
             if user is not None:
                 if isinstance(user, OutOfMemoryError):
                     log.warning("out of memory:\n%s", traceback.format_exc())
@@ -403,6 +414,8 @@ class Runner:
             model = model.merge_and_unload()
         _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
                                                    tokenizer.save_pretrained(p)))
+        if self.config.model.trust_remote_code:  # its code, copied by save_pretrained,
+            trust.require([str(self.run.model_dir)], "run", approve_now=True)  # was run
 
     def cleanup(self) -> None:
         handler = getattr(self, "_log_handler", None)
@@ -527,10 +540,6 @@ def drive(runner: Runner) -> dict:
 
 
 # ---- failures a person can fix: a full disk, too little memory ---------------------------------
-_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)}
-_DISK_TEXT = ("no space left", "file too large", "disk quota", "os error 28", "os error 27",
-              "os error 122", "pytorchstreamwriter failed writing", "file write failed",
-              "unexpected pos")
 _OOM_TEXT = ("out of memory", "can't allocate memory", "defaultcpuallocator")
 
 
@@ -546,10 +555,9 @@ def user_error_for(exc: BaseException, config: RunConfig, run: RunDir | None,
                    device=None) -> FtguiError | None:
     """A DiskFullError or OutOfMemoryError for ``exc`` when that is what it is, with a
     message that says what to do; None for anything else."""
-    for e in _chain(exc):
-        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS or \
-                any(t in str(e).lower() for t in _DISK_TEXT):
-            return _disk_full(e, run)
+    full = disk_full_cause(exc)
+    if full is not None:
+        return _disk_full(full, run)
     for e in _chain(exc):
         if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError" or \
                 isinstance(e, RuntimeError) and any(t in str(e).lower() for t in _OOM_TEXT):
@@ -569,6 +577,42 @@ def _disk_full(e: BaseException, run: RunDir | None) -> DiskFullError:
     return DiskFullError(f"Could not write to {folder}: the disk is full (or over its quota "
                          f"or file size limit: {first_line(e)}). Free some space, then "
                          f"{after}.", field="training.output_dir")
+
+
+def checkpoint_error_for(exc: BaseException, checkpoint: Path,
+                         run: RunDir | None) -> FtguiError | None:
+    """A RunDirError when resuming from ``checkpoint`` failed because its files cannot be
+    read (damaged after it was written) or do not fit the model (the run's model was
+    changed since); None for anything else."""
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
+    rd = run or RunDir(checkpoint.parent.parent)
+    for e in _chain(exc):
+        text = str(e)
+        if "size mismatch" in text:
+            first = next((ln.strip() for ln in text.splitlines() if "size mismatch" in ln),
+                         "size mismatch")
+            return RunDirError(
+                f"{rd.config_path}: the model is not the one {checkpoint.name} was trained "
+                f"with ({_short(first)}). Put back the model.source (and method) the run "
+                f"started with, or start a new run for the new model.", field="model.source")
+        if isinstance(e, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError,
+                          SafetensorError)) or \
+                isinstance(e, RuntimeError) and "PytorchStreamReader" in text:
+            earlier = [c for c in rd.checkpoints() if c != checkpoint]
+            then = (f"from {earlier[-1].name}" if earlier else "from the start (no other "
+                    f"checkpoint is complete)")
+            return RunDirError(
+                f"{checkpoint}: this checkpoint is damaged and cannot be read "
+                f"({_short(_first_line(e))}). Delete that folder, then 'ftgui resume "
+                f"{rd.path}' continues {then}.", field="training.output_dir")
+    return None
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _out_of_memory(e: BaseException, config: RunConfig, device=None) -> OutOfMemoryError:

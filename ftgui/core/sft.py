@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ftgui.core import templates
 from ftgui.core.config import DataConfig
-from ftgui.core.errors import DataError
+from ftgui.core.errors import DataError, ModelError
 
 IGNORE = -100
 
@@ -133,14 +134,20 @@ def prepare_tokenizer(tokenizer, template: str) -> None:
 
 def segments(messages: list[dict], tokenizer) -> list[tuple[str, bool]]:
     """The rendered conversation as (text, is_response) pieces, in order."""
-    render = tokenizer.apply_chat_template
-    full = render(messages, tokenize=False)
+    def render(msgs, **kw):
+        try:
+            return templates.render(tokenizer, msgs, "the tokenizer's chat template",
+                                    "Set data.template: simple, or fix the template.", **kw)
+        except templates.TemplateFailed as e:
+            raise DataError(f"data.template: {e.message}", field="data.template") from None
+
+    full = render(messages)
     pieces, done = [], 0
     for k, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        before = render(messages[:k], tokenize=False, add_generation_prompt=True)
-        through = render(messages[:k + 1], tokenize=False)
+        before = render(messages[:k], add_generation_prompt=True)
+        through = render(messages[:k + 1])
         if not (full.startswith(before) and full.startswith(through)
                 and through.startswith(before) and len(before) >= done):
             raise DataError("data.template: this tokenizer's chat template does not render "
@@ -170,5 +177,10 @@ def encode(messages: list[dict], tokenizer, train_on_prompt: bool) -> tuple[list
 
 def generation_prompt(tokenizer, prompt: str) -> str:
     """The text a chat-tuned model is given for a user prompt."""
-    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                         tokenize=False, add_generation_prompt=True)
+    try:
+        return templates.render(tokenizer, [{"role": "user", "content": prompt}],
+                                "This model's chat template",
+                                "Send the prompt as plain text (drop --chat, or untick Chat "
+                                "template).", add_generation_prompt=True)
+    except templates.TemplateFailed as e:
+        raise ModelError(e.message) from None

@@ -142,7 +142,7 @@ class ConfigField(QWidget):
         elif args == (int,) or set(args) == {int, type(None)}:
             self.editor = QSpinBox()
             low = self.meta.get("min", 0)
-            self.editor.setRange(low - 1 if self.optional else low, self.meta.get("max", BIG))
+            self.editor.setRange(low - 1 if self.optional else low, min(self.meta.get("max", BIG), BIG))
             if self.optional:
                 self.editor.setSpecialValueText(NONE_TEXT.get(key, "none"))
             self.editor.setKeyboardTracking(True)

@@ -171,6 +171,11 @@ class ResultCard(QFrame):
     def evaluate(self, data_file: str) -> None:
         """Measure base and result on ``data_file`` off the GUI thread."""
         run_dir = self.run_dir
+        from ftgui.gui.questions import approve_run_code
+        if not approve_run_code(self, run_dir):
+            self.perplexity.setText("Not evaluated: this run's model needs its own code, "
+                                    "which was not approved.")
+            return
 
         def work(report):
             heavy_imports()

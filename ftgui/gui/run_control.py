@@ -116,6 +116,11 @@ class RunControl:
         self._resume_dir(run_dir)
 
     def _resume_dir(self, run_dir: str) -> None:
+        from ftgui.gui.questions import approve_run_code
+        if not approve_run_code(self, run_dir, resume=True):
+            self.show_error("Not resumed: the run's model needs its own code, which was not "
+                            "approved.", level="warning")
+            return
         self.banner.clear()
         self._clear_hints()
         self.plots.reset()

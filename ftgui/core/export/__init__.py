@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from ftgui.core.errors import FtguiError
+from ftgui.core.errors import FtguiError, disk_full_cause
 from ftgui.core.events import Progress
 from ftgui.core.runs import RunDir
 
@@ -86,8 +86,14 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = Fal
         if not IS_FILE[fmt]:
             write_marker(tmp, fmt, rd)
         _move_into_place(tmp, out)
-    except BaseException:
+    except BaseException as e:
         _remove(tmp)
+        full = disk_full_cause(e)
+        if full is not None:
+            raise ExportError(f"Could not write {out}: the disk is full (or over its quota "
+                              f"or file size limit: {full.strerror or full}). Free some "
+                              f"space and export again; nothing was left half written."
+                              ) from e
         raise
     emit(Progress(f"Exporting {fmt}", 1, 1, str(out)))
     return out

@@ -331,6 +331,11 @@ class PlaygroundPanel(QWidget):
             self.prompt.setFocus()
             return
         self.banner.clear()
+        from ftgui.gui.questions import approve_run_code
+        if not approve_run_code(self, run):
+            self.banner.show_message("Not generated: this run's model needs its own code, "
+                                     "which was not approved.", level="warning")
+            return
         settings = self.settings()
         for pane in self.panes.values():
             pane.begin(None if settings.chat else prompt)
