@@ -606,7 +606,7 @@ def checkpoint_error_for(exc: BaseException, checkpoint: Path,
                     f"checkpoint is complete)")
             return RunDirError(
                 f"{checkpoint}: this checkpoint is damaged and cannot be read "
-                f"({_short(_first_line(e))}). Delete that folder, then 'ftgui resume "
+                f"({_short(first_line(e))}). Delete that folder, then 'ftgui resume "
                 f"{rd.path}' continues {then}.", field="training.output_dir")
     return None
 
