@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float, default=1.0)
     _loading_switches(gen)
     gen.add_argument("--seed", type=int, default=0)
-    from ftgui import cli_runs
+    from ftgui import cli_data, cli_runs
     cli_runs.add_parsers(sub)
+    cli_data.add_parser(sub)
 
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
@@ -234,6 +235,6 @@ def _generate(args) -> int:
 
 
 def _commands() -> dict:
-    from ftgui import cli_runs
+    from ftgui import cli_data, cli_runs
     return {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate,
-            **cli_runs.COMMANDS}
+            **cli_runs.COMMANDS, **cli_data.COMMANDS}
