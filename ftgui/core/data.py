@@ -326,7 +326,7 @@ def check_template(raw: RawData, cfg: DataConfig, tokenizer) -> None:
     if raw.format == "text":
         return
     sft.prepare_tokenizer(tokenizer, cfg.template)
-    if formats.needs_tools(raw.train[:1000]):
+    if formats.needs_tools(raw.train[:1000] + (raw.eval or [])[:1000]):
         formats.check_tool_support(tokenizer, tokenizer.chat_template, cfg.source)
 
 

@@ -218,6 +218,11 @@ def detect(rows: list[dict], cfg, where: str) -> Reading:
     sample = rows[:200]
     _refuse_media(columns, sample, where)
     fmt = cfg.format
+    if fmt == "auto" and (_configured(cfg) or getattr(cfg, "text_column", None)):
+        fmt = ("chat" if getattr(cfg, "messages_column", None) else "text"
+               if getattr(cfg, "text_column", None) else
+               "prompt_completion" if _norm(getattr(cfg, "response_column", None) or "")
+               == "completion" else "instruction")  # a column set by hand names its format
     if fmt == "auto":
         reading = _guess(columns, sample, cfg, where)
     else:
