@@ -164,7 +164,7 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
     if cfg.max_rows:
         train = train[:cfg.max_rows]
     eval_items = None
-    v, validation_from = _validation_choice(cfg)
+    v, validation_from = validation_choice(cfg)
     if isinstance(v, float):
         n_eval = max(1, int(round(len(train) * v)))
         if len(train) - n_eval < 1:
@@ -197,7 +197,7 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
 AUTO_FRACTION = 0.05
 
 
-def _validation_choice(cfg: DataConfig) -> tuple[str | float | None, str]:
+def validation_choice(cfg: DataConfig) -> tuple[str | float | None, str]:
     """data.validation as used, and where validation comes from in words. ``auto``: the
     folder's validation (else test) split when it has one, else 5 % held out."""
     v = cfg.validation
