@@ -93,6 +93,11 @@ class DataPreview:
     eval_rows: int
     stats: dict | None = None       # tokens and blocks, once tokenized
     note: str = ""                  # why there are no token counts
+    format: str = "text"            # the format read (detected under data.format: auto)
+    detected: bool = False
+    mapping: dict = field(default_factory=dict)    # role → column
+    ignored: dict = field(default_factory=dict)    # column → why it is not used
+    validation_from: str = ""
 
 
 def data_preview(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
@@ -107,7 +112,11 @@ def data_preview(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
         progress("Reading the dataset")
     raw = data.load_raw(data_cfg, seed)
     out = DataPreview(raw.columns, str(raw.text_column), raw.preview_rows, len(raw.train),
-                      len(raw.eval or []))
+                      len(raw.eval or []), format=raw.format,
+                      detected=bool(raw.reading and raw.reading.detected),
+                      mapping=dict(raw.reading.columns) if raw.reading else {},
+                      ignored=dict(raw.reading.ignored) if raw.reading else {},
+                      validation_from=raw.validation_from)
     if progress:
         progress(out)
         progress("Loading the tokenizer")

@@ -56,12 +56,14 @@ def compute(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int) -> SftSampl
 
     heavy_imports()
     raw = data.load_raw(data_cfg, seed)
+    if raw.format == "text":
+        return None
     try:
         tok = models.load_tokenizer(model_cfg)
     except FtguiError:
         return None
     simple = sft.use_simple_template(tok, data_cfg.template)
-    sft.prepare_tokenizer(tok, data_cfg.template)
+    data.check_template(raw, data_cfg, tok)
     eos = tok.eos_token_id
     examples = []
     for messages in raw.train[:SHOWN]:
