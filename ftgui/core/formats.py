@@ -198,7 +198,9 @@ def _refuse_preference(columns: list[str], sample: list[dict], where: str) -> No
                 f"(e.g. data.format: chat, data.messages_column: {ca}).",
                 field="data.format")
     label = _find(columns, ["label", "kto_tag"])
-    if label and _labels_are_bool(sample, label):
+    answers = _message_columns(columns, sample) or (
+        _find(columns, ["prompt"]) and _find(columns, ["completion"]))
+    if label and answers and _labels_are_bool(sample, label):
         raise DataError(
             f"data.source: {where} is an unpaired preference (KTO) dataset: column {label} "
             f"marks each answer good or bad. That is for preference tuning, which ftgui does "
@@ -351,14 +353,17 @@ def _candidates(columns, sample, cfg, where) -> list[Reading]:
                 f"learning with a reward, not for fine-tuning; give prompts with answers.",
                 field="data.source")
         return [Reading("chat", {"messages": c}) for c in with_answer]
-    if prompt and completion and isinstance((_values(sample, prompt) or [""])[0], str):
+    # a column only counts as prompt or response when some of its values are sentences
+    # (an id column called "prompt" does not)
+    texty = [c for c in columns if any(_is_wordy(v) for v in _values(sample, c))]
+    if prompt and completion and (prompt in texty or completion in texty):
         return [Reading("prompt_completion", {"prompt": prompt, "response": completion})]
     # questionText / answerText (counsel-chat) name their role too
-    p = _find(columns, PROMPT_NAMES) or _find(columns, [n + "text" for n in PROMPT_NAMES])
-    r = _find(columns, RESPONSE_NAMES) or _find(columns, [n + "text" for n in RESPONSE_NAMES])
+    p = _find(texty, PROMPT_NAMES) or _find(texty, [n + "text" for n in PROMPT_NAMES])
+    r = _find(texty, RESPONSE_NAMES) or _find(texty, [n + "text" for n in RESPONSE_NAMES])
     inp = _find(columns, INPUT_NAMES)
-    if p is None and r and _find(columns, ["input"]):
-        p, inp = _find(columns, ["input"]), _find(columns, ["context"])
+    if p is None and r and _find(texty, ["input"]):
+        p, inp = _find(texty, ["input"]), _find(columns, ["context"])
     out = []
     if p and r:
         cols = {"prompt": p, "response": r}

@@ -209,7 +209,8 @@ def test_two_readings_exit_2_listing_the_settings(tmp_path, tiny_model_dir, caps
 
 
 ID_NAMES = ["id", "uuid", "source", "category", "label", "url", "tools", "conversation_id",
-            "question_id", "Name", "topic", "key", "tag", "code", "split", "hash"]
+            "question_id", "Name", "topic", "key", "tag", "code", "split", "hash",
+            "prompt", "completion", "output", "answer", "messages", "system"]
 token = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"),
                                        whitelist_characters="_-:."), min_size=1, max_size=24)
 idlike = st.one_of(token, st.integers(0, 10**9).map(str), st.uuids().map(str),
