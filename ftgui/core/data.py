@@ -361,8 +361,11 @@ def _tokenize(items: list, fmt: str, cfg: DataConfig, tokenizer, progress, which
         if progress and (n % 200 == 0 or n == len(items)):
             progress(Progress(stage, n, len(items)))
     if not ids:
-        raise DataError(f"{field_name}: no {which} example keeps any response tokens within "
-                        f"data.block_size = {cfg.block_size}; raise it.", field=field_name)
+        need = int(np.percentile(lengths, 95, method="inverted_cdf"))
+        raise DataError(f"{field_name}: every {which} example has a final response longer "
+                        f"than data.block_size = {cfg.block_size} tokens, so none can be "
+                        f"trained on; raise it (block_size {need} keeps 95 % of them whole).",
+                        field=field_name)
     n_tokens = sum(len(x) for x in ids)
     trained = sum(sum(t != sft.IGNORE for t in y) for y in labels)
     if cfg.packing:
