@@ -41,6 +41,17 @@ def test_data_plain_output_marks_the_trained_part(tiny_model_dir, capsys):
     assert "[train]It started on 31 August 2000.<|endoftext|>\n[/train]" in out
 
 
+def test_data_reads_a_run_config(tiny_config, capsys):
+    cfg = tiny_config(data={"source": str(F / "cohere_roles.jsonl"), "validation": None})
+    path = cfg.training.output_dir + ".yaml"
+    cfg.save(path)
+    assert main(["data", path, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tokenizer"] == cfg.model.source
+    assert out["format"] == "chat" and out["splits"] == {"train": 2}
+    assert out["example"]["trained"] == ["It was 120 million.<|endoftext|>\n"]
+
+
 def test_data_refusals_exit_2(tiny_model_dir, capsys):
     assert main(["data", str(F / "trl_preference.jsonl"), "--model",
                  str(tiny_model_dir)]) == 2
@@ -82,6 +93,8 @@ def untouchable_model(tiny_model_dir, tmp_path):
      "data.response_column: there is no column 'answer'"),
     ({"source": str(F / "cohere_roles.jsonl"), "format": "text"}, "data.text_column"),
     ({"source": str(F / "mllm.json")}, "images, audio or video"),
+    ({"source": str(F / "bad_roles.jsonl")}, "row 2: roles do not alternate: message 2"),
+    ({"source": str(F / "rl_prompts.jsonl")}, "prompts only"),
     ({"source": str(F / "glaive_toolcall.json")}, "cannot render them"),
     ({"source": str(F / "split_folder"), "split": "test"}, "has no 'test' files"),
     ({"source": str(F / "c4.jsonl"), "block_size": 512}, "above the model's context length"),
