@@ -68,12 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float, default=1.0)
     _loading_switches(gen)
     gen.add_argument("--seed", type=int, default=0)
-    from ftgui import cli_runs
+    from ftgui import cli_data, cli_runs
     cli_runs.add_parsers(sub)
     d = sub.add_parser("doctor", help="what to know about this machine before a long run: "
                        "Python, torch build, GPUs, Qt, free disk, Hugging Face cache and Hub")
     d.add_argument("--json", action="store_true", help="print the report as JSON (for a "
                    "bug report)")
+    cli_data.add_parser(sub)
 
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
@@ -268,6 +269,6 @@ def _doctor(args) -> int:
 
 
 def _commands() -> dict:
-    from ftgui import cli_runs
+    from ftgui import cli_data, cli_runs
     return {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate,
-            "doctor": _doctor, **cli_runs.COMMANDS}
+            "doctor": _doctor, **cli_runs.COMMANDS, **cli_data.COMMANDS}

@@ -42,18 +42,21 @@ class ModelConfig:
 class DataConfig:
     source: str = _f("", "Hub dataset id, or a local .txt / .jsonl / .json / .csv / "
                      ".parquet file, or a folder of such files.", path=True)
-    format: str = _f("text", "text: plain text, packed into blocks. instruction: "
-                     "instruction / input / output columns (Alpaca). chat: a column of "
-                     "{role, content} messages (or ShareGPT from/value). prompt_completion: "
-                     "a prompt and a completion column.",
-                     choices=("text", "instruction", "chat", "prompt_completion"))
+    format: str = _f("auto", "auto: detected from the columns and their values (shown "
+                     "before training; `ftgui data` prints it). text: plain text, packed into "
+                     "blocks. instruction: instruction / input / output columns (Alpaca, "
+                     "Dolly). chat: a column of messages (OpenAI role/content, ShareGPT "
+                     "from/value, tool calls). prompt_completion: a prompt and a completion "
+                     "column.",
+                     choices=("auto", "text", "instruction", "chat", "prompt_completion"))
     config: str | None = _f(None, "Hub dataset config name (e.g. wikitext-2-raw-v1).")
     split: str = _f("train", "Split to train on.")
     text_column: str | None = _f(None, "Column holding the text; detected automatically "
                                  "when the data has exactly one text column.")
-    validation: str | float | None = _f(0.05, "Validation data: a split name, a file, or a "
-                                        "fraction of the training rows held out (e.g. "
-                                        "0.05). Empty for none.")
+    validation: str | float | None = _f("auto", "Validation data: a split name, a file, "
+                                        "or a fraction of the training rows held out (e.g. "
+                                        "0.05). auto: the folder's validation (or test) "
+                                        "split when it has one, else 0.05. Empty for none.")
     block_size: int = _f(128, "Tokens per training sequence; texts are packed into blocks "
                          "of this length.", min=8)
     add_eos: bool = _f(True, "Append the end-of-text token to each example before packing, "
@@ -78,6 +81,8 @@ class DataConfig:
                                      "like output, response, completion, answer.")
     messages_column: str | None = _f(None, "Column with the chat messages; guessed from "
                                      "messages, conversations.")
+    system_column: str | None = _f(None, "Column with a per-row system prompt; guessed "
+                                   "from system, system_prompt.")
 
 
 @dataclass

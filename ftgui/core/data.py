@@ -15,13 +15,13 @@ from typing import Callable
 
 import numpy as np
 
-from ftgui.core import files, sft
+from ftgui.core import files, formats, sft, templates
 from ftgui.core.config import DataConfig, looks_like_path
 from ftgui.core.errors import DataError
 from ftgui.core.events import Progress
 from ftgui.core.wording import first_line
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 ProgressFn = Callable[[Progress], None]
 
 
@@ -34,6 +34,13 @@ class RawData:
     preview_rows: list[dict] = field(default_factory=list)
     skipped: int = 0        # rows left out because their text column held no text
     skipped_note: str = ""  # why, with the first row numbers ("" when none)
+    reading: formats.Reading | None = None
+    splits: dict[str, int] = field(default_factory=dict)   # split → rows
+    validation_from: str = "none"
+
+    @property
+    def format(self) -> str:
+        return self.reading.format if self.reading else "text"
 
 
 @dataclass
@@ -163,45 +170,6 @@ def _hub_rows(cfg: DataConfig, split: str) -> list[dict]:
     return ds.to_list()
 
 
-def _text_column(rows: list[dict], wanted: str | None, where: str) -> tuple[str, list[str]]:
-    columns: list[str] = []
-    for r in rows[:1000]:
-        for k in r:
-            if k not in columns:
-                columns.append(k)
-    if wanted:
-        if wanted not in columns:
-            raise DataError(f"data.text_column: there is no column '{wanted}' in {where}; "
-                            f"its columns are: {', '.join(map(str, columns)) or 'none'}.",
-                            field="data.text_column")
-        return wanted, columns
-    sample = rows[:200]
-    text_cols = [c for c in columns if any(isinstance(r.get(c), str) for r in sample)]
-    if len(text_cols) > 1:  # CSV gives every column as text: ignore numbers and ids
-        wordy = [c for c in text_cols if any(_is_wordy(r.get(c)) for r in sample)]
-        text_cols = wordy or text_cols
-    if len(text_cols) == 1:
-        return text_cols[0], columns
-    if "text" in text_cols:
-        return "text", columns
-    if not text_cols:
-        raise DataError(f"data.text_column: {where} has no text column (columns: "
-                        f"{', '.join(map(str, columns)) or 'none'}).", field="data.text_column")
-    raise DataError(f"data.text_column: {where} has several text columns "
-                    f"({', '.join(text_cols)}); set data.text_column to the one to train on.",
-                    field="data.text_column")
-
-
-def _is_wordy(value) -> bool:
-    if not isinstance(value, str) or not value.strip():
-        return False
-    try:
-        float(value)
-        return False
-    except ValueError:
-        return True
-
-
 def _kind(value) -> str:
     if value is None:
         return "null"
@@ -251,14 +219,15 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
     if not rows:
         raise DataError(f"data.source: {where} holds no rows (only blank lines?). Give a file "
                         f"with text in it.", field="data.source")
-    column, columns, train, skipped, note = _examples(cfg, rows, where)
+    reading, columns, train, skipped, note = _examples(cfg, rows, where)
+    column = reading.columns.get("text") if reading.format == "text" else reading.mapping()
     if not train:
         raise DataError(f"data.source: column '{column}' of {where} holds no text (all rows "
                         f"empty).", field="data.source")
     if cfg.max_rows:
         train = train[:cfg.max_rows]
     eval_items = None
-    v = cfg.validation
+    v, validation_from = validation_choice(cfg)
     if isinstance(v, float):
         n_eval = max(1, int(round(len(train) * v)))
         if len(train) - n_eval < 1:
@@ -278,29 +247,50 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
                             field="data.validation")
         else:
             vrows, vwhere = _source_rows(cfg, v, "data.validation"), f"split '{v}'"
-        _, _, eval_items, vskipped, vnote = _examples(cfg, vrows, vwhere)
+        eval_items, vskipped, vnote = _items(reading, vrows, vwhere)
         skipped, note = skipped + vskipped, " ".join(x for x in (note, vnote) if x)
         if not eval_items:
             raise DataError(f"data.validation: {v} holds no text.", field="data.validation")
+    splits = {cfg.split: len(train)}
+    if eval_items:
+        splits["validation" if isinstance(v, float) else str(v)] = len(eval_items)
     return RawData(train, eval_items, column, [str(c) for c in columns], rows[:50],
-                   skipped, note)
+                   skipped, note, reading, splits, validation_from)
 
 
-def _examples(cfg: DataConfig, rows: list[dict], where: str
-              ) -> tuple[str, list[str], list, int, str]:
-    """(column description, columns, items, rows skipped, why): texts, or message lists
-    for chat formats."""
-    if cfg.format == "text":
-        column, columns = _text_column(rows, cfg.text_column, where)
-        texts, skipped, note = _texts_and_skipped(rows, column, Path(where).name or where)
-        return column, columns, texts, skipped, note
-    columns = []
-    for r in rows[:1000]:
-        columns += [str(k) for k in r if str(k) not in columns]
-    cols = sft.resolve_columns(cfg, columns, where)
-    items = [sft.to_messages(r, cols, cfg.format, n, where) for n, r in enumerate(rows, 1)]
-    mapping = ", ".join(f"{k}={v}" for k, v in vars(cols).items() if v)
-    return mapping, columns, items, 0, ""
+AUTO_FRACTION = 0.05
+
+
+def validation_choice(cfg: DataConfig) -> tuple[str | float | None, str]:
+    """data.validation as used, and where validation comes from in words. ``auto``: the
+    folder's validation (else test) split when it has one, else 5 % held out."""
+    v = cfg.validation
+    if v == "auto":
+        if looks_like_path(cfg.source) and Path(cfg.source).is_dir():
+            groups = files.split_files(Path(cfg.source))
+            for split in ("validation", "test"):
+                if split in groups:
+                    names = ", ".join(f.name for f in groups[split])
+                    return split, f"the folder's {split} split ({names})"
+        v = AUTO_FRACTION
+    if isinstance(v, float):
+        return v, f"{v:.0%} of the training rows held out"
+    if isinstance(v, str) and v.strip():
+        return v, f"split '{v}'" if not looks_like_path(v) else v
+    return None, "none"
+
+
+def _examples(cfg: DataConfig, rows: list[dict], where: str):
+    """(reading, columns, items, rows skipped, why): texts, or formats.Chat message
+    lists."""
+    reading = formats.detect(rows, cfg, where)
+    return (reading, formats.columns_of(rows)) + _items(reading, rows, where)
+
+
+def _items(reading: formats.Reading, rows: list[dict], where: str) -> tuple[list, int, str]:
+    if reading.format == "text":
+        return _texts_and_skipped(rows, reading.columns["text"], Path(where).name or where)
+    return [formats.row_to_chat(r, reading, n, where) for n, r in enumerate(rows, 1)], 0, ""
 
 
 # ---- tokenizing and packing -----------------------------------------------------------
@@ -423,43 +413,57 @@ def pack(texts: list[str], tokenizer, block_size: int, add_eos: bool,
 
 
 def prepare(cfg: DataConfig, tokenizer, seed: int = 42,
-            progress: ProgressFn | None = None) -> Prepared:
+            progress: ProgressFn | None = None, raw: RawData | None = None) -> Prepared:
     """Tokenized train/eval sequences, from the cache when the same inputs were prepared
     before. For chat formats the tokenizer gets its template set here (see sft.py)."""
-    if cfg.format != "text":
-        sft.prepare_tokenizer(tokenizer, cfg.template)
     key = cache_key(cfg, tokenizer, seed)
     folder = cache_root() / key
-    if (folder / "stats.json").exists():
+    if raw is None and (folder / "stats.json").exists():
         try:
             _make_private(folder)  # an entry written by an older version: 0644 files
             stats = json.loads((folder / "stats.json").read_text())
             train = Sequences.load(folder / "train.npz")
             ev = Sequences.load(folder / "eval.npz") if (folder / "eval.npz").exists() else None
+            if stats.get("format", "text") != "text":
+                sft.prepare_tokenizer(tokenizer, cfg.template)
             return Prepared(train, ev, stats, cached=True)
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache entry is rebuilt below
     if progress:
         progress(Progress("Reading data", 0, 0, cfg.source))
-    raw = load_raw(cfg, seed)
-    train, tstats = _tokenize(raw.train, cfg, tokenizer, progress, "training")
-    stats = {"format": cfg.format, "text_column": raw.text_column,
+    raw = raw or load_raw(cfg, seed)
+    check_template(raw, cfg, tokenizer)
+    train, tstats = _tokenize(raw.train, raw.format, cfg, tokenizer, progress, "training")
+    stats = {"format": raw.format, "text_column": raw.text_column,
+             "columns": dict(raw.reading.columns) if raw.reading else {},
+             "ignored_columns": dict(raw.reading.ignored) if raw.reading else {},
+             "detected": bool(raw.reading and raw.reading.detected),
+             "splits": raw.splits, "validation_from": raw.validation_from,
              "train_rows": len(raw.train), **{f"train_{k}": v for k, v in tstats.items()},
              "eval_rows": len(raw.eval or []), "eval_tokens": 0, "eval_blocks": 0}
     if raw.skipped:
         stats.update(skipped_rows=raw.skipped, skipped_note=raw.skipped_note)
     ev = None
     if raw.eval:
-        ev, estats = _tokenize(raw.eval, cfg, tokenizer, progress, "validation")
+        ev, estats = _tokenize(raw.eval, raw.format, cfg, tokenizer, progress, "validation")
         stats.update({f"eval_{k}": v for k, v in estats.items()})
     _write_cache(folder, train, ev, stats)
     return Prepared(train, ev, stats)
 
 
-def _tokenize(items: list, cfg: DataConfig, tokenizer, progress, which: str):
+def check_template(raw: RawData, cfg: DataConfig, tokenizer) -> None:
+    """Set the template for chat formats; tool data needs one that renders tools."""
+    if raw.format == "text":
+        return
+    sft.prepare_tokenizer(tokenizer, cfg.template)
+    if formats.needs_tools(raw.train[:1000] + (raw.eval or [])[:1000]):
+        formats.check_tool_support(tokenizer, tokenizer.chat_template, cfg.source)
+
+
+def _tokenize(items: list, fmt: str, cfg: DataConfig, tokenizer, progress, which: str):
     stage = f"Tokenizing {which} data"
     field_name = "data.block_size" if which == "training" else "data.validation"
-    if cfg.format == "text":
+    if fmt == "text":
         blocks, n_tokens = pack(items, tokenizer, cfg.block_size, cfg.add_eos, progress, stage)
         if len(blocks) == 0:
             raise DataError(f"{field_name}: the {which} data has only {n_tokens} tokens, "
@@ -468,7 +472,7 @@ def _tokenize(items: list, cfg: DataConfig, tokenizer, progress, which: str):
                                else "Give more validation text or a larger fraction."),
                             field=field_name)
         return Sequences.from_blocks(blocks), {"tokens": n_tokens, "blocks": int(len(blocks))}
-    ids, labels, truncated, dropped = [], [], 0, 0
+    ids, labels, truncated, dropped, lengths = [], [], 0, 0, []
     for n, messages in enumerate(items, 1):
         size = sum(len(m["content"]) for m in messages)
         if size > MAX_EXAMPLE_CHARS:
@@ -479,38 +483,43 @@ def _tokenize(items: list, cfg: DataConfig, tokenizer, progress, which: str):
                             f"train on it as plain text (data.format: text).",
                             field="data.source")
         try:
-            x, y = sft.encode(messages, tokenizer, cfg.train_on_prompt)
-        except DataError as e:
-            if e.field != "data.template":
-                raise
-            why = e.message.removeprefix("data.template: ")
-            raise DataError(f"data.template: {which} example {n}: {why}",
-                            field=e.field) from None
-        if len(x) > cfg.block_size:
-            if not cfg.truncate:
-                raise DataError(f"data.truncate: {which} example {n} is {len(x)} tokens, "
-                                f"longer than data.block_size = {cfg.block_size}. Raise "
-                                f"block_size, turn truncation on, or shorten that example.",
-                                field="data.truncate")
-            x, y = x[:cfg.block_size], y[:cfg.block_size]
-            truncated += 1
-        if all(t == sft.IGNORE for t in y):
-            dropped += 1  # the response was cut off entirely: nothing to learn
+            with templates.guarded("the tokenizer's chat template",
+                                   "Set data.template: simple, or fix the template."):
+                x, y, status, full = sft.encode_fitting(messages, tokenizer,
+                                                        cfg.train_on_prompt, cfg.block_size)
+        except templates.TemplateFailed as e:
+            raise DataError(f"data.template: {which} example {n}: {e.message}",
+                            field="data.template") from None
+        lengths.append(full)
+        if status != "kept" and not cfg.truncate:
+            raise DataError(f"data.truncate: {which} example {n} is {full} tokens, "
+                            f"longer than data.block_size = {cfg.block_size}. Raise "
+                            f"block_size, turn truncation on, or shorten that example.",
+                            field="data.truncate")
+        truncated += status == "truncated"
+        if status == "dropped" or all(t == sft.IGNORE for t in y):
+            dropped += 1  # the final response alone does not fit: nothing to learn
             continue
         ids.append(x)
         labels.append(y)
         if progress and (n % 200 == 0 or n == len(items)):
             progress(Progress(stage, n, len(items)))
     if not ids:
-        raise DataError(f"{field_name}: no {which} example keeps any response tokens within "
-                        f"data.block_size = {cfg.block_size}; raise it.", field=field_name)
+        need = int(np.percentile(lengths, 95, method="inverted_cdf"))
+        raise DataError(f"{field_name}: every {which} example has a final response longer "
+                        f"than data.block_size = {cfg.block_size} tokens, so none can be "
+                        f"trained on; raise it (block_size {need} keeps 95 % of them whole).",
+                        field=field_name)
     n_tokens = sum(len(x) for x in ids)
     trained = sum(sum(t != sft.IGNORE for t in y) for y in labels)
     if cfg.packing:
         ids, labels = _pack_examples(ids, labels, cfg.block_size)
     seqs = Sequences.from_lists(ids, labels)
     return seqs, {"tokens": n_tokens, "blocks": len(seqs), "trained_tokens": int(trained),
-                  "truncated": truncated, "dropped": dropped}
+                  "kept": len(items) - truncated - dropped, "truncated": truncated,
+                  "dropped": dropped,
+                  # the smallest block_size that holds 95 % of the examples whole
+                  "block_size_95": int(np.percentile(lengths, 95, method="inverted_cdf"))}
 
 
 def _pack_examples(ids: list[list[int]], labels: list[list[int]], size: int):

@@ -18,7 +18,7 @@ from ftgui.core.errors import DataError
 from ftgui.core.wording import first_line
 
 SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".csv", ".parquet")
-SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
+SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev", "eval"),
                "test": ("test",)}
 
 
@@ -41,21 +41,23 @@ def read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
         raise DataError(f"{field}: {p} is not a regular file; give a data file.",
                         field=field)
     suffix = p.suffix.lower()
+    gz = suffix == ".gz" and Path(p.stem).suffix.lower() in SUFFIXES[:-1]
+    if gz:  # hh-rlhf and others ship .jsonl.gz
+        suffix = Path(p.stem).suffix.lower()
     if suffix not in SUFFIXES:
         raise DataError(f"{field}: {p.name} has an unsupported type '{suffix or 'none'}'. "
                         f"Use .txt, .jsonl, .json, .csv or .parquet.", field=field)
-    if suffix == ".parquet":
+    if suffix == ".parquet" and not gz:
         return _read_parquet(p, field)
-    text = decode_text(p, field)
+    text = decode_text(p, field, gz)
     if suffix in (".txt", ".text"):
         return [{"text": line} for line in text.splitlines() if line.strip()]
-    if suffix == ".jsonl":
-        return _read_jsonl(p, text, field)
-    if suffix == ".json":
+    if suffix in (".jsonl", ".json"):  # the content decides: arrays saved as .jsonl exist
         stripped = text.lstrip()
         if stripped.startswith("["):
             return _read_json_array(p, text, field)
-        if stripped.startswith("{") and "\n{" not in stripped and "\n {" not in stripped:
+        if suffix == ".json" and stripped.startswith("{") and "\n{" not in stripped \
+                and "\n {" not in stripped:
             return _read_json_array(p, text, field)
         return _read_jsonl(p, text, field)
     return _read_csv(p, text, field)
@@ -65,11 +67,14 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def decode_text(p: Path, field: str) -> str:
+def decode_text(p: Path, field: str, gz: bool = False) -> str:
     try:
         data = p.read_bytes()
-    except OSError as e:
-        raise DataError(f"{field}: {p} cannot be read ({e.strerror or e}).",
+        if gz:
+            import gzip
+            data = gzip.decompress(data)
+    except (OSError, EOFError) as e:
+        raise DataError(f"{field}: {p} cannot be read ({getattr(e, 'strerror', None) or e}).",
                         field=field) from None
     for bom, encoding in _BOMS:  # Windows tools save "Unicode" text as UTF-16 with a BOM
         if data.startswith(bom):

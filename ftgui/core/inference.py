@@ -132,7 +132,10 @@ def trained_on_chat(source: str) -> bool:
     rd = RunDir(source)
     if not rd.config_path.exists():
         return False
-    return rd.load_config().data.format != "text"
+    fmt = rd.load_config().data.format
+    if fmt == "auto":  # what the run detected
+        fmt = rd.summary().get("format", "text")
+    return fmt != "text"
 
 
 def generate(model, tok, prompt: str, max_new_tokens: int = 50, temperature: float = 0.0,

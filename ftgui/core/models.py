@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ftgui.core import compat
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
-from ftgui.core.errors import ModelError
+from ftgui.core.errors import ConfigError, ModelError
 from ftgui.core.wording import first_line
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -177,6 +177,27 @@ def context_length(model_config) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def context_length_of(cfg: ModelConfig) -> int | None:
+    """The model's context length from its config.json or GGUF header, without loading
+    weights (None when it cannot be read; loading the model reports why)."""
+    from transformers import AutoConfig
+
+    try:
+        src = resolve_source(cfg.source)
+        config = AutoConfig.from_pretrained(src.path, **_hub_kwargs(src, cfg.trust_remote_code))
+    except Exception:  # noqa: BLE001 - load_model says what is wrong with the source
+        return None
+    return context_length(config)
+
+
+def check_block_size(model_cfg: ModelConfig, block_size: int) -> None:
+    ctx = context_length_of(model_cfg)
+    if ctx and block_size > ctx:
+        raise ConfigError(f"data.block_size: {block_size} is above the model's context "
+                          f"length of {ctx} tokens; use {ctx} or less.",
+                          field="data.block_size")
 
 
 def count_params(model) -> tuple[int, int]:

@@ -89,13 +89,22 @@ class DataPreview:
     eval_rows: int
     stats: dict | None = None       # tokens and blocks, once tokenized
     note: str = ""                  # why there are no token counts
+    format: str = "text"            # the format read (detected under data.format: auto)
+    detected: bool = False
+    mapping: dict = field(default_factory=dict)    # role → column
+    ignored: dict = field(default_factory=dict)    # column → why it is not used
+    validation_from: str = ""
 
 
 def data_rows(data_cfg: DataConfig, seed: int) -> DataPreview:
     """Rows, columns and the detected text column (no tokenizer needed)."""
     raw = data.load_raw(data_cfg, seed)
     return DataPreview(raw.columns, str(raw.text_column), raw.preview_rows, len(raw.train),
-                       len(raw.eval or []))
+                       len(raw.eval or []), format=raw.format,
+                       detected=bool(raw.reading and raw.reading.detected),
+                       mapping=dict(raw.reading.columns) if raw.reading else {},
+                       ignored=dict(raw.reading.ignored) if raw.reading else {},
+                       validation_from=raw.validation_from)
 
 
 def count_tokens(out: DataPreview, data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,

@@ -24,7 +24,7 @@ from typing import Iterable
 from transformers import TrainerCallback
 
 from ftgui.core import data as data_mod
-from ftgui.core import compat, devices, models, trust
+from ftgui.core import compat, data_report, devices, models, trust
 from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
@@ -110,9 +110,15 @@ class Runner:
         self.emit(Message(f"Device: {device.description} ({device.reason})."))
 
         self.emit(Progress("Loading tokenizer", 0, 0, cfg.model.source))
+        # every data error before any weights load: context length from config.json or
+        # the GGUF header, then the tokenizer and the data
+        models.check_block_size(cfg.model, cfg.data.block_size)
         tokenizer = models.load_tokenizer(cfg.model)
         prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
         s = prepared.stats
+        data_lines = data_report.lines(data_report.report(s, cfg.data.block_size))
+        for line in data_lines:
+            self.emit(Message(line))
         self.emit(Message(
             f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
             f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
@@ -158,6 +164,7 @@ class Runner:
             "status": "running", "model": cfg.model.source, "method": cfg.model.method,
             "dataset": cfg.data.source, "device": device.description,
             "total_params": total, "trainable_params": trainable, **s,
+            "data_summary": data_lines,
         }
         self._summary.pop("writer", None)  # written by earlier versions; the lock tells now
         self._summary.setdefault("started_at", time.strftime("%Y-%m-%d %H:%M:%S"))

@@ -9,10 +9,7 @@ including the end-of-turn / EOS token, stay labels (even when pad = EOS).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ftgui.core import templates
-from ftgui.core.config import DataConfig
 from ftgui.core.errors import DataError, ModelError
 
 IGNORE = -100
@@ -25,97 +22,6 @@ SIMPLE_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}### Assistant:\n{% endif %}"
 )
-
-COLUMN_GUESSES = {
-    "prompt_column": ("instruction", "prompt", "question", "query"),
-    "input_column": ("input", "context"),
-    "response_column": ("output", "response", "completion", "answer", "chosen"),
-    "messages_column": ("messages", "conversations", "conversation", "chat"),
-}
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant",
-                  "assistant": "assistant", "system": "system", "bot": "assistant",
-                  "model": "assistant"}
-
-
-@dataclass
-class Columns:
-    prompt: str | None = None
-    input: str | None = None
-    response: str | None = None
-    messages: str | None = None
-
-
-def resolve_columns(cfg: DataConfig, columns: list[str], where: str) -> Columns:
-    """The mapped columns: as configured, else guessed from the column names."""
-    def pick(key: str, required: bool) -> str | None:
-        wanted = getattr(cfg, key)
-        if wanted:
-            if wanted not in columns:
-                raise DataError(f"data.{key}: there is no column '{wanted}' in {where}; its "
-                                f"columns are: {', '.join(columns)}.", field=f"data.{key}")
-            return wanted
-        lower = {c.lower(): c for c in columns}
-        for guess in COLUMN_GUESSES[key]:
-            if guess in lower:
-                return lower[guess]
-        if required:
-            raise DataError(f"data.{key}: could not tell which column of {where} to use "
-                            f"(columns: {', '.join(columns)}); set data.{key}.",
-                            field=f"data.{key}")
-        return None
-
-    if cfg.format == "chat":
-        return Columns(messages=pick("messages_column", True))
-    if cfg.format == "instruction":
-        return Columns(prompt=pick("prompt_column", True), input=pick("input_column", False),
-                       response=pick("response_column", True))
-    return Columns(prompt=pick("prompt_column", True), response=pick("response_column", True))
-
-
-def to_messages(row: dict, cols: Columns, fmt: str, n: int, where: str) -> list[dict]:
-    """One row as [{"role", "content"}, ...]; ``n`` is the 1-based row number."""
-    if fmt == "chat":
-        return _chat_messages(row.get(cols.messages), n, where)
-    prompt, response = row.get(cols.prompt), row.get(cols.response)
-    for name, value in ((cols.prompt, prompt), (cols.response, response)):
-        if not isinstance(value, str) or not value.strip():
-            raise DataError(f"data.source: {where} row {n}: column '{name}' is empty or not "
-                            f"text. Fill it in or remove the row.", field="data.source")
-    extra = row.get(cols.input) if cols.input else None
-    if isinstance(extra, str) and extra.strip():
-        prompt = f"{prompt}\n\n{extra}"
-    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
-
-
-def _chat_messages(value, n: int, where: str) -> list[dict]:
-    def bad(what: str) -> DataError:
-        return DataError(f"data.source: {where} row {n}: {what}", field="data.source")
-
-    if not isinstance(value, list) or not value:
-        raise bad("the messages column must hold a non-empty list of {\"role\", \"content\"} "
-                  "messages.")
-    out = []
-    for i, m in enumerate(value, 1):
-        if not isinstance(m, dict):
-            raise bad(f"message {i} is not an object with role and content.")
-        role = m.get("role", m.get("from"))
-        content = m.get("content", m.get("value"))
-        role = SHAREGPT_ROLES.get(str(role).lower()) if role is not None else None
-        if role is None or not isinstance(content, str):
-            raise bad(f"message {i} needs a role (system, user or assistant; or ShareGPT "
-                      f"from: human/gpt) and text content.")
-        out.append({"role": role, "content": content})
-    turns = out[1:] if out[0]["role"] == "system" else out
-    for i, m in enumerate(turns):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if m["role"] != expected:
-            pos = i + 1 + (len(out) - len(turns))
-            raise bad(f"roles do not alternate: message {pos} is '{m['role']}' where "
-                      f"'{expected}' was expected (after an optional system message, user "
-                      f"and assistant take turns, starting with user).")
-    if not any(m["role"] == "assistant" for m in turns):
-        raise bad("there is no assistant message, so there is nothing to learn from it.")
-    return out
 
 
 def use_simple_template(tokenizer, template: str) -> bool:
@@ -133,13 +39,14 @@ def prepare_tokenizer(tokenizer, template: str) -> None:
 
 
 def segments(messages: list[dict], tokenizer) -> list[tuple[str, bool]]:
-    """The rendered conversation as (text, is_response) pieces, in order."""
-    def render(msgs, **kw):
-        try:
-            return templates.render(tokenizer, msgs, "the tokenizer's chat template",
-                                    "Set data.template: simple, or fix the template.", **kw)
-        except templates.TemplateFailed as e:
-            raise DataError(f"data.template: {e.message}", field="data.template") from None
+    """The rendered conversation as (text, is_response) pieces, in order. Every assistant
+    message (a tool call too) is a response; ``messages.tools`` (see formats.Chat) is
+    given to the template as ``tools=``."""
+    tools = getattr(messages, "tools", None)
+    kw = {"tools": tools} if tools else {}
+
+    def render(msgs, **more):
+        return tokenizer.apply_chat_template(list(msgs), tokenize=False, **kw, **more)
 
     full = render(messages)
     pieces, done = [], 0
@@ -162,17 +69,72 @@ def segments(messages: list[dict], tokenizer) -> list[tuple[str, bool]]:
     return [(t, r) for t, r in pieces if t]
 
 
-def encode(messages: list[dict], tokenizer, train_on_prompt: bool) -> tuple[list[int], list[int]]:
-    """Token ids and labels; the response ends with EOS (added when the template lacks it)."""
-    ids, labels = [], []
+def encode_pieces(messages: list[dict], tokenizer) -> list[tuple[list[int], bool]]:
+    """Token ids of each (text, is_response) piece; a response ends with EOS (added when
+    the template lacks it)."""
+    out = []
     eos = tokenizer.eos_token_id
     for text, is_response in segments(messages, tokenizer):
         piece = tokenizer(text, add_special_tokens=False)["input_ids"]
         if is_response and eos is not None and eos not in piece:
             piece = piece + [eos]
+        out.append((piece, is_response))
+    return out
+
+
+def encode(messages: list[dict], tokenizer, train_on_prompt: bool) -> tuple[list[int], list[int]]:
+    """Token ids and labels (-100 on the prompt unless ``train_on_prompt``)."""
+    ids, labels = [], []
+    for piece, is_response in encode_pieces(messages, tokenizer):
         ids += piece
         labels += piece if (is_response or train_on_prompt) else [IGNORE] * len(piece)
     return ids, labels
+
+
+def _final_response_length(messages, tokenizer) -> int:
+    """Tokens from the start of the last response to the end of the example."""
+    pieces = encode_pieces(messages, tokenizer)
+    last = max(i for i, (_, r) in enumerate(pieces) if r)
+    return sum(len(p) for p, _ in pieces[last:])
+
+
+def _without_oldest_turn(messages: list[dict]) -> list[dict] | None:
+    """The conversation without its oldest exchange (the system message stays); None when
+    only the final exchange is left."""
+    start = 1 if messages and messages[0]["role"] == "system" else 0
+    users = [i for i, m in enumerate(messages) if i >= start and m["role"] == "user"]
+    last_answer = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    later = [i for i in users[1:] if i < last_answer]
+    if not later:
+        return None
+    out = type(messages)(messages[:start] + messages[later[0]:])
+    if hasattr(messages, "tools"):
+        out.tools = messages.tools
+    return out
+
+
+def encode_fitting(messages: list[dict], tokenizer, train_on_prompt: bool,
+                   block_size: int) -> tuple[list[int], list[int], str, int]:
+    """(ids, labels, status, full length) with at most ``block_size`` tokens. status:
+    kept; truncated (cut from the prompt side: oldest turns first, then the oldest prompt
+    tokens, never the final response); dropped (the final response alone does not fit;
+    ids empty)."""
+    ids, labels = encode(messages, tokenizer, train_on_prompt)
+    full = len(ids)
+    if full <= block_size:
+        return ids, labels, "kept", full
+    current = messages
+    while len(ids) > block_size:
+        shorter = _without_oldest_turn(current)
+        if shorter is None:
+            break
+        current = shorter
+        ids, labels = encode(current, tokenizer, train_on_prompt)
+    if len(ids) > block_size:
+        if _final_response_length(current, tokenizer) > block_size:
+            return [], [], "dropped", full
+        ids, labels = ids[-block_size:], labels[-block_size:]
+    return ids, labels, "truncated", full
 
 
 def generation_prompt(tokenizer, prompt: str) -> str:

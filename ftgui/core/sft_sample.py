@@ -41,12 +41,14 @@ def compute(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int) -> SftSampl
     if data_cfg.format == "text":
         return None
     raw = data.load_raw(data_cfg, seed)
+    if raw.format == "text":
+        return None
     try:
         tok = models.load_tokenizer(model_cfg)
     except FtguiError:
         return None
     simple = sft.use_simple_template(tok, data_cfg.template)
-    sft.prepare_tokenizer(tok, data_cfg.template)
+    data.check_template(raw, data_cfg, tok)
     examples = [trained_pieces(m, tok) for m in raw.train[:SHOWN]]
     lengths = np.fromiter((len(sft.encode(m, tok, True)[0]) for m in raw.train[:MEASURED]),
                           dtype=np.int64)

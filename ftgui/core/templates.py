@@ -79,15 +79,16 @@ def time_limit(seconds: float):
             raise TemplateTimeout
 
 
-def render(tokenizer, messages: list[dict], what: str, fix: str, **kw) -> str:
-    """``tokenizer.apply_chat_template(messages, tokenize=False, **kw)``, limited in time.
-    ``what`` names the template for the message ("data.template: the chat template of
-    MODEL"), ``fix`` says what to do instead."""
+@contextmanager
+def guarded(what: str, fix: str):
+    """Chat-template rendering inside the block is limited in time, and its failures
+    become TemplateFailed: ``what`` names the template for the message ("the tokenizer's
+    chat template"), ``fix`` says what to do instead."""
     import jinja2
 
     try:
         with time_limit(RENDER_SECONDS):
-            return tokenizer.apply_chat_template(messages, tokenize=False, **kw)
+            yield
     except TemplateTimeout:
         raise TemplateFailed(f"{what} ran for more than {RENDER_SECONDS:g} s on one "
                              f"conversation and was stopped (a loop that does not end?). "
@@ -98,3 +99,10 @@ def render(tokenizer, messages: list[dict], what: str, fix: str, **kw) -> str:
         if len(why) > 200:
             why = why[:197] + "..."
         raise TemplateFailed(f"{what} failed: {why}. {fix}") from None
+
+
+def render(tokenizer, messages: list[dict], what: str, fix: str, **kw) -> str:
+    """``tokenizer.apply_chat_template(messages, tokenize=False, **kw)``, limited in time
+    and with errors a person can act on (see ``guarded``)."""
+    with guarded(what, fix):
+        return tokenizer.apply_chat_template(messages, tokenize=False, **kw)

@@ -40,7 +40,7 @@ PLACEHOLDERS = {
     "model.source": "Hub id (org/name), model folder or .gguf file",
     "data.source": "Hub id, or a .txt / .jsonl / .csv / .parquet file or folder",
     "training.output_dir": "empty: a new folder in the runs folder",
-    "data.config": "only for Hub datasets", "data.validation": "0.05, a split name or a file",
+    "data.config": "only for Hub datasets", "data.validation": "auto, 0.05, a split name or a file",
 }
 OBJECT_NAMES = {"model.source": "modelSource", "data.source": "datasetSource",
                 "training.output_dir": "outputDir"}

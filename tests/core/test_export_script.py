@@ -207,3 +207,37 @@ def test_an_sft_run_whose_data_is_gone_is_refused(tiny_config, tmp_path):
     cfg = tiny_config(data={"source": str(tmp_path / "gone.jsonl"), "format": "chat"})
     with pytest.raises(ScriptExportError, match="gone.jsonl no longer exists"):
         script_config(cfg, {})
+
+
+def test_script_embeds_ftgui_reading_and_the_detected_columns(tiny_config):
+    """An auto-detected run: the script gets the detected format and columns, and
+    formats.py / sft's encoding verbatim (one implementation, not a copy that drifts)."""
+    import inspect
+
+    from ftgui.core import formats, sft
+    from ftgui.core.export.script import render
+
+    cfg = tiny_config(data={"source": str(FIXTURES / "formats" / "split_folder"),
+                            "validation": "auto"})
+    summary = {"format": "chat", "columns": {"messages": "conversations",
+                                             "system": "system"}}
+    text = render(cfg, summary, "run")
+    ast.parse(text)
+    config = ast.literal_eval(text.split("CONFIG = ", 1)[1].split("\n\n", 1)[0])
+    assert config["data"]["format"] == "chat"
+    assert config["data"]["messages_column"] == "conversations"
+    assert config["data"]["system_column"] == "system"
+    assert config["data"]["validation"] == "validation"
+    for fn in (formats.detect, formats.row_to_chat, formats._messages, sft.encode_fitting):
+        assert inspect.getsource(fn) in text
+    assert "ftgui" not in [n.split(".")[0] for n in _imports(text)]
+
+
+def _imports(text: str) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append(node.module or "")
+    return out

@@ -71,3 +71,31 @@ def test_instruction_preview_highlights_the_response(window, make_config, qtbot)
     # back to plain text: no SFT preview
     window.fields["data.format"].editor.setCurrentText("text")
     qtbot.waitUntil(lambda: not sft.isVisibleTo(panel), timeout=60000)
+
+
+def test_detected_format_counts_and_raise_block_size(window, make_config, qtbot):
+    """Zero configuration: the tab says what was detected and ignored, counts kept / cut /
+    dropped, and one click raises block_size so 95 % of the examples fit whole."""
+    from PySide6.QtCore import Qt
+
+    dolly = INSTRUCTIONS.parent / "formats" / "dolly.jsonl"
+    assert window.load_config(make_config(data={"source": str(dolly), "validation": None,
+                                                 "block_size": 72}))
+    panel = window.data_panel
+    assert window.model.config.data.format == "auto"
+    qtbot.waitUntil(lambda: panel.sft.sample is not None and bool(panel.preview.stats),
+                    timeout=60000)
+    text = panel.stats.text()
+    assert "Format: <b>instruction</b> (detected) · prompt = <b>instruction</b>, input = " \
+           "<b>context</b>, response = <b>response</b>" in text
+    assert "Ignored: category (an id or metadata column)" in text
+    assert "Examples: 2 kept, 1 cut from the prompt side, 0 dropped" in text
+    n = panel.preview.stats["train_block_size_95"]
+    assert n > 72 and panel.raise_block.isVisibleTo(panel)
+    assert panel.raise_block.text() == f"Raise block_size to {n} (keeps 95 % whole)"
+    # the trained-on part of the cut example is its whole response
+    assert "It started on 31 August 2000." in _runs(panel.sft.html, "response")
+    qtbot.mouseClick(panel.raise_block, Qt.MouseButton.LeftButton)
+    assert window.model.config.data.block_size == n
+    qtbot.waitUntil(lambda: "Examples: 3 kept, 0 cut" in panel.stats.text(), timeout=60000)
+    assert not panel.raise_block.isVisibleTo(panel)

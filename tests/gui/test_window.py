@@ -155,7 +155,8 @@ def test_device_badge_and_model_info(window, qtbot, make_config):
 def test_dataset_preview_and_text_column(window, qtbot, make_config, tmp_path):
     data = tmp_path / "two.jsonl"
     data.write_text("".join(f'{{"id": {i}, "body": "row {i} has words in it", '
-                            f'"title": "t{i}"}}\n' for i in range(200)), encoding="utf-8")
+                            f'"title": "the title of row {i}"}}\n' for i in range(200)),
+                    encoding="utf-8")
     assert window.load_config(make_config(data={"source": str(data)}))
     dp = window.data_panel
     # two text columns: the core asks which; the message sits at the text column

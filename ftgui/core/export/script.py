@@ -34,13 +34,18 @@ def _model_source(source: str) -> dict:
 
 
 def script_config(cfg: RunConfig, summary: dict) -> dict:
-    """The plain dict the script runs on: the run's config, with sources resolved."""
-    fmt = getattr(cfg.data, "format", "text") or "text"
+    """The plain dict the script runs on: the run's config, with sources resolved and
+    ``auto`` settings replaced by what the run detected (its summary records them)."""
+    from ftgui.core import data as data_mod
+
+    fmt = run_format(cfg, summary)
     raw = cfg.to_dict()
     data = raw["data"]
     if looks_like_path(data["source"]) and not Path(data["source"]).exists():
         raise ScriptExportError(f"Script export: the run's data source {data['source']} no "
                                 f"longer exists; the script would have nothing to train on.")
+    data["format"] = fmt
+    data["validation"] = data_mod.validation_choice(cfg.data)[0]
     if fmt == "text":
         data["text_column"] = data.get("text_column") or summary.get("text_column")
         keys = TEXT_DATA_KEYS
@@ -54,15 +59,23 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
     return {
         "model": {**_model_source(cfg.model.source), "method": cfg.model.method,
                   "trust_remote_code": cfg.model.trust_remote_code},
-        "data": {k: data[k] for k in keys},
+        "data": {k: data.get(k) for k in keys},
         "training": training,
         "lora": raw["lora"],
     }
 
 
+def run_format(cfg: RunConfig, summary: dict) -> str:
+    fmt = getattr(cfg.data, "format", "text") or "text"
+    return summary.get("format", "text") if fmt == "auto" else fmt
+
+
 def _recorded_columns(summary: dict) -> dict:
-    """The column mapping an SFT run keeps in its summary ('prompt=instruction,
-    response=output') as data keys ({'prompt_column': 'instruction', ...})."""
+    """The column mapping an SFT run keeps in its summary (``columns``: role → column, or
+    the older 'prompt=instruction, response=output') as data keys."""
+    if isinstance(summary.get("columns"), dict):
+        return {f"{role}_column": col for role, col in summary["columns"].items()
+                if role in ("prompt", "input", "response", "messages", "system", "tools")}
     out = {}
     text = summary.get("text_column") or ""
     for part in re.split(r", (?=(?:prompt|input|response|messages)=)", text):
@@ -79,9 +92,10 @@ TEXT_DATA_KEYS = ("source", "config", "split", "text_column", "validation", "blo
 # response always ends with EOS), and the columns each format reads
 SFT_DATA_KEYS = ("source", "format", "config", "split", "validation", "block_size",
                  "max_rows", "template", "train_on_prompt", "packing", "truncate")
-SFT_COLUMN_KEYS = {"instruction": ("prompt_column", "input_column", "response_column"),
-                   "prompt_completion": ("prompt_column", "response_column"),
-                   "chat": ("messages_column",)}
+SFT_COLUMN_KEYS = {"instruction": ("prompt_column", "input_column", "response_column",
+                                   "system_column"),
+                   "prompt_completion": ("prompt_column", "response_column", "system_column"),
+                   "chat": ("messages_column", "system_column")}
 # where the run went and how it was launched; the docstring says how to launch the script
 LAUNCH_KEYS = ("output_dir", "nproc", "nnodes", "node_rank", "master_addr", "master_port",
                "accelerate_config")
@@ -108,24 +122,33 @@ def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
             launch = launch.replace("torchrun ", f"torchrun --nnodes {t.nnodes} --node_rank N "
                                     f"--master_addr {t.master_addr} --master_port "
                                     f"{t.master_port} ")
+    from ftgui.core import files
     return (TEMPLATE.replace("__MARK_LINE__", MARK_LINE).replace("__RUN_NAME__", run_name)
-            .replace("__LAUNCH__", launch)
-            .replace("__CONFIG__", inlined).replace("__DATA_CODE__", _data_code(cfg)))
+            .replace("__SPLIT_NAMES__", repr(files.SPLIT_NAMES)).replace("__LAUNCH__", launch)
+            .replace("__CONFIG__", inlined).replace("__DATA_CODE__", _data_code(cfg, summary)))
 
 
-def _data_code(cfg: RunConfig) -> str:
-    """The script's data section: packing for plain text, the SFT steps otherwise, with the
-    template, column guesses and roles taken from ftgui's own so the two cannot drift."""
-    if (getattr(cfg.data, "format", "text") or "text") == "text":
+def _data_code(cfg: RunConfig, summary: dict) -> str:
+    """The script's data section: packing for plain text, the SFT steps otherwise. The
+    SFT steps embed ftgui's own code verbatim (formats.py whole, sft.py's encoding
+    functions), so the script reads rows and marks responses exactly as the run did."""
+    if run_format(cfg, summary) == "text":
         return TEXT_DATA
-    from ftgui.core import sft
+    import inspect
+
+    from ftgui.core import formats, sft
 
     # one line per tag, as in sft.py (json.dumps: a double-quoted Python literal too)
     pieces = re.split(r"(?=\{% (?:for|if|endfor)\b)|(?<=in messages %\})", sft.SIMPLE_TEMPLATE)
     template = "(\n" + "".join(f"    {json.dumps(p)}\n" for p in pieces if p) + ")"
+    reading = inspect.getsource(formats)
+    reading = reading.replace("from __future__ import annotations\n", "")
+    reading = reading.replace("from ftgui.core.errors import DataError\n", "")
+    encoding = "\n\n".join(inspect.getsource(f) for f in (
+        sft.segments, sft.encode_pieces, sft.encode, sft._final_response_length,
+        sft._without_oldest_turn, sft.encode_fitting))
     return (SFT_DATA.replace("__SIMPLE_TEMPLATE__", template)
-            .replace("__COLUMN_GUESSES__", _literal(sft.COLUMN_GUESSES))
-            .replace("__ROLES__", _literal(sft.SHAREGPT_ROLES)))
+            .replace("__FORMATS__", reading).replace("__ENCODING__", encoding))
 
 
 # the second line of every exported script: how `ftgui export --force` knows the file is
@@ -160,8 +183,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, Training
 CONFIG = __CONFIG__
 
 SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".csv", ".parquet")
-SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
-               "test": ("test",)}
+SPLIT_NAMES = __SPLIT_NAMES__
 
 
 # ---- data: reading rows ---------------------------------------------------------------------
@@ -178,8 +200,8 @@ def read_rows(path):
     if suffix == ".csv":
         return list(csv.DictReader(io.StringIO(text, newline="")))
     stripped = text.lstrip()
-    if suffix == ".json" and (stripped.startswith("[") or (
-            stripped.startswith("{") and "\n{" not in stripped and "\n {" not in stripped)):
+    if stripped.startswith("[") or (suffix == ".json" and stripped.startswith("{")
+                                    and "\n{" not in stripped and "\n {" not in stripped):
         data = json.loads(text)
         if isinstance(data, dict):
             data = next(v for v in data.values() if isinstance(v, list))
@@ -454,53 +476,31 @@ IGNORE = -100   # the label the loss skips
 # Used when the tokenizer has no chat template (template auto) or template is simple.
 SIMPLE_TEMPLATE = __SIMPLE_TEMPLATE__
 
-# which column names each data key is guessed from when the run did not name one
-COLUMN_GUESSES = __COLUMN_GUESSES__
-# chat roles, ShareGPT's ("from": "human" / "gpt") included
-ROLES = __ROLES__
 
 
-def resolve_columns(rows, data):
-    """The columns to read: those in CONFIG (the ones the run used) when the rows have them,
-    else guessed from the column names the way ftgui guesses (a validation file may name
-    its columns differently from the training data)."""
-    columns = []
-    for r in rows[:1000]:
-        columns += [str(k) for k in r if str(k) not in columns]
-    lower = {c.lower(): c for c in columns}
-    keys = [k for k in COLUMN_GUESSES if k in data]
-    cols = {}
-    for key in keys:
-        if data[key] in columns:
-            cols[key] = data[key]
-        else:
-            cols[key] = next((lower[g] for g in COLUMN_GUESSES[key] if g in lower), None)
-        if cols[key] is None and key != "input_column":
-            raise SystemExit(f"data {key}: no such column among {columns}; set it in CONFIG.")
-    return cols
+class DataError(SystemExit):
+    """A problem with the data: the script stops with this message."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.message, self.field = message, field
 
 
-def to_messages(row, cols, fmt, n):
-    """One row as [{"role", "content"}, ...]: instruction (+ input) and prompt/completion
-    rows become one user and one assistant message."""
-    if fmt == "chat":
-        messages = []
-        for m in row[cols["messages_column"]]:
-            role = str(m.get("role", m.get("from"))).lower()
-            messages.append({"role": ROLES[role], "content": m.get("content", m.get("value"))})
-        return messages
-    prompt, response = row.get(cols["prompt_column"]), row.get(cols["response_column"])
-    if not all(isinstance(v, str) and v.strip() for v in (prompt, response)):
-        raise SystemExit(f"row {n}: the prompt or the response is empty.")
-    extra = row.get(cols["input_column"]) if cols.get("input_column") else None
-    if isinstance(extra, str) and extra.strip():
-        prompt = f"{prompt}\n\n{extra}"
-    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+# ---- ftgui/core/formats.py, embedded verbatim ------------------------------------------------
+__FORMATS__
+
+# ---- rows -> conversations, as the run read them -----------------------------------------------
+class Settings:
+    """CONFIG's data section with attribute access (what formats.detect reads)."""
+
+    def __init__(self, data):
+        self.__dict__.update({"text_column": None, "input_column": None,
+                              "system_column": None, **data})
 
 
 def examples_of(rows, data):
-    cols = resolve_columns(rows, data)
-    return [to_messages(r, cols, data["format"], n) for n, r in enumerate(rows, 1)]
+    reading = detect(rows, Settings(data), data["source"])
+    return [row_to_chat(r, reading, n, data["source"]) for n, r in enumerate(rows, 1)]
 
 
 def set_template(tokenizer, template):
@@ -512,59 +512,23 @@ def set_template(tokenizer, template):
         tokenizer.chat_template = SIMPLE_TEMPLATE
 
 
-def segments(messages, tokenizer):
-    """The rendered conversation as (text, is_response) pieces, in order. Rendering the
-    conversation up to each assistant turn (with the generation prompt) tells where the
-    prompt ends and the response begins."""
-    render = tokenizer.apply_chat_template
-    full = render(messages, tokenize=False)
-    pieces, done = [], 0
-    for k, m in enumerate(messages):
-        if m["role"] != "assistant":
-            continue
-        before = render(messages[:k], tokenize=False, add_generation_prompt=True)
-        through = render(messages[:k + 1], tokenize=False)
-        if not (full.startswith(before) and full.startswith(through)
-                and through.startswith(before) and len(before) >= done):
-            raise SystemExit("the chat template does not render conversations as growing "
-                             "prefixes; set template: simple in CONFIG.")
-        pieces.append((full[done:len(before)], False))
-        pieces.append((full[len(before):len(through)], True))
-        done = len(through)
-    if done < len(full):
-        pieces.append((full[done:], False))
-    return [(text, r) for text, r in pieces if text]
-
-
-def encode(messages, tokenizer, train_on_prompt):
-    """Token ids and labels. Each response ends with EOS (added when the template has none)
-    and keeps it as a label, so the model learns to stop, even though pad = EOS."""
-    ids, labels = [], []
-    eos = tokenizer.eos_token_id
-    for text, is_response in segments(messages, tokenizer):
-        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if is_response and eos is not None and eos not in piece:
-            piece = piece + [eos]
-        ids += piece
-        labels += piece if (is_response or train_on_prompt) else [IGNORE] * len(piece)
-    return ids, labels
+# ---- ftgui/core/sft.py's encoding, embedded verbatim -------------------------------------------
+__ENCODING__
 
 
 def tokenize_examples(examples, tokenizer, data, which):
-    """(ids, labels) per example: cut to block_size when truncate is on, dropped when the cut
-    left no response tokens, then packed when packing is on."""
+    """(ids, labels) per example: cut from the prompt side to block_size when truncate is
+    on, dropped when the final response alone does not fit, then packed when packing is on."""
     size = data["block_size"]
     ids, labels, truncated, dropped = [], [], 0, 0
     for n, messages in enumerate(examples, 1):
-        x, y = encode(messages, tokenizer, data["train_on_prompt"])
-        if len(x) > size:
-            if not data["truncate"]:
-                raise SystemExit(f"{which} example {n} is {len(x)} tokens, longer than "
-                                 f"block_size {size}; raise it or set truncate: True.")
-            x, y = x[:size], y[:size]
-            truncated += 1
-        if all(t == IGNORE for t in y):
-            dropped += 1   # the response was cut off entirely: nothing to learn
+        x, y, status, full = encode_fitting(messages, tokenizer, data["train_on_prompt"], size)
+        if status != "kept" and not data["truncate"]:
+            raise SystemExit(f"{which} example {n} is {full} tokens, longer than "
+                             f"block_size {size}; raise it or set truncate: True.")
+        truncated += status == "truncated"
+        if status == "dropped" or all(t == IGNORE for t in y):
+            dropped += 1   # the final response alone does not fit: nothing to learn
             continue
         ids.append(x)
         labels.append(y)
@@ -630,6 +594,8 @@ def prepare_data(data, tokenizer, seed):
     set_template(tokenizer, data["template"])   # before rendering anything
     train_examples, eval_examples = load_items(data, seed,
                                                lambda rows: examples_of(rows, data))
+    if needs_tools(train_examples + (eval_examples or [])):
+        check_tool_support(tokenizer, tokenizer.chat_template, data["source"])
     train = tokenize_examples(train_examples, tokenizer, data, "training")
     evals = tokenize_examples(eval_examples, tokenizer, data, "validation") \
         if eval_examples else None

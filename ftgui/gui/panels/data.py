@@ -4,9 +4,11 @@ with the trained-on part highlighted and a token-length histogram (sft_preview.p
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ftgui.core.config import DataConfig, ModelConfig, help_text
 from ftgui.core.errors import FtguiError
@@ -63,8 +65,13 @@ class DataPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setAlternatingRowColors(True)
         self.table.setMinimumHeight(140)
+        # long examples are cut or dropped: one click raises block_size to keep 95 % whole
+        self.raise_block = QPushButton(objectName="raiseBlockSize")
+        self.raise_block.setVisible(False)
+        self.raise_block.clicked.connect(self._raise_block_size)
         box_layout.addWidget(self.busy)
         box_layout.addWidget(self.stats)
+        box_layout.addWidget(self.raise_block)
         box_layout.addWidget(self.table, 1)
         self.sft = sft_preview.SftPreview()
         self.sft.setObjectName("sftPreview")
@@ -90,7 +97,10 @@ class DataPanel(QWidget):
             self._debounce.start()
 
     def _apply_format(self) -> None:
-        plain = getattr(self.model.config.data, "format", "text") == "text"
+        fmt = getattr(self.model.config.data, "format", "text")
+        if fmt == "auto" and self.preview is not None:
+            fmt = self.preview.format  # what was detected
+        plain = fmt == "text"
         for f in self._format_only:
             f.setEnabled(not plain)
         self.column.setEnabled(plain)
@@ -132,7 +142,7 @@ class DataPanel(QWidget):
 
         def work(progress):
             out = inspect.data_preview(data_cfg, model_cfg, seed, progress)
-            if data_cfg.format == "text" or out.stats is None:
+            if out.format == "text" or out.stats is None:
                 return out, None
             progress(out)  # the counts, while the examples are rendered
             progress("Rendering examples")
@@ -178,8 +188,14 @@ class DataPanel(QWidget):
         self.stats.setStyleSheet("color: #d9534f;")
         self.previewChanged.emit(None)
 
+    def _raise_block_size(self) -> None:
+        n = self.raise_block.property("blockSize")
+        if n:
+            self.model.set("data.block_size", int(n))
+
     def _clear(self, text: str) -> None:
         self.preview = None
+        self.raise_block.setVisible(False)
         self.sft.clear()
         self.table.clear()
         self.table.setRowCount(0)
@@ -207,18 +223,38 @@ class DataPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        lines = [f"Text column: <b>{p.text_column}</b> · {p.train_rows:,} training rows"
-                 + (f", {p.eval_rows:,} validation rows" if p.eval_rows else "")]
+        self._apply_format()
+        how = "detected" if p.detected else "as set"
+        if p.format == "text":
+            lines = [f"Format: <b>text</b> ({how}) · text column: <b>{p.text_column}</b>"]
+        else:
+            cols = ", ".join(f"{r} = <b>{c}</b>" for r, c in p.mapping.items())
+            lines = [f"Format: <b>{p.format}</b> ({how}) · {cols}"]
+        if p.ignored:
+            lines.append("Ignored: " + "; ".join(f"{html.escape(c)} ({why})"
+                                                 for c, why in p.ignored.items()))
+        lines.append(f"{p.train_rows:,} training rows"
+                     + (f", {p.eval_rows:,} validation rows" if p.eval_rows else "")
+                     + (f" (validation: {html.escape(p.validation_from)})"
+                        if p.validation_from else ""))
         block = self.model.config.data.block_size
+        self.raise_block.setVisible(False)
         if p.stats:
             s = p.stats
-            unit = "blocks" if self.model.config.data.format == "text" else "sequences"
+            unit = "blocks" if p.format == "text" else "sequences"
             lines.append(f"{s.get('train_tokens', 0):,} tokens → <b>{s.get('train_blocks', 0):,} "
                          f"{unit}</b> of up to {block} tokens"
                          + (f"; validation {s.get('eval_blocks', 0):,} {unit}"
                             if p.eval_rows else ""))
-            if s.get("train_truncated"):
-                lines.append(f"{s['train_truncated']:,} examples truncated to {block} tokens")
+            if p.format != "text":
+                lines.append(f"Examples: {s.get('train_kept', 0):,} kept, "
+                             f"{s.get('train_truncated', 0):,} cut from the prompt side, "
+                             f"{s.get('train_dropped', 0):,} dropped")
+                n = s.get("train_block_size_95") or 0
+                if (s.get("train_truncated") or s.get("train_dropped")) and n > block:
+                    self.raise_block.setText(f"Raise block_size to {n} (keeps 95 % whole)")
+                    self.raise_block.setProperty("blockSize", n)
+                    self.raise_block.setVisible(True)
         elif p.note:
             lines.append(p.note)
         else:

@@ -1,0 +1,75 @@
+"""What training would use, in words and as one JSON object: the format and column of each
+role, the columns ignored and why, rows per split and where validation comes from, how
+many examples are kept / cut / dropped at this block size, and one example with its
+trained-on part marked. `ftgui data` prints it; `ftgui train` prints the same lines
+before it starts and keeps them in summary.json; the window's Dataset tab shows them.
+"""
+
+from __future__ import annotations
+
+from ftgui.core import data as data_mod, sft
+from ftgui.core.config import DataConfig
+from ftgui.core.errors import DataError
+
+
+def report(stats: dict, block_size: int) -> dict:
+    """The report's fields from ``data.prepare``'s stats."""
+    fmt = stats.get("format", "text")
+    rows = stats.get("train_rows", 0)
+    examples = {"kept": stats.get("train_kept", rows), "truncated": stats.get("train_truncated", 0),
+                "dropped": stats.get("train_dropped", 0)}
+    return {"format": fmt, "detected": stats.get("detected", False),
+            "columns": stats.get("columns", {}), "ignored_columns": stats.get("ignored_columns", {}),
+            "splits": stats.get("splits", {}), "validation_from": stats.get("validation_from"),
+            "block_size": block_size, "examples": examples,
+            "block_size_95": stats.get("train_block_size_95") if fmt != "text" else None}
+
+
+def example(raw: data_mod.RawData, tokenizer, n: int) -> dict:
+    """Training example ``n`` (1-based) as text, with the substrings trained on."""
+    if not 1 <= n <= len(raw.train):
+        raise DataError(f"--example: there are {len(raw.train)} training examples; give a "
+                        f"number from 1 to {len(raw.train)}.", field="data.source")
+    item = raw.train[n - 1]
+    if raw.format == "text":
+        return {"text": item, "trained": [item]}
+    eos = tokenizer.eos_token_id
+    pieces = []
+    for text, is_response in sft.segments(item, tokenizer):
+        if is_response and eos is not None and tokenizer.eos_token:
+            if eos not in tokenizer(text, add_special_tokens=False)["input_ids"]:
+                text += tokenizer.eos_token  # sft.encode appends it: it is trained on
+        pieces.append((text, is_response))
+    return {"text": "".join(t for t, _ in pieces), "trained": [t for t, r in pieces if r],
+            "pieces": pieces}
+
+
+def describe(cfg: DataConfig, tokenizer, n: int = 1, seed: int = 42) -> dict:
+    """The whole report for ``cfg`` (tokenizer only, no model weights)."""
+    raw = data_mod.load_raw(cfg, seed)
+    prepared = data_mod.prepare(cfg, tokenizer, seed, raw=raw)
+    out = report(prepared.stats, cfg.block_size)
+    ex = example(raw, tokenizer, n)
+    out["example"] = {"number": n, "text": ex["text"], "trained": ex["trained"]}
+    return out
+
+
+def lines(rep: dict) -> list[str]:
+    """The report as console lines (the example excluded)."""
+    how = "detected" if rep.get("detected") else "as configured"
+    cols = ", ".join(f"{role} = {col}" for role, col in rep["columns"].items())
+    out = [f"Data format: {rep['format']} ({how}); columns: {cols or 'none'}."]
+    if rep["ignored_columns"]:
+        out.append("Ignored columns: " + "; ".join(f"{c} ({why})" for c, why in
+                                                  rep["ignored_columns"].items()) + ".")
+    splits = ", ".join(f"{name} {rows:,} rows" for name, rows in rep["splits"].items())
+    out.append(f"Splits: {splits}; validation: {rep['validation_from']}.")
+    e = rep["examples"]
+    if rep["format"] != "text":
+        line = (f"Examples at block_size {rep['block_size']}: {e['kept']:,} kept, "
+                f"{e['truncated']:,} cut from the prompt side, {e['dropped']:,} dropped "
+                f"(the response alone is longer than the block).")
+        if rep.get("block_size_95") and (e["truncated"] or e["dropped"]):
+            line += f" block_size {rep['block_size_95']} would keep 95 % whole."
+        out.append(line)
+    return out
