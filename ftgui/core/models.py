@@ -186,7 +186,8 @@ def context_length_of(cfg: ModelConfig) -> int | None:
 
     try:
         src = resolve_source(cfg.source)
-        config = AutoConfig.from_pretrained(src.path, **_hub_kwargs(src, cfg.trust_remote_code))
+        config = AutoConfig.from_pretrained(src.path, **hub_kwargs(src, cfg.trust_remote_code,
+                                                                for_model=True))
     except Exception:  # noqa: BLE001 - load_model says what is wrong with the source
         return None
     return context_length(config)
