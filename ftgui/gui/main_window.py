@@ -155,6 +155,11 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         action(m, "Export plots as &PNG…", self.plots._ask_png)
         action(m, "Export curve data as &CSV…", self.plots._ask_csv)
         m.addSeparator()
+        self.clear_caches_action = action(
+            m, "C&lear caches…", self.clear_caches,
+            tip="Delete the dequantised GGUF models and tokenized data ftgui keeps to start "
+                "runs faster (ftgui cache --clear)")
+        m.addSeparator()
         action(m, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
 
         r = self.menuBar().addMenu("&Run")
@@ -273,6 +278,31 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         target = self.last_run_dir or self.run_panel.runs.currentData()
         if target:
             QDesktopServices.openUrl(QUrl.fromLocalFile(target))
+
+    def clear_caches(self) -> None:
+        from ftgui.core import model_cache
+
+        if self.running:
+            self.show_error("A run is in progress: clear the caches when it has ended.",
+                            level="warning")
+            return
+        if not ask_yes_no(self, "Clear caches",
+                          f"Delete the dequantised GGUF models and tokenized data in "
+                          f"{model_cache.cache_base()}? The next run reads them again "
+                          f"(slower once). Runs and models you trained are kept."):
+            return
+        self.clear_caches_action.setEnabled(False)
+
+        def done(freed) -> None:
+            self.clear_caches_action.setEnabled(True)
+            self.statusBar().showMessage(f"Caches cleared: {freed / 2**20:,.1f} MiB freed.",
+                                         8000)
+
+        def failed(e) -> None:
+            self.clear_caches_action.setEnabled(True)
+            self.show_error(f"Could not clear the caches: {describe_error(e)}")
+
+        run_task(model_cache.clear, done, failed, owner=self)
 
     # ---- welcome --------------------------------------------------------------------------
     def _update_welcome(self) -> None:
