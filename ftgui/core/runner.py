@@ -256,7 +256,8 @@ class Runner:
         tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
             * max(args.world_size, 1)
         self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
-                                      self._on_begin, stop_file=self.run.stop_path)
+                                      self._on_begin, stop_file=self.run.stop_path,
+                                      elapsed_before=self._elapsed_before())
         self._tokens_per_step = tokens_per_step
         trainer = Trainer(model=model, args=args,
                        train_dataset=data_mod.SequenceDataset(prepared.train),
@@ -266,6 +267,15 @@ class Runner:
                        callbacks=[self.callback])
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output
         return trainer
+
+    def _elapsed_before(self) -> float:
+        """Training time up to the checkpoint a resume starts from (its events after the
+        checkpoint were dropped already): the elapsed time goes on from there."""
+        from ftgui.core.events import StepLogged, read_events
+        if not (self.resume_dir and self._checkpoint):
+            return 0.0
+        steps = [e for e in read_events(self.run.events_path) if isinstance(e, StepLogged)]
+        return steps[-1].elapsed if steps else 0.0
 
     def _on_begin(self, total_steps: int, start_step: int) -> None:
         self.emit(RunStarted(
