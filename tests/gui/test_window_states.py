@@ -22,3 +22,37 @@ def test_clear_caches_action_asks_then_empties_the_cache(window, qtbot, monkeypa
                     timeout=10000)
     assert not entry.exists()
     assert window.clear_caches_action.isEnabled()
+
+
+def _click(qtbot, button):
+    from PySide6.QtCore import Qt
+    assert button.isEnabled(), button.objectName()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_stats_line_after_stop_resume_and_finish(window, qtbot, make_config):
+    assert window.load_config(make_config(training={"max_steps": 40, "eval_steps": 20,
+                                                    "save_steps": 1000}))
+    rp = window.run_panel
+    _click(qtbot, rp.train_button)
+    qtbot.waitUntil(lambda: rp.last_step is not None and rp.last_step.step >= 4,
+                    timeout=120000)
+    assert "ETA" in rp.stats.text() and "tokens/s" in rp.stats.text()
+    with qtbot.waitSignal(window.runFinished, timeout=60000):
+        _click(qtbot, rp.stop_button)
+    stopped = rp.last_step
+    text = rp.stats.text()
+    assert text.startswith(f"Stopped at step <b>{stopped.step}</b>")
+    assert "ETA" not in text and "tokens/s" not in text
+    log = rp.log_pane.toPlainText()
+    assert log.count(f"Stopped at step {stopped.step}") == 1, log
+
+    _click(qtbot, rp.resume_button)
+    qtbot.waitUntil(lambda: rp.last_step is not None and rp.last_step.step > stopped.step,
+                    timeout=120000)
+    # the elapsed time counts the run's total, not this session's
+    assert rp.last_step.elapsed > stopped.elapsed
+    qtbot.waitUntil(lambda: not window.running, timeout=120000)
+    text = rp.stats.text()
+    assert text.startswith("Finished at step <b>40</b> / 40"), text
+    assert "Saving" not in text and "ETA" not in text and "…" not in text

@@ -170,6 +170,7 @@ class RunPanel(QWidget):
         layout.addWidget(self.splitter, 1)
 
         self.total_steps = 0
+        self.last_step: ev.StepLogged | None = None
         self.set_running(False)
 
     # ---- state -------------------------------------------------------------------------
@@ -225,6 +226,7 @@ class RunPanel(QWidget):
 
     # ---- events ------------------------------------------------------------------------
     def begin(self, text: str) -> None:
+        self.last_step = None
         self.stack.setCurrentWidget(self.plots)
         self.result_card.clear()
         self.progress.setRange(0, 0)
@@ -260,6 +262,7 @@ class RunPanel(QWidget):
         self.stats.setText(f"step {e.start_step:,} / {e.total_steps:,}")
 
     def on_step(self, e: ev.StepLogged) -> None:
+        self.last_step = e
         if self.progress.maximum() != e.total_steps and e.total_steps:
             self.progress.setRange(0, e.total_steps)
             self.progress.setFormat("step %v / %m")
@@ -290,12 +293,30 @@ class RunPanel(QWidget):
             self.log(f"Finished in {hms(s.get('duration_s'))}.{ppl} Model saved to "
                      f"{Path(e.run_dir) / 'model'}.")
             self.result_card.show_run(e.run_dir, s)
+            self.stats.setText(self._final_stats("Finished", s))
         else:
+            # the core's own message ("Stopped at step N; checkpoint … saved") is in the log
             self.progress.setFormat("Stopped at step %v / %m — Resume to continue")
-            self.log(f"Stopped at step {s.get('steps')}. Resume continues from the checkpoint.")
+            self.stats.setText(self._final_stats("Stopped", s) + " · Resume continues "
+                               "from the checkpoint")
+
+    def _final_stats(self, what: str, s: dict) -> str:
+        """The stats line once a run has ended: where it ended, no ETA or speed."""
+        step = s.get("steps") or (self.last_step.step if self.last_step else 0)
+        total = s.get("total_steps") or self.total_steps
+        parts = [f"{what} at step <b>{step:,}</b> / {total:,}"]
+        loss = s.get("final_train_loss")
+        if loss is None and self.last_step is not None:
+            loss = self.last_step.loss
+        if loss is not None:
+            parts.append(f"loss <b>{loss:.4f}</b>")
+        if self.last_step is not None:
+            parts.append(f"elapsed {hms(self.last_step.elapsed)}")
+        return " · ".join(parts)
 
     def on_failed(self, e: ev.RunFailed) -> None:
         self.result_card.clear()
+        self.stats.setText("Failed — see the message above")
         self.progress.setRange(0, max(self.progress.maximum(), 1))
         self.progress.setFormat("Failed — see the message above")
         self.log(e.message, "error")
