@@ -58,6 +58,8 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.model.changed.connect(self._config_changed)
         self.model.changed.connect(self._device_setting_changed)
         self.model.problemsChanged.connect(self._update_welcome)
+        self.model.changed.connect(self._banner_field_changed)
+        self.model.problemsChanged.connect(self._banner_field_changed)
         # after the window is up: torch loads on a worker thread, never before showing
         QTimer.singleShot(0, self.detect_device)
         self._update_welcome()
@@ -230,6 +232,19 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
     def show_error(self, text: str, *, field: str | None = None, log_path: str | None = None,
                    level: str = "error") -> None:
         self.banner.show_message(text, field=field, log_path=log_path, level=level)
+        self._banner_field_changed()
+
+    def _banner_field_changed(self, key: str = "") -> None:
+        """A message about a setting goes once that setting is changed or no longer has
+        a problem: the banner never shows an error the settings no longer have."""
+        field = self.banner.field
+        if not field or self.banner.isHidden():
+            return
+        if field in self.model.problems():
+            self.banner.field_was_problem = True
+        if key in (field, "*") or field not in self.model.problems() and \
+                self.banner.field_was_problem:
+            self.banner.clear()
 
     @Slot(str)
     def focus_field(self, key: str) -> None:

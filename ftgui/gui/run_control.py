@@ -16,7 +16,7 @@ from ftgui.core import events as ev
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import FtguiError
 from ftgui.core.runs import RunDir
-from ftgui.gui.fields import label_for
+from ftgui.gui.fields import label_for, plain_problem
 from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import RunController, RunWorker
 
@@ -59,8 +59,8 @@ class RunControl:
         if problems:
             key, msg = next(iter(problems.items()))
             more = f" (and {len(problems) - 1} more marked in red)" if len(problems) > 1 else ""
-            self.show_error(f"Fix this setting first — {label_for(key)} ({key}): {msg}{more}.",
-                            field=key)
+            self.show_error(f"Fix this setting first — {label_for(key)}: "
+                            f"{plain_problem(key, msg)}{more}.", field=key)
             self.focus_field(key)
             return
         try:

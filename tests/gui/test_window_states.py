@@ -56,3 +56,30 @@ def test_stats_line_after_stop_resume_and_finish(window, qtbot, make_config):
     text = rp.stats.text()
     assert text.startswith("Finished at step <b>40</b> / 40"), text
     assert "Saving" not in text and "ETA" not in text and "…" not in text
+
+
+def test_banner_says_a_field_problem_once_and_goes_when_it_is_fixed(window, qtbot,
+                                                                    make_config, tiny_model_dir):
+    assert window.load_config(make_config())
+    window.model.set("model.source", "/nonexistent/model.gguf")
+    field = window.fields["model.source"]
+    qtbot.waitUntil(lambda: "does not exist" in field.problem_text(), timeout=10000)
+    window.train()
+    text = window.banner.text()
+    assert "does not exist" in text
+    assert text.count("model.source") == 0 and not text.endswith("..")
+    assert text.startswith("Fix this setting first — Model: /nonexistent/model.gguf")
+    assert not field.problem_text().startswith("model.source")
+    assert not field.problem_text().endswith("..")
+
+    window.model.set("model.source", str(tiny_model_dir))
+    qtbot.waitUntil(lambda: window.banner.isHidden(), timeout=10000)
+    assert field.problem_text() == ""
+
+    # a message about a setting goes when that setting is changed, even before checks
+    window.show_error("Out of memory: lower the batch size.", field="training.batch_size")
+    assert not window.banner.isHidden()
+    window.model.set("data.block_size", 16)
+    assert not window.banner.isHidden()     # another setting: the message stays
+    window.model.set("training.batch_size", 2)
+    assert window.banner.isHidden()
