@@ -59,7 +59,7 @@ class RunControl:
         if problems:
             key, msg = next(iter(problems.items()))
             more = f" (and {len(problems) - 1} more marked in red)" if len(problems) > 1 else ""
-            self.show_error(f"Fix this setting first — {label_for(key)}: "
+            self.show_error(f"Fix this setting first — {label_for(key)} ({key}): "
                             f"{plain_problem(key, msg)}{more}.", field=key)
             self.focus_field(key)
             return

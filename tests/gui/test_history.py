@@ -190,7 +190,9 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
     assert set(by_name) == {"lr-1e-3", "lr-2e-4"}
     for rd in (fast, slow):
         c = by_name[rd.path.name]
-        assert list(zip(c.xData.tolist(), c.yData.tolist())) == pytest.approx(_loss(rd))
+        steps, losses = zip(*_loss(rd))
+        assert c.xData.tolist() == list(steps)
+        assert c.yData.tolist() == pytest.approx(list(losses))
     assert by_name["lr-1e-3"].opts["pen"].color() != by_name["lr-2e-4"].opts["pen"].color()
     legend = [label.text for _, label in h.detail.legend.items]
     assert sorted(legend) == ["lr-1e-3", "lr-2e-4"]
@@ -209,11 +211,11 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
     # one run: its training and validation curves, and its config as YAML, read-only
     _select(qtbot, h, slow)
     curves = {c.name(): c for c in _curves(h)}
-    assert set(curves) == {"train loss", "eval loss"}
+    assert set(curves) == {"train loss", "validation loss"}
     evals = [(e.step, e.loss) for e in read_events(slow.events_path)
              if isinstance(e, EvalLogged)]
-    assert list(zip(curves["eval loss"].xData.tolist(),
-                    curves["eval loss"].yData.tolist())) == pytest.approx(evals)
+    assert curves["validation loss"].xData.tolist() == [s for s, _ in evals]
+    assert curves["validation loss"].yData.tolist() == pytest.approx([v for _, v in evals])
     assert h.detail.config_text.isReadOnly()
     assert h.detail.config_text.toPlainText() == slow.config_path.read_text(encoding="utf-8")
     assert "finished" in h.detail.title.text()

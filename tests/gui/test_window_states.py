@@ -67,8 +67,8 @@ def test_banner_says_a_field_problem_once_and_goes_when_it_is_fixed(window, qtbo
     window.train()
     text = window.banner.text()
     assert "does not exist" in text
-    assert text.count("model.source") == 0 and not text.endswith("..")
-    assert text.startswith("Fix this setting first — Model: /nonexistent/model.gguf")
+    assert text.count("model.source") == 1 and not text.endswith("..")
+    assert text.startswith("Fix this setting first — Model (model.source): /nonexistent/")
     assert not field.problem_text().startswith("model.source")
     assert not field.problem_text().endswith("..")
 
