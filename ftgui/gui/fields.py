@@ -213,6 +213,7 @@ class ConfigField(QWidget):
                 text = self.format(value)
                 if e.text() != text:
                     e.setText(text)
+                self._update_tooltip()
         finally:
             self._loading = False
 
@@ -299,7 +300,14 @@ class ConfigField(QWidget):
             self.editor.setProperty("invalid", bad)
             self.editor.setStyleSheet("border: 1px solid #d9534f; border-radius: 3px;"
                                       if bad and not isinstance(self.editor, QCheckBox) else "")
-        self.editor.setToolTip(self.help + (f"\n\n⚠ {msg}" if msg else ""))
+        self._update_tooltip()
+
+    def _update_tooltip(self) -> None:
+        """The help, the whole value of a path (the box shows only its end) and the problem."""
+        msg = self.model.problems().get(self.key)
+        value = self.editor.text() if isinstance(self.editor, QLineEdit) else ""
+        whole = f"{value}\n\n" if self.meta.get("path") and value.strip() else ""
+        self.editor.setToolTip(whole + self.help + (f"\n\n⚠ {msg}" if msg else ""))
 
     def problem_text(self) -> str:
         return self.problem.text()

@@ -162,7 +162,8 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
             tip="Delete the dequantised GGUF models and tokenized data ftgui keeps to start "
                 "runs faster (ftgui cache --clear)")
         m.addSeparator()
-        action(m, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
+        self.quit_action = action(m, "&Quit", self.quit_asking,
+                                  [QKeySequence.StandardKey.Quit])
 
         r = self.menuBar().addMenu("&Run")
         self.train_action = action(r, "&Train", self.train, ["Ctrl+Return", "Ctrl+Enter"])
@@ -347,7 +348,27 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         from ftgui.gui.export_dialog import ExportDialog
         return [d for d in self.findChildren(ExportDialog) if d.busy]
 
+    def quit_asking(self) -> None:
+        """File ▸ Quit (Ctrl+Q): unsaved settings are offered for saving first."""
+        if self._may_discard_on_quit():
+            self._asked_unsaved = True
+            self.close()
+
+    def _may_discard_on_quit(self) -> bool:
+        if not self.dirty or self._closing:
+            return True
+        if not self._may_discard():
+            return False
+        self.discarded = self.dirty   # Discard: the next start opens the saved file
+        return True
+
     def closeEvent(self, event) -> None:
+        # the window's close button asks about unsaved settings as Quit does
+        if event.spontaneous() and not getattr(self, "_asked_unsaved", False) and \
+                not self._may_discard_on_quit():
+            event.ignore()
+            return
+        self._asked_unsaved = False
         exports = self.exports_in_progress()
         if self.running or exports:
             # ask about everything first: a No to either leaves both going

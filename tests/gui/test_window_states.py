@@ -83,3 +83,79 @@ def test_banner_says_a_field_problem_once_and_goes_when_it_is_fixed(window, qtbo
     assert not window.banner.isHidden()     # another setting: the message stays
     window.model.set("training.batch_size", 2)
     assert window.banner.isHidden()
+
+
+def test_quit_with_unsaved_changes_asks(window, qtbot, make_config, monkeypatch):
+    path = make_config()
+    assert window.load_config(path)
+    window.model.set("training.learning_rate", 0.005)
+    assert window.windowTitle().startswith("run.yaml *")
+    replies = []
+
+    def question(parent, title, text, *a, **k):
+        replies.append(title)
+        return reply
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(question))
+
+    reply = QMessageBox.StandardButton.Cancel
+    window.quit_action.trigger()
+    assert replies == ["Unsaved changes"] and window.isVisible()
+
+    reply = QMessageBox.StandardButton.Discard
+    window.quit_action.trigger()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert replies == ["Unsaved changes"] * 2
+    # discarded: the next start opens the file as saved, not the changed settings
+    settings = window.settings
+    settings.sync()
+    assert "0.005" not in settings.value("last_config_yaml")
+    assert str(settings.value("last_config_dirty")).lower() == "false"
+    assert "0.005" not in path.read_text()
+
+
+def test_quit_without_changes_does_not_ask(window, qtbot, make_config, monkeypatch):
+    assert window.load_config(make_config())
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(
+        lambda *a, **k: (_ for _ in ()).throw(AssertionError("asked"))))
+    window.quit_action.trigger()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_long_model_path_has_its_whole_value_in_the_tooltip(window, tmp_path):
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "models" / "tiny.gguf"
+    window.model.set("model.source", str(deep))
+    editor = window.fields["model.source"].editor
+    assert editor.toolTip().startswith(str(deep) + "\n")
+    window.model.set("model.source", "")
+    assert not editor.toolTip().startswith("\n")
+
+
+def test_playground_prompt_starts_with_an_example_then_the_last_prompt(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from ftgui.gui.panels.playground import EXAMPLE_PROMPT, PlaygroundPanel
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    first = PlaygroundPanel(settings)
+    qtbot.addWidget(first)
+    assert first.prompt.toPlainText() == EXAMPLE_PROMPT
+    first.prompt.setPlainText("Once upon a time")
+    second = PlaygroundPanel(settings)
+    qtbot.addWidget(second)
+    assert second.prompt.toPlainText() == "Once upon a time"
+    # the placeholder fits the box at the window's smallest supported size
+    second.resize(560, 500)
+    second.show()
+    qtbot.waitExposed(second)
+    box = second.prompt
+    width = box.fontMetrics().horizontalAdvance(box.placeholderText())
+    assert width < box.viewport().width()
+
+
+def test_share_of_parameters_reads_as_a_percentage():
+    from ftgui.gui.panels.model import share_text
+
+    assert share_text(182_016, 182_016) == "100 %"
+    assert share_text(12, 100) == "12 %"
+    assert share_text(14, 1000) == "1.4 %"
+    assert share_text(26, 10_000) == "0.26 %"
