@@ -49,8 +49,7 @@ class OutputPane(QFrame):
         self.title.setFont(f)
         self.view = QTextEdit(readOnly=True)
         self.view.setAcceptRichText(False)
-        self.view.setPlaceholderText(f"What the {heading.lower()} writes appears here, "
-                                     f"as it writes it.")
+        self.view.setPlaceholderText("Its text appears here")
         self.stats = QLabel(" ", wordWrap=True)
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col = QVBoxLayout(self)
