@@ -4,6 +4,7 @@ text they show needs. Used by the small-window layout test and by hand
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractScrollArea,
                                QComboBox, QGraphicsView, QLabel, QScrollBar, QToolButton,
                                QWidget)
@@ -29,13 +30,16 @@ def cut_widgets(root: QWidget) -> list[str]:
 
 
 def _skipped(w: QWidget) -> bool:
-    """Parts of item views, plots and scroll bars: they clip or scroll by design."""
+    """Parts of item views, plots and scroll bars (they clip or scroll by design), and
+    whatever is inside a collapsed pane."""
     if isinstance(w, QScrollBar):
         return True
-    p = w.parentWidget()
+    p = w
     while p is not None:
-        if isinstance(p, (QAbstractItemView, QGraphicsView)):
+        if p is not w and isinstance(p, (QAbstractItemView, QGraphicsView)):
             return True
+        if p.width() == 0 or p.height() == 0:
+            return True   # in a pane collapsed on purpose (a splitter side at 0)
         p = p.parentWidget()
     return False
 
@@ -69,7 +73,9 @@ def _text_width(w: QWidget) -> int:
         return w.fontMetrics().horizontalAdvance(text) + 2 * w.margin() + 2 * w.frameWidth()
     if isinstance(w, QComboBox):
         text = w.currentText()
-        return w.fontMetrics().horizontalAdvance(text) + 36 if text else 0
+        if not text or w.itemData(w.currentIndex(), Qt.ItemDataRole.ToolTipRole):
+            return 0   # a long entry with its whole text on hover (the run lists)
+        return w.fontMetrics().horizontalAdvance(text) + 36
     if isinstance(w, QAbstractButton) and not isinstance(w, QToolButton) and w.text().strip():
         return w.fontMetrics().horizontalAdvance(w.text().replace("&", "")) + 12
     return 0

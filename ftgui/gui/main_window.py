@@ -52,6 +52,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self._build()
         self._build_menus()
         self._restore_state()
+        self._side_tab_changed(self.side_tabs.currentIndex())   # a pane saved collapsed
 
         self._device_timer = QTimer(self, singleShot=True, interval=300)
         self._device_timer.timeout.connect(self.detect_device)
@@ -118,6 +119,11 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([470, 850])
+        self.splitter.setCollapsible(0, True)
+        self.splitter.setCollapsible(1, False)
+        self._pane_width = 470
+        self.side_tabs.currentChanged.connect(self._side_tab_changed)
+        self.splitter.splitterMoved.connect(self._pane_moved)
 
         central = QWidget()
         col = QVBoxLayout(central)
@@ -175,12 +181,61 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         action(r, "&Export the selected run…", self.export_selected_run, ["Ctrl+E"],
                "Save the selected run's model as a folder, an adapter, GGUF or a script")
 
+        v = self.menuBar().addMenu("&View")
+        self.pane_action = action(v, "&Settings pane", self.toggle_pane, ["Ctrl+\\"],
+                                  "Show or hide the settings beside this tab (remembered "
+                                  "per tab)")
+        self.pane_action.setCheckable(True)
+        self.pane_action.setChecked(True)
+        self.pane_action.triggered.disconnect()
+        self.pane_action.toggled.connect(self.toggle_pane)
+
         h = self.menuBar().addMenu("&Help")
         action(h, "&About ftgui", lambda: QMessageBox.about(
             self, "About ftgui", "<b>ftgui</b><br>Point-and-click fine-tuning of causal "
             "language models on your own machine.<br>The same run works headless: "
             "<code>ftgui train config.yaml</code>."))
         self._fill_recent()
+
+    # ---- the settings pane: shown where it does something -------------------------------
+    def pane_wanted(self, tab: int) -> bool:
+        """Whether the settings pane shows beside side tab ``tab``: on Train by default,
+        collapsed on Playground and History (where it does nothing), as last left."""
+        value = self.settings.value(f"settings_pane/{tab}")
+        if value is None:
+            return tab == 0
+        return str(value).lower() == "true"
+
+    def pane_shown(self) -> bool:
+        return self.splitter.sizes()[0] > 0
+
+    def set_pane_shown(self, shown: bool) -> None:
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if shown == (sizes[0] > 0):
+            return
+        if not shown:
+            self._pane_width = sizes[0]
+            self.splitter.setSizes([0, total])
+        else:
+            width = min(max(self._pane_width, 300), max(total - 400, 200))
+            self.splitter.setSizes([width, total - width])
+
+    def _side_tab_changed(self, tab: int) -> None:
+        self.set_pane_shown(self.pane_wanted(tab))
+        self.pane_action.setChecked(self.pane_shown())
+
+    def _pane_moved(self, *_) -> None:
+        """Dragged open or shut by hand: remembered for this tab."""
+        shown = self.pane_shown()
+        if shown:
+            self._pane_width = self.splitter.sizes()[0]
+        self.settings.setValue(f"settings_pane/{self.side_tabs.currentIndex()}", shown)
+        self.pane_action.setChecked(shown)
+
+    def toggle_pane(self, shown: bool) -> None:
+        self.set_pane_shown(shown)
+        self.settings.setValue(f"settings_pane/{self.side_tabs.currentIndex()}", shown)
 
     def _wire_run_actions(self) -> None:
         """The History tab and the result card offer the same things to do with a run."""

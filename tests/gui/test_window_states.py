@@ -159,3 +159,85 @@ def test_share_of_parameters_reads_as_a_percentage():
     assert share_text(12, 100) == "12 %"
     assert share_text(14, 1000) == "1.4 %"
     assert share_text(26, 10_000) == "0.26 %"
+
+
+def test_settings_pane_collapses_on_playground_and_history_as_remembered(window, qtbot,
+                                                                         tmp_path):
+    from ftgui.gui.main_window import MainWindow
+
+    tabs = window.side_tabs
+    assert window.pane_shown()
+    tabs.setCurrentWidget(window.playground)
+    assert not window.pane_shown() and window.splitter.sizes()[1] > 0
+    tabs.setCurrentWidget(window.history)
+    assert not window.pane_shown()
+    tabs.setCurrentWidget(window.run_panel)
+    assert window.pane_shown() and window.splitter.sizes()[0] >= 300
+
+    # shown on History by hand: History keeps it, Playground does not
+    tabs.setCurrentWidget(window.history)
+    window.pane_action.trigger()
+    assert window.pane_shown()
+    tabs.setCurrentWidget(window.playground)
+    assert not window.pane_shown()
+    tabs.setCurrentWidget(window.history)
+    assert window.pane_shown()
+    window.save_state()
+
+    again = MainWindow(settings=window.settings)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitExposed(again)
+    assert again.pane_shown()
+    again.side_tabs.setCurrentWidget(again.playground)
+    assert not again.pane_shown()
+    again.side_tabs.setCurrentWidget(again.history)
+    assert again.pane_shown()
+
+
+def test_every_tab_fits_a_1024x700_window(window, qtbot, make_config):
+    from PySide6.QtCore import QSize
+    from layout_check import cut_widgets
+
+    assert window.load_config(make_config())
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.size() == QSize(1024, 700))
+    qtbot.waitUntil(lambda: window.model_panel.info is not None, timeout=60000)
+    problems = {}
+    for side in range(window.side_tabs.count()):
+        window.side_tabs.setCurrentIndex(side)
+        for tab in range(window.tabs.count()):
+            window.tabs.setCurrentIndex(tab)
+            window.centralWidget().layout().activate()
+            shot = window.grab()   # laid out and painted at this size
+            assert shot.width() == 1024
+            cut = cut_widgets(window)
+            if cut:
+                problems[(window.side_tabs.tabText(side), window.tabs.tabText(tab))] = cut
+    assert problems == {}
+    # the settings panes scroll rather than squeeze their rows
+    for i in range(window.tabs.count()):
+        scroll = window.tabs.widget(i)
+        assert scroll.widgetResizable()
+        content = scroll.widget()
+        assert content.height() >= content.minimumSizeHint().height()
+
+
+def test_layout_check_finds_cut_text_and_children_outside(qtbot):
+    from PySide6.QtWidgets import QLabel, QPushButton, QWidget
+    from layout_check import cut_widgets
+
+    root = QWidget()
+    qtbot.addWidget(root)
+    root.resize(200, 100)
+    label = QLabel("A label much longer than twenty pixels", root)
+    label.setGeometry(0, 0, 20, 20)
+    button = QPushButton("Read model", root)
+    button.setGeometry(150, 80, 120, 30)   # half outside the parent
+    fine = QLabel("ok", root)
+    fine.setGeometry(0, 40, 100, 20)
+    root.show()
+    cut = cut_widgets(root)
+    assert len(cut) == 2
+    assert "QLabel 'A label" in cut[0] and "its text needs" in cut[0]
+    assert "QPushButton 'Read model'" in cut[1] and "outside" in cut[1]
