@@ -29,7 +29,7 @@ from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
                                RunDirError)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
-                               RunStarted, Sink, drop_steps_after)
+                               RunStarted, Sink, Stage, StepLogged, drop_steps_after)
 from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint, writer_info
 
 log = logging.getLogger("ftgui")
@@ -60,6 +60,7 @@ class Runner:
         self._checkpoint: Path | None = None
         self._summary: dict = {}
         self._t0 = time.time()
+        self._stage_t: dict[str, float] = {}   # stages begun and not done: their start
 
     @classmethod
     def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
@@ -73,6 +74,8 @@ class Runner:
     def emit(self, event: Event, *, best_effort: bool = False) -> None:
         if not self.is_main:
             return  # in a multi-process run only rank 0 reports
+        if isinstance(event, StepLogged) and "first_step" in self._stage_t:
+            self._stage_done("first_step")
         if self._jsonl is not None:
             try:
                 self._jsonl(event)
@@ -87,6 +90,15 @@ class Runner:
     def request_stop(self) -> None:
         self.stop_event.set()
 
+    def _stage(self, stage: str) -> None:
+        self._stage_t[stage] = time.perf_counter()
+        self.emit(Stage(stage, "started"))
+
+    def _stage_done(self, stage: str) -> None:
+        t = self._stage_t.pop(stage, None)
+        if t is not None:
+            self.emit(Stage(stage, "done", time.perf_counter() - t))
+
     # ---- setup ----------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.config
@@ -97,15 +109,20 @@ class Runner:
         self.device = device
         self.emit(Message(f"Device: {device.description} ({device.reason})."))
 
+        self._stage("tokenizer")
         self.emit(Progress("Loading tokenizer", 0, 0, cfg.model.source))
         tokenizer = models.load_tokenizer(cfg.model)
+        self._stage_done("tokenizer")
+        self._stage("data")
         prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+        self._stage_done("data")
         s = prepared.stats
         self.emit(Message(
             f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
             f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
             f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation blocks."))
 
+        self._stage("model")
         self.emit(Progress("Loading model", 0, 0, cfg.model.source))
         # full fine-tuning keeps fp32 weights (mixed precision casts on the fly); LoRA on a
         # GPU loads the frozen base in the half precision chosen
@@ -127,6 +144,7 @@ class Runner:
             set_seed(cfg.training.seed)  # the adapters' initial weights depend on it
             model = models.apply_lora(model, cfg.lora)
         total, trainable = models.count_params(model)
+        self._stage_done("model")
         self.emit(Message(f"Model: {type(model).__name__}, {total:,} parameters, "
                           f"{trainable:,} trainable ({cfg.model.method})."))
 
@@ -291,10 +309,15 @@ class Runner:
         trainer = self.trainer
         try:
             if trainer.eval_dataset is not None and "eval_loss_before" not in self._summary:
+                self._stage("base_eval")
                 self.emit(Progress("Evaluating the base model", 0, 0))
                 loss = trainer.evaluate()["eval_loss"]
                 self._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss))
                 self._write_summary()
+                self._stage_done("base_eval")
+            else:
+                self.emit(Stage("base_eval", "skipped"))
+            self._stage("first_step")
             _unprepare_after_eval(trainer)
             ckpt = str(self._checkpoint) if self._checkpoint else None
             if ckpt:

@@ -312,9 +312,15 @@ class TrainingPlots(QWidget):
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 1)
 
+        # before the first point: what the curves wait for, not empty axes
+        self.waiting = QLabel(objectName="plotsWaiting", wordWrap=True,
+                              alignment=Qt.AlignmentFlag.AlignCenter)
+        self.waiting.hide()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.waiting, 1)
         layout.addWidget(self.plot_area, 1)
         layout.addWidget(self.readout)
 
@@ -325,6 +331,15 @@ class TrainingPlots(QWidget):
     lr_curve = property(lambda self: self.small["lr"][1])
     grad_curve = property(lambda self: self.small["grad"][1])
     tput_curve = property(lambda self: self.small["tput"][1])
+
+    def set_waiting(self, text: str | None) -> None:
+        """Say what the plots wait for while they have no point; None: show the plots."""
+        has_points = any(len(s) for s in self.series.values())
+        waiting = bool(text) and not has_points
+        if text:
+            self.waiting.setText(text)
+        self.waiting.setVisible(waiting)
+        self.plot_area.setVisible(not waiting)
 
     # ---- data in ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -373,6 +388,8 @@ class TrainingPlots(QWidget):
         """Push pending points into the curves (the timer calls this; so does the end of a
         run, so that the curves are complete when it reports)."""
         self.timer.stop()
+        if not self.waiting.isHidden() and any(len(s) for s in self.series.values()):
+            self.set_waiting(None)
         loss, done = self.series["loss"], len(self.smoothed)
         if done < len(loss):
             more, self._ema_state = ema(loss.y[done:], self._weight(), self._ema_state)

@@ -140,6 +140,7 @@ class RunControl:
         self._enable_starting(False)
         w = worker
         w.progress.connect(self.run_panel.on_progress)
+        w.stage.connect(self.run_panel.on_stage)
         w.message.connect(self._on_message)
         w.runStarted.connect(self._on_started)
         w.stepLogged.connect(self._on_step)

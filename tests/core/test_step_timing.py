@@ -53,3 +53,29 @@ def test_resumed_run_elapsed_goes_on_from_the_checkpoint(tiny_config, tmp_path):
     resumed = after[6:]
     assert resumed[0].elapsed > at_checkpoint
     assert all(b.elapsed >= a.elapsed for a, b in zip(after, after[1:]))
+
+
+def test_stages_of_starting_a_run_come_in_order_with_their_times(tiny_config, tmp_path):
+    from ftgui.core.events import STAGES, Stage
+
+    seen = []
+    cfg = tiny_config(training={"max_steps": 4, "logging_steps": 2,
+                                "output_dir": str(tmp_path / "run")})
+    run_config(cfg, [seen.append])
+    stages = [(e.stage, e.state) for e in seen if isinstance(e, Stage)]
+    assert stages == [(s, state) for s in STAGES for state in ("started", "done")]
+    done = [e for e in seen if isinstance(e, Stage) and e.state == "done"]
+    assert all(e.seconds > 0 for e in done)
+    # the first step is done just before the first step event, and the stages are not
+    # part of the run's record
+    first = next(i for i, e in enumerate(seen) if isinstance(e, StepLogged))
+    assert seen[first - 1].stage == "first_step" and seen[first - 1].state == "done"
+    assert not any(e.kind == "stage" for e in read_events(RunDir(tmp_path / "run").events_path))
+
+    # without validation data the base evaluation is skipped, and said so
+    seen.clear()
+    cfg = tiny_config(data={"validation": None},
+                      training={"max_steps": 2, "output_dir": str(tmp_path / "run2")})
+    run_config(cfg, [seen.append])
+    assert ("base_eval", "skipped") in [(e.stage, e.state) for e in seen
+                                        if isinstance(e, Stage)]

@@ -241,3 +241,30 @@ def test_layout_check_finds_cut_text_and_children_outside(qtbot):
     assert len(cut) == 2
     assert "QLabel 'A label" in cut[0] and "its text needs" in cut[0]
     assert "QPushButton 'Read model'" in cut[1] and "outside" in cut[1]
+
+
+def test_train_tab_shows_the_stages_of_starting_and_what_the_plots_wait_for(
+        window, qtbot, make_config):
+    from ftgui.core.events import Stage
+
+    rp, plots = window.run_panel, window.plots
+    rp.begin("Starting…")
+    assert not plots.waiting.isHidden() and plots.plot_area.isHidden()
+    for stage in ("tokenizer", "data"):
+        rp.on_stage(Stage(stage, "started"))
+        rp.on_stage(Stage(stage, "done", 1.25))
+    rp.on_stage(Stage("model", "started"))
+    text = rp.stages.text()
+    assert text.startswith("Starting: ✓ tokenizer 1.2 s · ✓ reading data 1.2 s · <b>◌ model")
+    assert text.endswith("base evaluation</span> · <span style='color:gray'>first step</span>")
+    assert plots.waiting.text() == "Waiting for the first training step: model…"
+    assert plots.plot_area.isHidden()
+    rp.set_running(False)
+
+    # a real run from Train: at the end, how long starting took and each stage's time
+    assert window.load_config(make_config(training={"max_steps": 6}))
+    with qtbot.waitSignal(window.runFinished, timeout=120000):
+        _click(qtbot, rp.train_button)
+    final = rp.stages.text()
+    assert final.startswith("Started in ") and final.count("✓") == 5, final
+    assert plots.waiting.isHidden() and not plots.plot_area.isHidden()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter,
@@ -126,6 +126,16 @@ class RunPanel(QWidget):
         self.progress.setMinimumWidth(120)
         self.stats = QLabel(" ", objectName="runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # the stages of starting a run with their times: the wait is never silent
+        self.stages = QLabel(objectName="runStages", wordWrap=True)
+        self.stages.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stages.hide()
+        self._stages: dict[str, tuple[str, float]] = {}   # stage -> (state, seconds)
+        self._stage_t0 = 0.0
+        self._started_in: float | None = None
+        self._stage_timer = QTimer(self, interval=1000)   # the running stage's seconds
+        self._stage_timer.timeout.connect(
+            lambda: self.stages.setText(self.stages_text()))
 
         top = QHBoxLayout()
         top.addWidget(self.train_button)
@@ -165,6 +175,7 @@ class RunPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addLayout(stats_row)
+        layout.addWidget(self.stages)
         self.result_card = ResultCard()
         layout.addWidget(self.result_card)
         layout.addWidget(self.splitter, 1)
@@ -227,6 +238,12 @@ class RunPanel(QWidget):
     # ---- events ------------------------------------------------------------------------
     def begin(self, text: str) -> None:
         self.last_step = None
+        self._stages = {}
+        self._stage_t0 = time.monotonic()
+        self._started_in = None
+        self.stages.clear()
+        self.stages.hide()
+        self.plots.set_waiting(f"{text.rstrip('…')}: the curves start with the first step.")
         self.stack.setCurrentWidget(self.plots)
         self.result_card.clear()
         self.progress.setRange(0, 0)
@@ -249,6 +266,43 @@ class RunPanel(QWidget):
             self.progress.setRange(0, 0)
         self.progress.setFormat(text)
         self.stats.setText(text)
+
+    def on_stage(self, e: ev.Stage) -> None:
+        """A stage of starting began or ended: the list of stages and what the plots wait
+        for follow."""
+        if e.state == "started":
+            self._stages[e.stage] = ("started", time.monotonic())
+        else:
+            self._stages[e.stage] = (e.state, e.seconds)
+        if e.stage == "first_step" and e.state == "done":
+            self._started_in = time.monotonic() - self._stage_t0
+            self._stage_timer.stop()
+        elif not self._stage_timer.isActive():
+            self._stage_timer.start()
+        self.stages.setText(self.stages_text())
+        self.stages.show()
+        running = [s for s, (state, _) in self._stages.items() if state == "started"]
+        if running:
+            self.plots.set_waiting(f"Waiting for the first training step: "
+                                   f"{ev.STAGES[running[-1]]}…")
+
+    def stages_text(self) -> str:
+        """'Starting: ✓ tokenizer 0.2 s · ✓ reading data 1.1 s · ◌ model… · base
+        evaluation · first step', then 'Started in 9.8 s: …' once the first step is done."""
+        parts = []
+        for stage, label in ev.STAGES.items():
+            state, value = self._stages.get(stage, ("waiting", 0.0))
+            if state == "done":
+                parts.append(f"✓ {label} {value:.1f} s")
+            elif state == "started":
+                parts.append(f"<b>◌ {label} {time.monotonic() - value:.0f} s…</b>")
+            elif state == "skipped":
+                parts.append(f"<span style='color:gray'><s>{label}</s></span>")
+            else:
+                parts.append(f"<span style='color:gray'>{label}</span>")
+        head = (f"Started in {self._started_in:.1f} s" if self._started_in is not None
+                else "Starting")
+        return f"{head}: " + " · ".join(parts)
 
     def on_started(self, e: ev.RunStarted) -> None:
         self.total_steps = e.total_steps
@@ -281,6 +335,8 @@ class RunPanel(QWidget):
         self.log(f"Checkpoint saved at step {e.step}: {e.path}")
 
     def on_finished(self, e: ev.RunFinished) -> None:
+        self._stage_timer.stop()
+        self.plots.set_waiting(None)
         s = e.summary
         if e.status == "finished":
             self.progress.setRange(0, max(self.total_steps, s.get("total_steps") or 1, 1))
@@ -315,6 +371,8 @@ class RunPanel(QWidget):
         return " · ".join(parts)
 
     def on_failed(self, e: ev.RunFailed) -> None:
+        self._stage_timer.stop()
+        self.plots.set_waiting(None)
         self.result_card.clear()
         self.stats.setText("Failed — see the message above")
         self.progress.setRange(0, max(self.progress.maximum(), 1))
