@@ -165,12 +165,7 @@ def _step(step, loss=3.0):
                       grad_norm=1.0, tokens_per_second=1000.0, elapsed=1.0, eta=1.0)
 
 
-def test_first_points_whole_steps_from_zero_dots_labels_and_legend(qtbot):
-    plots = TrainingPlots()
-    qtbot.addWidget(plots)
-    plots.resize(900, 600)
-    plots.show()
-    qtbot.waitExposed(plots)
+def test_first_points_whole_steps_from_zero_dots_labels_and_legend(plots, qtbot):
     plots.add_eval(EvalLogged(step=0, loss=3.2, perplexity=24.5))
     plots.flush()
     vb = plots.loss_plot.getPlotItem().getViewBox()
