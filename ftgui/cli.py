@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the report as JSON (for a "
                    "bug report)")
     cli_data.add_parser(sub)
+    k = sub.add_parser("cache", help="show the size of ftgui's caches (dequantised GGUF "
+                       "models, tokenized data); --clear deletes them")
+    k.add_argument("--clear", action="store_true", help="delete the cached models and data")
 
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
@@ -268,7 +271,20 @@ def _doctor(args) -> int:
     return 0
 
 
+def _cache(args) -> int:
+    from ftgui.core import model_cache
+
+    mib = 2**20
+    if args.clear:
+        print(f"Freed {model_cache.clear() / mib:,.1f} MiB in {model_cache.cache_base()}")
+        return 0
+    u = model_cache.usage()
+    print(f"{u['folder']}\n  models (dequantised GGUF): {u['models'] / mib:,.1f} MiB"
+          f"\n  data (tokenized): {u['data'] / mib:,.1f} MiB\nftgui cache --clear deletes them.")
+    return 0
+
+
 def _commands() -> dict:
     from ftgui import cli_data, cli_runs
     return {"train": _train, "resume": _resume, "eval": _eval, "generate": _generate,
-            "doctor": _doctor, **cli_runs.COMMANDS, **cli_data.COMMANDS}
+            "doctor": _doctor, "cache": _cache, **cli_runs.COMMANDS, **cli_data.COMMANDS}

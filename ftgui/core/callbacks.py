@@ -19,7 +19,7 @@ from ftgui.core.events import CheckpointSaved, EvalLogged, Event, StepLogged
 class EventCallback(TrainerCallback):
     def __init__(self, emit: Callable[[Event], None], stop: threading.Event,
                  tokens_per_step: int, on_begin: Callable[[int, int], None],
-                 stop_file: Path | None = None):
+                 stop_file: Path | None = None, elapsed_before: float = 0.0):
         self.emit = emit
         self.stop = stop
         self.stop_file = stop_file
@@ -27,18 +27,27 @@ class EventCallback(TrainerCallback):
         self.on_begin = on_begin
         self.stopped = False
         self.diverged: tuple[int, str, float] | None = None   # (step, what, value)
-        self._t0 = self._last_t = time.time()
+        # a resumed run's elapsed time goes on from the checkpoint's
+        self.elapsed_before = elapsed_before
+        self._t0 = time.time()
         self._start_step = self._last_step = 0
+        # tokens/s: the time inside steps since the last log, so that a checkpoint write
+        # or an evaluation between two logs does not count as training time
+        self._step_t = self._step_time = 0.0
 
     def on_train_begin(self, args, state, control, **kw):
-        self._t0 = self._last_t = time.time()
+        self._t0 = time.time()
         self._start_step = self._last_step = state.global_step
+        self._step_time = 0.0
         self.on_begin(state.max_steps, state.global_step)
 
     def on_evaluate(self, args, state, control, **kw):
         if state.global_step == self._start_step:
             # the base model's evaluation (eval_on_start) is not training time
-            self._t0 = self._last_t = time.time()
+            self._t0 = time.time()
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._step_t = time.perf_counter()
 
     def _agree(self, args, stop: bool, broken: bool) -> tuple[bool, bool]:
         import torch.distributed as dist
@@ -51,6 +60,7 @@ class EventCallback(TrainerCallback):
         return bool(flag[0].item()), bool(flag[1].item())
 
     def on_step_end(self, args, state, control, model=None, **kw):
+        self._step_time += time.perf_counter() - self._step_t
         if self.stopped or self.diverged:
             return control
         stop = self.stop.is_set() or bool(self.stop_file and self.stop_file.exists())
@@ -85,7 +95,7 @@ class EventCallback(TrainerCallback):
                     break
         if "loss" in logs:
             steps = max(state.global_step - self._last_step, 1)
-            dt = max(now - self._last_t, 1e-9)
+            dt = max(self._step_time, 1e-9)
             done = state.global_step - self._start_step
             elapsed = now - self._t0
             per_step = elapsed / done if done else 0.0
@@ -94,9 +104,10 @@ class EventCallback(TrainerCallback):
                 epoch=float(logs.get("epoch", state.epoch or 0.0)),
                 loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
                 grad_norm=_num(logs.get("grad_norm")),
-                tokens_per_second=steps * self.tokens_per_step / dt, elapsed=elapsed,
+                tokens_per_second=steps * self.tokens_per_step / dt,
+                elapsed=self.elapsed_before + elapsed,
                 eta=per_step * max(state.max_steps - state.global_step, 0)))
-            self._last_t, self._last_step = now, state.global_step
+            self._step_time, self._last_step = 0.0, state.global_step
         if "eval_loss" in logs:
             loss = float(logs["eval_loss"])
             self.emit(EvalLogged(step=state.global_step, loss=loss, perplexity=perplexity(loss)))

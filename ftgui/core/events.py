@@ -34,6 +34,21 @@ class Progress(Event):
 
 
 @dataclass
+class Stage(Event):
+    """A step of starting a run, begun or done (with how long it took), so that the wait
+    before the first training step is never silent."""
+    kind: ClassVar[str] = "stage"
+    stage: str            # one of STAGES
+    state: str            # started | done | skipped
+    seconds: float = 0.0  # with done: how long it took
+
+
+# the stages of starting a run, in order, and what a person reads for each
+STAGES = {"tokenizer": "tokenizer", "data": "reading data", "model": "model",
+          "base_eval": "base evaluation", "first_step": "first step"}
+
+
+@dataclass
 class Message(Event):
     kind: ClassVar[str] = "message"
     text: str
@@ -103,8 +118,8 @@ class RunFailed(Event):
 
 
 EVENT_TYPES = {cls.kind: cls for cls in
-               (Progress, Message, RunStarted, StepLogged, EvalLogged, CheckpointSaved,
-                RunFinished, RunFailed)}
+               (Progress, Stage, Message, RunStarted, StepLogged, EvalLogged,
+                CheckpointSaved, RunFinished, RunFailed)}
 
 Sink = Callable[[Event], None]
 
@@ -124,7 +139,7 @@ class JsonlSink:
         self.path = Path(path)
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, Progress):
+        if isinstance(event, (Progress, Stage)):
             return  # transient; not part of the run's record
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(event.to_dict(), default=str) + "\n")

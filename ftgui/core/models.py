@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftgui.core import compat
+from ftgui.core import compat, model_cache
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.errors import ConfigError, ModelError
 from ftgui.core.wording import first_line
@@ -133,7 +133,13 @@ def load_tokenizer(cfg: ModelConfig):
 
     src = resolve_source(cfg.source)
     try:
-        tok = AutoTokenizer.from_pretrained(src.path, **hub_kwargs(src, cfg.trust_remote_code))
+        def fresh():
+            return AutoTokenizer.from_pretrained(src.path,
+                                                 **hub_kwargs(src, cfg.trust_remote_code))
+        if src.kind == "gguf":
+            tok, _ = model_cache.load_tokenizer(Path(src.label), fresh)
+        else:
+            tok = fresh()
     except ModelError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure here is about the input files
@@ -161,13 +167,25 @@ def load_model(cfg: ModelConfig, dtype=None):
                          f"ftgui eval / generate) if you trust its origin.", field="model.allow_pickle")
     if src.kind != "gguf" and not cfg.allow_pickle:
         kw["use_safetensors"] = True
+    if src.kind == "gguf":
+        return model_cache.load_model(Path(src.label), lambda: _load_gguf(src, kw), dtype)[0]
     try:
-        model = AutoModelForCausalLM.from_pretrained(src.path, dtype=dtype or torch.float32,
-                                                     **kw)
+        return AutoModelForCausalLM.from_pretrained(src.path, dtype=dtype or torch.float32,
+                                                    **kw)
     except Exception as e:  # noqa: BLE001 - see load_tokenizer
         raise load_error(src, "the model", e) from e
-    if src.kind == "gguf":
-        compat.forget_gguf_quantization(model)
+
+
+def _load_gguf(src: ModelSource, kw: dict):
+    """Dequantise a GGUF file to float32 (slow: model_cache keeps the result)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(src.path, dtype=torch.float32, **kw)
+    except Exception as e:  # noqa: BLE001 - see load_tokenizer
+        raise load_error(src, "the model", e) from e
+    compat.forget_gguf_quantization(model)
     return model
 
 

@@ -30,7 +30,7 @@ from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
                                RunDirError, disk_full_cause)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
-                               RunStarted, Sink, drop_steps_after)
+                               RunStarted, Sink, Stage, StepLogged, drop_steps_after)
 from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume
 from ftgui.core.wording import describe_error, first_line
 
@@ -64,6 +64,7 @@ class Runner:
         self._created = False    # the run folder was made by this runner
         self._summary: dict = {}
         self._t0 = time.time()
+        self._stage_t: dict[str, float] = {}   # stages begun and not done: their start
 
     @classmethod
     def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
@@ -82,6 +83,8 @@ class Runner:
     def emit(self, event: Event, *, best_effort: bool = False) -> None:
         if not self.is_main:
             return  # in a multi-process run only rank 0 reports
+        if isinstance(event, StepLogged) and "first_step" in self._stage_t:
+            self._stage_done("first_step")
         if self._jsonl is not None:
             try:
                 self._jsonl(event)
@@ -96,6 +99,15 @@ class Runner:
     def request_stop(self) -> None:
         self.stop_event.set()
 
+    def _stage(self, stage: str) -> None:
+        self._stage_t[stage] = time.perf_counter()
+        self.emit(Stage(stage, "started"))
+
+    def _stage_done(self, stage: str) -> None:
+        t = self._stage_t.pop(stage, None)
+        if t is not None:
+            self.emit(Stage(stage, "done", time.perf_counter() - t))
+
     # ---- setup ----------------------------------------------------------------------------
     def setup(self) -> None:
         cfg = self.config
@@ -109,12 +121,16 @@ class Runner:
         self.device = device
         self.emit(Message(f"Device: {device.description} ({device.reason})."))
 
+        self._stage("tokenizer")
         self.emit(Progress("Loading tokenizer", 0, 0, cfg.model.source))
         # every data error before any weights load: context length from config.json or
         # the GGUF header, then the tokenizer and the data
         models.check_block_size(cfg.model, cfg.data.block_size)
         tokenizer = models.load_tokenizer(cfg.model)
+        self._stage_done("tokenizer")
+        self._stage("data")
         prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+        self._stage_done("data")
         s = prepared.stats
         data_lines = data_report.lines(data_report.report(s, cfg.data.block_size))
         for line in data_lines:
@@ -126,6 +142,7 @@ class Runner:
         if s.get("skipped_note"):  # also kept in summary.json (skipped_rows, skipped_note)
             self.emit(Message(s["skipped_note"], level="warning"))
 
+        self._stage("model")
         self.emit(Progress("Loading model", 0, 0, cfg.model.source))
         # full fine-tuning keeps fp32 weights (mixed precision casts on the fly); LoRA on a
         # GPU loads the frozen base in the half precision chosen
@@ -147,6 +164,7 @@ class Runner:
             set_seed(cfg.training.seed)  # the adapters' initial weights depend on it
             model = models.apply_lora(model, cfg.lora)
         total, trainable = models.count_params(model)
+        self._stage_done("model")
         self.emit(Message(f"Model: {type(model).__name__}, {total:,} parameters, "
                           f"{trainable:,} trainable ({cfg.model.method})."))
 
@@ -286,7 +304,8 @@ class Runner:
         tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
             * max(args.world_size, 1)
         self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
-                                      self._on_begin, stop_file=self.run.stop_path)
+                                      self._on_begin, stop_file=self.run.stop_path,
+                                      elapsed_before=self._elapsed_before())
         self._tokens_per_step = tokens_per_step
         trainer = Trainer(model=model, args=args,
                        train_dataset=data_mod.SequenceDataset(prepared.train),
@@ -297,6 +316,15 @@ class Runner:
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output
         trainer.add_callback(_BaseEval(self))
         return trainer
+
+    def _elapsed_before(self) -> float:
+        """Training time up to the checkpoint a resume starts from (its events after the
+        checkpoint were dropped already): the elapsed time goes on from there."""
+        from ftgui.core.events import StepLogged, read_events
+        if not (self.resume_dir and self._checkpoint):
+            return 0.0
+        steps = [e for e in read_events(self.run.events_path) if isinstance(e, StepLogged)]
+        return steps[-1].elapsed if steps else 0.0
 
     def _on_begin(self, total_steps: int, start_step: int) -> None:
         self.emit(RunStarted(
@@ -468,7 +496,11 @@ class _BaseEval(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         if args.eval_on_start:
+            self.runner._stage("base_eval")
             self.runner.emit(Progress("Evaluating the base model", 0, 0))
+        else:
+            self.runner.emit(Stage("base_eval", "skipped"))
+            self.runner._stage("first_step")
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         if state.global_step == 0 and metrics and "eval_loss" in metrics:
@@ -476,6 +508,8 @@ class _BaseEval(TrainerCallback):
             self.runner._summary.update(eval_loss_before=loss,
                                         perplexity_before=perplexity(loss))
             self.runner._write_summary()
+            self.runner._stage_done("base_eval")
+            self.runner._stage("first_step")
 
 
 def _strategy_args(t) -> dict:

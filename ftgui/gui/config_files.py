@@ -191,6 +191,12 @@ class ConfigFiles:
     def _remember_config(self) -> None:
         """What restore_last_config brings back when the window opens next."""
         s = self.settings
+        if getattr(self, "discarded", False) and self.config_path and self.config_path.exists():
+            # the changes were discarded on quitting: next time, the file as saved
+            s.setValue("last_config_yaml", self.config_path.read_text(encoding="utf-8"))
+            s.setValue("last_config_path", str(self.config_path))
+            s.setValue("last_config_dirty", False)
+            return
         s.setValue("last_config_yaml", self.model.config.to_yaml())
         s.setValue("last_config_path", str(self.config_path) if self.config_path else "")
         s.setValue("last_config_dirty", self.dirty)

@@ -368,6 +368,17 @@ class ExportDialog(QDialog):
         self.message.setStyleSheet("color: #d9534f;" if error else "")
         self.message.setText(html)
         self.message.show()
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Grow to show a message that appeared (a wrapped label's height depends on the
+        width, which the dialog's own minimum size does not follow)."""
+        layout = self.layout()
+        layout.activate()
+        need = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() \
+            else layout.totalSizeHint().height()
+        if need > self.height():
+            self.resize(self.width(), need)
 
     def open_folder(self) -> None:
         if self._out is not None:

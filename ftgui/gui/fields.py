@@ -50,6 +50,16 @@ def label_for(key: str) -> str:
     return LABELS.get(key) or key.split(".", 1)[1].replace("_", " ").capitalize()
 
 
+def plain_problem(key: str, message: str) -> str:
+    """A problem as said beside its field or after its label: the core's messages start with
+    the key ("model.source: …"), which the label already names; no closing full stop, so
+    that a sentence around it does not end in "..". """
+    text = message.strip()
+    if text.startswith(f"{key}:"):
+        text = text[len(key) + 1:].strip()
+    return text.rstrip(". ") or message
+
+
 def field_type(key: str):
     section, name = key.split(".", 1)
     return _hints(SECTIONS[section])[name]
@@ -203,6 +213,7 @@ class ConfigField(QWidget):
                 text = self.format(value)
                 if e.text() != text:
                     e.setText(text)
+                self._update_tooltip()
         finally:
             self._loading = False
 
@@ -283,13 +294,20 @@ class ConfigField(QWidget):
     def _show_problem(self) -> None:
         msg = self.model.problems().get(self.key)
         bad = bool(msg)
-        self.problem.setText(msg or "")
+        self.problem.setText(plain_problem(self.key, msg) + "." if msg else "")
         self.problem.setVisible(bad)
         if self.editor.property("invalid") != bad:
             self.editor.setProperty("invalid", bad)
             self.editor.setStyleSheet("border: 1px solid #d9534f; border-radius: 3px;"
                                       if bad and not isinstance(self.editor, QCheckBox) else "")
-        self.editor.setToolTip(self.help + (f"\n\n⚠ {msg}" if msg else ""))
+        self._update_tooltip()
+
+    def _update_tooltip(self) -> None:
+        """The help, the whole value of a path (the box shows only its end) and the problem."""
+        msg = self.model.problems().get(self.key)
+        value = self.editor.text() if isinstance(self.editor, QLineEdit) else ""
+        whole = f"{value}\n\n" if self.meta.get("path") and value.strip() else ""
+        self.editor.setToolTip(whole + self.help + (f"\n\n⚠ {msg}" if msg else ""))
 
     def problem_text(self) -> str:
         return self.problem.text()

@@ -54,12 +54,15 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self._build()
         self._build_menus()
         self._restore_state()
+        self._side_tab_changed(self.side_tabs.currentIndex())   # a pane saved collapsed
 
         self._device_timer = QTimer(self, singleShot=True, interval=300)
         self._device_timer.timeout.connect(self.detect_device)
         self.model.changed.connect(self._config_changed)
         self.model.changed.connect(self._device_setting_changed)
         self.model.problemsChanged.connect(self._update_welcome)
+        self.model.changed.connect(self._banner_field_changed)
+        self.model.problemsChanged.connect(self._banner_field_changed)
         # after the window is up: torch loads on a worker thread, never before showing
         QTimer.singleShot(0, self.detect_device)
         self._update_welcome()
@@ -118,6 +121,11 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([470, 850])
+        self.splitter.setCollapsible(0, True)
+        self.splitter.setCollapsible(1, False)
+        self._pane_width = 470
+        self.side_tabs.currentChanged.connect(self._side_tab_changed)
+        self.splitter.splitterMoved.connect(self._pane_moved)
 
         central = QWidget()
         col = QVBoxLayout(central)
@@ -157,7 +165,13 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         action(m, "Export plots as &PNG…", self.plots._ask_png)
         action(m, "Export curve data as &CSV…", self.plots._ask_csv)
         m.addSeparator()
-        action(m, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
+        self.clear_caches_action = action(
+            m, "C&lear caches…", self.clear_caches,
+            tip="Delete the dequantised GGUF models and tokenized data ftgui keeps to start "
+                "runs faster (ftgui cache --clear)")
+        m.addSeparator()
+        self.quit_action = action(m, "&Quit", self.quit_asking,
+                                  [QKeySequence.StandardKey.Quit])
 
         r = self.menuBar().addMenu("&Run")
         self.train_action = action(r, "&Train", self.train, ["Ctrl+Return", "Ctrl+Enter"])
@@ -168,6 +182,15 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         action(r, "Open run &folder", self.open_run_folder)
         action(r, "&Export the selected run…", self.export_selected_run, ["Ctrl+E"],
                "Save the selected run's model as a folder, an adapter, GGUF or a script")
+
+        v = self.menuBar().addMenu("&View")
+        self.pane_action = action(v, "&Settings pane", self.toggle_pane, ["Ctrl+\\"],
+                                  "Show or hide the settings beside this tab (remembered "
+                                  "per tab)")
+        self.pane_action.setCheckable(True)
+        self.pane_action.setChecked(True)
+        self.pane_action.triggered.disconnect()
+        self.pane_action.toggled.connect(self.toggle_pane)
 
         h = self.menuBar().addMenu("&Help")
         self.system_report_action = action(
@@ -187,6 +210,46 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
             self.system_report.deleteLater()
         self.system_report = SystemReportDialog(self)
         self.system_report.show()
+
+    # ---- the settings pane: shown where it does something -------------------------------
+    def pane_wanted(self, tab: int) -> bool:
+        """Whether the settings pane shows beside side tab ``tab``: on Train by default,
+        collapsed on Playground and History (where it does nothing), as last left."""
+        value = self.settings.value(f"settings_pane/{tab}")
+        if value is None:
+            return tab == 0
+        return str(value).lower() == "true"
+
+    def pane_shown(self) -> bool:
+        return self.splitter.sizes()[0] > 0
+
+    def set_pane_shown(self, shown: bool) -> None:
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if shown == (sizes[0] > 0):
+            return
+        if not shown:
+            self._pane_width = sizes[0]
+            self.splitter.setSizes([0, total])
+        else:
+            width = min(max(self._pane_width, 300), max(total - 400, 200))
+            self.splitter.setSizes([width, total - width])
+
+    def _side_tab_changed(self, tab: int) -> None:
+        self.set_pane_shown(self.pane_wanted(tab))
+        self.pane_action.setChecked(self.pane_shown())
+
+    def _pane_moved(self, *_) -> None:
+        """Dragged open or shut by hand: remembered for this tab."""
+        shown = self.pane_shown()
+        if shown:
+            self._pane_width = self.splitter.sizes()[0]
+        self.settings.setValue(f"settings_pane/{self.side_tabs.currentIndex()}", shown)
+        self.pane_action.setChecked(shown)
+
+    def toggle_pane(self, shown: bool) -> None:
+        self.set_pane_shown(shown)
+        self.settings.setValue(f"settings_pane/{self.side_tabs.currentIndex()}", shown)
 
     def _wire_run_actions(self) -> None:
         """The History tab and the result card offer the same things to do with a run."""
@@ -239,6 +302,19 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
     def show_error(self, text: str, *, field: str | None = None, log_path: str | None = None,
                    level: str = "error") -> None:
         self.banner.show_message(text, field=field, log_path=log_path, level=level)
+        self._banner_field_changed()
+
+    def _banner_field_changed(self, key: str = "") -> None:
+        """A message about a setting goes once that setting is changed or no longer has
+        a problem: the banner never shows an error the settings no longer have."""
+        field = self.banner.field
+        if not field or self.banner.isHidden():
+            return
+        if field in self.model.problems():
+            self.banner.field_was_problem = True
+        if key in (field, "*") or field not in self.model.problems() and \
+                self.banner.field_was_problem:
+            self.banner.clear()
 
     @Slot(str)
     def focus_field(self, key: str) -> None:
@@ -288,6 +364,31 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         if target:
             QDesktopServices.openUrl(QUrl.fromLocalFile(target))
 
+    def clear_caches(self) -> None:
+        from ftgui.core import model_cache
+
+        if self.running:
+            self.show_error("A run is in progress: clear the caches when it has ended.",
+                            level="warning")
+            return
+        if not ask_yes_no(self, "Clear caches",
+                          f"Delete the dequantised GGUF models and tokenized data in "
+                          f"{model_cache.cache_base()}? The next run reads them again "
+                          f"(slower once). Runs and models you trained are kept."):
+            return
+        self.clear_caches_action.setEnabled(False)
+
+        def done(freed) -> None:
+            self.clear_caches_action.setEnabled(True)
+            self.statusBar().showMessage(f"Caches cleared: {freed / 2**20:,.1f} MiB freed.",
+                                         8000)
+
+        def failed(e) -> None:
+            self.clear_caches_action.setEnabled(True)
+            self.show_error(f"Could not clear the caches: {describe_error(e)}")
+
+        run_task(model_cache.clear, done, failed, owner=self)
+
     # ---- welcome --------------------------------------------------------------------------
     def _update_welcome(self) -> None:
         cfg, problems = self.model.config, self.model.problems()
@@ -316,7 +417,27 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         from ftgui.gui.export_dialog import ExportDialog
         return [d for d in self.findChildren(ExportDialog) if d.busy]
 
+    def quit_asking(self) -> None:
+        """File ▸ Quit (Ctrl+Q): unsaved settings are offered for saving first."""
+        if self._may_discard_on_quit():
+            self._asked_unsaved = True
+            self.close()
+
+    def _may_discard_on_quit(self) -> bool:
+        if not self.dirty or self._closing:
+            return True
+        if not self._may_discard():
+            return False
+        self.discarded = self.dirty   # Discard: the next start opens the saved file
+        return True
+
     def closeEvent(self, event) -> None:
+        # the window's close button asks about unsaved settings as Quit does
+        if event.spontaneous() and not getattr(self, "_asked_unsaved", False) and \
+                not self._may_discard_on_quit():
+            event.ignore()
+            return
+        self._asked_unsaved = False
         exports = self.exports_in_progress()
         if self.running or exports:
             # ask about everything first: a No to either leaves both going

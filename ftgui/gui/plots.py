@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QHBoxLayout,
 
 from ftgui.core.events import EvalLogged, StepLogged
 
+VAL_NAME = "validation loss"   # the same words on the Train and History tabs
 COLORS = {"raw": (59, 130, 246, 80), "smooth": (59, 130, 246), "val": (245, 158, 11),
           "lr": (16, 185, 129), "grad": (168, 85, 247), "tput": (20, 184, 166)}
 
@@ -161,6 +162,63 @@ class _Series:
         return xs, ys
 
 
+class StepAxis(pg.AxisItem):
+    """Steps are whole numbers from 0: ticks only there, written in full (pyqtgraph would
+    label a one-point range "step (x0.001)" from -400 to 400)."""
+
+    def __init__(self, **kw):
+        super().__init__("bottom", **kw)
+        self.enableAutoSIPrefix(False)
+
+    def tickSpacing(self, minVal, maxVal, size):
+        levels = [(s, o) for s, o in super().tickSpacing(minVal, maxVal, size) if s >= 1]
+        return levels or [(1.0, 0.0)]
+
+    def tickValues(self, minVal, maxVal, size):
+        return [(s, [v for v in ticks if v >= 0 and float(v).is_integer()])
+                for s, ticks in super().tickValues(minVal, maxVal, size)]
+
+    def tickStrings(self, values, scale, spacing):
+        return [f"{int(round(v * scale))}" for v in values]
+
+
+def step_plot(y_label: str, object_name: str) -> pg.PlotWidget:
+    """A plot over steps: x from step 0 (a point there fully visible), at least two steps
+    wide, whole-number ticks; the y axis says what it shows."""
+    w = pg.PlotWidget(axisItems={"bottom": StepAxis()})
+    w.setObjectName(object_name)
+    item = w.getPlotItem()
+    item.setLabel("bottom", "step")
+    item.setLabel("left", y_label)
+    item.getViewBox().setLimits(xMin=-0.5, minXRange=2)
+    return w
+
+
+def legend_above(item: pg.PlotItem) -> pg.LegendItem:
+    """The legend in the title's row, above the data, so that it never covers the newest
+    points; curves plotted with a name join it."""
+    item.layout.removeItem(item.titleLabel)
+    item.titleLabel.hide()
+    legend = pg.LegendItem(colCount=3)
+    item.layout.addItem(legend, 0, 1)
+    item.legend = legend
+    return legend
+
+
+def show_single_points(curve, n: int) -> None:
+    """A line needs two points: a curve with one point draws it as a dot."""
+    if curve.opts.get("symbol") is None and n == 1:
+        color = curve.opts["pen"].color() if hasattr(curve.opts["pen"], "color") else None
+        curve.setSymbol("o")
+        curve.setSymbolSize(6)
+        curve.setSymbolPen(None)
+        curve.setSymbolBrush(color)
+        curve._single_dot = True
+    elif n != 1 and getattr(curve, "_single_dot", False):
+        curve.setSymbol(None)
+        curve._single_dot = False
+
+
 class TrainingPlots(QWidget):
     """Loss (raw, smoothed, validation), learning rate, grad norm and throughput."""
 
@@ -211,25 +269,20 @@ class TrainingPlots(QWidget):
             bar.addWidget(b)
 
         # --- plots
-        self.loss_plot = pg.PlotWidget()
-        self.loss_plot.setObjectName("lossPlot")
+        self.loss_plot = step_plot("loss", "lossPlot")
         lp = self.loss_plot.getPlotItem()
-        lp.setTitle("Loss")
-        lp.setLabel("bottom", "step")
-        lp.addLegend(offset=(-10, 10))
-        self.raw_curve = lp.plot(name="train (raw)", pen=pg.mkPen(COLORS["raw"], width=1))
-        self.smooth_curve = lp.plot(name="train (smoothed)",
+        self.legend = legend_above(lp)
+        self.raw_curve = lp.plot(name="train loss (raw)", pen=pg.mkPen(COLORS["raw"], width=1))
+        self.smooth_curve = lp.plot(name="train loss (smoothed)",
                                     pen=pg.mkPen(COLORS["smooth"], width=2.2))
-        self.val_curve = lp.plot(name="validation", pen=pg.mkPen(COLORS["val"], width=2),
+        self.val_curve = lp.plot(name=VAL_NAME, pen=pg.mkPen(COLORS["val"], width=2),
                                  symbol="o", symbolSize=7, symbolBrush=COLORS["val"],
                                  symbolPen=None)
         self.small = {}
-        for key, title, color in (("lr", "Learning rate", "lr"), ("grad", "Grad norm", "grad"),
-                                  ("tput", "Tokens / s", "tput")):
-            w = pg.PlotWidget()
-            w.setObjectName(f"{key}Plot")
+        for key, title, color in (("lr", "learning rate", "lr"), ("grad", "grad norm", "grad"),
+                                  ("tput", "tokens / s", "tput")):
+            w = step_plot(title, f"{key}Plot")
             item = w.getPlotItem()
-            item.setTitle(title, size="9pt")
             # no setXLink: across separate PlotWidgets it left the small plots on stale
             # ranges; auto-ranging each on the same step domain keeps them aligned
             w.setMinimumHeight(110)
@@ -267,9 +320,15 @@ class TrainingPlots(QWidget):
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 1)
 
+        # before the first point: what the curves wait for, not empty axes
+        self.waiting = QLabel(objectName="plotsWaiting", wordWrap=True,
+                              alignment=Qt.AlignmentFlag.AlignCenter)
+        self.waiting.hide()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.waiting, 1)
         layout.addWidget(self.plot_area, 1)
         layout.addWidget(self.readout)
 
@@ -280,6 +339,15 @@ class TrainingPlots(QWidget):
     lr_curve = property(lambda self: self.small["lr"][1])
     grad_curve = property(lambda self: self.small["grad"][1])
     tput_curve = property(lambda self: self.small["tput"][1])
+
+    def set_waiting(self, text: str | None) -> None:
+        """Say what the plots wait for while they have no point; None: show the plots."""
+        has_points = any(len(s) for s in self.series.values())
+        waiting = bool(text) and not has_points
+        if text:
+            self.waiting.setText(text)
+        self.waiting.setVisible(waiting)
+        self.plot_area.setVisible(not waiting)
 
     # ---- data in ------------------------------------------------------------------------
     def reset(self) -> None:
@@ -331,6 +399,8 @@ class TrainingPlots(QWidget):
         """Push pending points into the curves (the timer calls this; so does the end of a
         run, so that the curves are complete when it reports)."""
         self.timer.stop()
+        if not self.waiting.isHidden() and any(len(s) for s in self.series.values()):
+            self.set_waiting(None)
         loss, done = self.series["loss"], len(self.smoothed)
         if done < len(loss):
             more, self._ema_state = ema(loss.y[done:], self._weight(), self._ema_state)
@@ -354,6 +424,8 @@ class TrainingPlots(QWidget):
                     # markers only while they stand apart: a thousand of them cost a
                     # frame and hide the line
                     curve.setSymbol("o" if len(x) <= columns // 12 else None)
+                else:
+                    show_single_points(curve, len(x))
                 self._set_dense_pen(curve, len(x) > columns // 2, smooth)
                 curve.setData(x, y)
 
@@ -448,7 +520,7 @@ class TrainingPlots(QWidget):
         val = self.series["val"]
         if len(val):
             j = int(np.argmin(np.abs(val.x - step)))
-            parts.append(f"val loss {val.y[j]:.4f} (step {int(val.x[j])})")
+            parts.append(f"{VAL_NAME} {val.y[j]:.4f} (step {int(val.x[j])})")
         return "   ·   ".join(parts)
 
     # ---- export -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ftgui.core import events as ev
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import FtguiError
 from ftgui.core.runs import RunDir
-from ftgui.gui.fields import label_for
+from ftgui.gui.fields import label_for, plain_problem
 from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import RunController, RunWorker
 
@@ -60,8 +60,8 @@ class RunControl:
         if problems:
             key, msg = next(iter(problems.items()))
             more = f" (and {len(problems) - 1} more marked in red)" if len(problems) > 1 else ""
-            self.show_error(f"Fix this setting first — {label_for(key)} ({key}): {msg}{more}.",
-                            field=key)
+            self.show_error(f"Fix this setting first — {label_for(key)} ({key}): "
+                            f"{plain_problem(key, msg)}{more}.", field=key)
             self.focus_field(key)
             return
         try:
@@ -146,6 +146,7 @@ class RunControl:
         self._enable_starting(False)
         w = worker
         w.progress.connect(self.run_panel.on_progress)
+        w.stage.connect(self.run_panel.on_stage)
         w.message.connect(self._on_message)
         w.runStarted.connect(self._on_started)
         w.stepLogged.connect(self._on_step)

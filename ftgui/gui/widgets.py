@@ -19,6 +19,7 @@ class ErrorBanner(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self._field: str | None = None
+        self.field_was_problem = False   # the window clears the message once it is not
         self._log: str | None = None
         self.icon = QLabel("⚠")
         self.icon.setStyleSheet("font-size: 16px; border: none; background: transparent;")
@@ -53,11 +54,17 @@ class ErrorBanner(QFrame):
     def show_message(self, text: str, *, field: str | None = None, log_path: str | None = None,
                      level: str = "error") -> None:
         self._field, self._log = field, log_path
+        self.field_was_problem = False
         self.set_level(level)
         self.label.setText(text)
         self.field_button.setVisible(bool(field))
         self.log_button.setVisible(bool(log_path))
         self.show()
+
+    @property
+    def field(self) -> str | None:
+        """The setting the message is about, if any."""
+        return self._field
 
     def clear(self) -> None:
         self.label.clear()

@@ -71,6 +71,7 @@ class RunWorker(QObject):
     """Runs one training (new or resumed) when its thread starts."""
 
     progress = Signal(object)          # events.Progress
+    stage = Signal(object)             # events.Stage
     message = Signal(object)           # events.Message
     runStarted = Signal(object)        # events.RunStarted
     stepLogged = Signal(object)        # events.StepLogged
@@ -80,7 +81,8 @@ class RunWorker(QObject):
     runFailed = Signal(object)         # events.RunFailed
     done = Signal()                    # the runner has cleaned up; the thread may end
 
-    _SIGNALS = {ev.Progress: "progress", ev.Message: "message", ev.RunStarted: "runStarted",
+    _SIGNALS = {ev.Progress: "progress", ev.Stage: "stage", ev.Message: "message",
+                ev.RunStarted: "runStarted",
                 ev.StepLogged: "stepLogged", ev.EvalLogged: "evalLogged",
                 ev.CheckpointSaved: "checkpointSaved", ev.RunFinished: "runFinished",
                 ev.RunFailed: "runFailed"}

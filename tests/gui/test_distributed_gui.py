@@ -150,7 +150,8 @@ def test_devices_choice_offers_every_gpu(window, qtbot):
                         80 << 30, count=4)
     window.training_panel.set_device(gpus)
     assert [combo.itemText(i) for i in range(combo.count())] == [
-        "This GPU (one process)", "All 4 GPUs (one process each)"]
+        "This GPU (one process)", "All 4 GPUs (one process each)",
+        "The CPU only (one process)"]
     combo.activated.emit(1)
     assert window.model.config.training.nproc == 4
     # a count typed in the plain field shows as its own entry, and back
@@ -158,7 +159,15 @@ def test_devices_choice_offers_every_gpu(window, qtbot):
     assert combo.currentText() == "3 processes (as training.nproc says)"
     combo.activated.emit(0)
     assert window.model.config.training.nproc == 1
-    assert combo.count() == 2
+    assert combo.count() == 3
+    # the same control says where: the CPU on a machine with GPUs
+    combo.activated.emit(2)
+    t = window.model.config.training
+    assert (t.device, t.nproc) == ("cpu", 1)
+    assert combo.currentIndex() == 2
+    # device and process count are one control: their own rows are hidden
+    for key in ("training.device", "training.nproc"):
+        assert not window.fields[key].isVisibleTo(window.training_panel), key
 
 
 def test_events_tail_waits_for_whole_lines(tmp_path):

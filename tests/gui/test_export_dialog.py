@@ -399,3 +399,28 @@ def test_gguf_export_shows_progress_per_tensor_and_cancels_mid_write(qtbot, full
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=30000)
     assert len(written) == 3 < total     # stopped at once, not after the last tensor
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_dialog_grows_to_show_its_result_line(qtbot, full_run, settings, tmp_path):
+    from layout_check import cut_widgets
+
+    dialog = _dialog(qtbot, full_run, settings)
+    dialog.resize(dialog.minimumWidth(), dialog.sizeHint().height())
+    dialog.format_buttons["script"].setChecked(True)
+    dialog.dest.setText("")
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    assert dialog.message.isVisible()
+    assert cut_widgets(dialog) == []
+    # an error that wraps over several lines: the options above it stay whole
+    _export(qtbot, dialog, "script", Path("/proc/ftgui-cannot-write-here/train.py"),
+            "exportFailed")
+    assert dialog.message.height() >= dialog.message.heightForWidth(dialog.message.width())
+    assert cut_widgets(dialog) == []
+    # a result that wraps over several lines: the options above it stay whole
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 3) / ("and-another-one-" * 3)
+    deep.mkdir(parents=True)
+    _export(qtbot, dialog, "script", deep / "train_again_with_the_same_settings.py")
+    assert "Exported to" in dialog.message.text()
+    assert dialog.message.height() >= dialog.message.heightForWidth(dialog.message.width())
+    assert dialog.rect().contains(dialog.message.geometry())
+    assert cut_widgets(dialog) == []

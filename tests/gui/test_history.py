@@ -203,11 +203,11 @@ def test_two_runs_overlay_and_show_their_config_differences(window, qtbot, tiny_
     # one run: its training and validation curves, and its config as YAML, read-only
     _select(qtbot, h, slow)
     curves = {c.name(): c for c in _curves(h)}
-    assert set(curves) == {"train loss", "eval loss"}
+    assert set(curves) == {"train loss", "validation loss"}
     evals = [(e.step, e.loss) for e in read_events(slow.events_path)
              if isinstance(e, EvalLogged)]
-    assert curves["eval loss"].xData.tolist() == [step for step, _ in evals]
-    assert curves["eval loss"].yData.tolist() == pytest.approx([loss for _, loss in evals])
+    assert curves["validation loss"].xData.tolist() == [s for s, _ in evals]
+    assert curves["validation loss"].yData.tolist() == pytest.approx([v for _, v in evals])
     assert h.detail.config_text.isReadOnly()
     assert h.detail.config_text.toPlainText() == slow.config_path.read_text(encoding="utf-8")
     assert "finished" in h.detail.title.text()

@@ -279,7 +279,7 @@ def test_a_failure_mid_generation_is_reported_and_the_next_generate_works(qtbot,
 def test_prompt_and_settings_are_there_again_at_the_next_start(qtbot, runs, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from ftgui.gui.panels.playground import PlaygroundPanel
+    from ftgui.gui.panels.playground import EXAMPLE_PROMPT, PlaygroundPanel
 
     path = str(tmp_path / "settings.ini")
 
@@ -290,7 +290,7 @@ def test_prompt_and_settings_are_there_again_at_the_next_start(qtbot, runs, tmp_
 
     first = start()
     assert (first.prompt.toPlainText(), first.max_tokens.value(), first.temperature.value(),
-            first.top_p.value(), first.seed.value()) == ("", 100, 0.7, 0.9, 0)
+            first.top_p.value(), first.seed.value()) == (EXAMPLE_PROMPT, 100, 0.7, 0.9, 0)
     assert first.set_run(str(runs["text"])) and not first.chat.isChecked()
     prompt = "Once upon a time,\nin a = land [of] \"quotes\" ; and commas"
     first.prompt.setPlainText(prompt)
@@ -327,4 +327,4 @@ def test_prompt_and_settings_are_there_again_at_the_next_start(qtbot, runs, tmp_
     # a panel given no settings remembers nothing
     plain = PlaygroundPanel()
     qtbot.addWidget(plain)
-    assert plain.prompt.toPlainText() == "" and plain.max_tokens.value() == 100
+    assert plain.prompt.toPlainText() == EXAMPLE_PROMPT and plain.max_tokens.value() == 100

@@ -158,3 +158,40 @@ def test_resume_trim_continues_the_smoothing(plots):
     plots.flush()
     np.testing.assert_allclose(plots.smooth_curve.yData,
                                ema_reference(np.concatenate([y[:600], y2]), 0.9), rtol=1e-9)
+
+
+def _step(step, loss=3.0):
+    return StepLogged(step=step, total_steps=100, epoch=0.0, loss=loss, learning_rate=1e-3,
+                      grad_norm=1.0, tokens_per_second=1000.0, elapsed=1.0, eta=1.0)
+
+
+def test_first_points_whole_steps_from_zero_dots_labels_and_legend(plots, qtbot):
+    plots.add_eval(EvalLogged(step=0, loss=3.2, perplexity=24.5))
+    plots.flush()
+    vb = plots.loss_plot.getPlotItem().getViewBox()
+    qtbot.waitUntil(lambda: vb.viewRange()[0][1] > 0.5)
+    x0, x1 = vb.viewRange()[0]
+    assert -0.5 <= x0 <= 0 and 1 <= x1 <= 3   # step 0 in view: not -400..400 (x0.001)
+    axis = plots.loss_plot.getPlotItem().getAxis("bottom")
+    ticks = [v for _, vs in axis.tickValues(x0, x1, 800) for v in vs]
+    assert ticks and all(v >= 0 and float(v).is_integer() for v in ticks)
+    assert axis.labelText == "step" and axis.labelUnitPrefix == ""
+
+    plots.add_step(_step(1))
+    plots.flush()
+    # one training point is a dot on each plot, not an invisible line
+    for curve in (plots.raw_curve, plots.lr_curve, plots.grad_curve, plots.tput_curve):
+        assert list(curve.xData) == [1] and curve.opts["symbol"] == "o"
+    plots.add_step(_step(2, 2.9))
+    plots.flush()
+    assert plots.raw_curve.opts["symbol"] is None   # two points: a line again
+
+    labels = {w.objectName(): w.getPlotItem().getAxis("left").labelText
+              for w in [plots.loss_plot] + [w for w, _ in plots.small.values()]}
+    assert labels == {"lossPlot": "loss", "lrPlot": "learning rate",
+                      "gradPlot": "grad norm", "tputPlot": "tokens / s"}
+    # the legend sits above the data area, where it can cover no point
+    legend = plots.legend.sceneBoundingRect()
+    assert legend.bottom() <= vb.sceneBoundingRect().top() + 1
+    names = [label.text for _, label in plots.legend.items]
+    assert names == ["train loss (raw)", "train loss (smoothed)", "validation loss"]

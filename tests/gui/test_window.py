@@ -193,7 +193,7 @@ def test_plots_batch_smooth_export_and_hover(window, qtbot, tmp_path):
     plots.log_scale.setChecked(True)
     assert plots.loss_plot.getPlotItem().ctrl.logYCheck.isChecked()
     text = plots.readout_at(150.2)
-    assert text.startswith("step 150") and "val loss" in text
+    assert text.startswith("step 150") and "validation loss" in text
 
     png, csv_path = tmp_path / "c.png", tmp_path / "c.csv"
     plots.export_png(png)

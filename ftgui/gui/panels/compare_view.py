@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
 from ftgui.core.compare import RunCurves, config_differences, show_value
 from ftgui.core.pngplot import PALETTE
 from ftgui.core.wording import duration
-from ftgui.gui.plots import COLORS
+from ftgui.gui.plots import COLORS, VAL_NAME, legend_above, step_plot
 
 
 class CompareView(QWidget):
@@ -21,11 +21,8 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.title = QLabel(" ", objectName="compareTitle", wordWrap=True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.plot = pg.PlotWidget(objectName="comparePlot")
-        item = self.plot.getPlotItem()
-        item.setLabel("bottom", "step")
-        item.setLabel("left", "loss")
-        self.legend = item.addLegend(offset=(-10, 10))
+        self.plot = step_plot("loss", "comparePlot")
+        self.legend = legend_above(self.plot.getPlotItem())
 
         self.config_text = QPlainTextEdit(objectName="runConfigText", readOnly=True)
         self.config_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -85,14 +82,13 @@ class CompareView(QWidget):
 
     def _show_one(self, run: RunCurves, config_text: str) -> None:
         item = self.plot.getPlotItem()
-        item.setTitle(run.name, size="10pt")
         if run.train:
             xs, ys = zip(*run.train)
             item.plot(list(xs), list(ys), name="train loss", pen=pg.mkPen(COLORS["smooth"],
                                                                           width=2))
         if run.eval:
             xs, ys = zip(*run.eval)
-            item.plot(list(xs), list(ys), name="eval loss", pen=pg.mkPen(COLORS["val"], width=2),
+            item.plot(list(xs), list(ys), name=VAL_NAME, pen=pg.mkPen(COLORS["val"], width=2),
                       symbol="o", symbolSize=7, symbolBrush=COLORS["val"], symbolPen=None)
         self.title.setText(_describe(run))
         self.config_text.setPlainText(config_text or "(this run has no config.yaml)")
@@ -100,7 +96,6 @@ class CompareView(QWidget):
 
     def _show_many(self, runs: list[RunCurves]) -> None:
         item = self.plot.getPlotItem()
-        item.setTitle("Training loss", size="10pt")
         for i, run in enumerate(runs):
             if not run.train:
                 continue

@@ -31,6 +31,14 @@ def trust_question(source: str) -> tuple[str, str]:
             f"with your user's rights.")
 
 
+def share_text(part: int, whole: int) -> str:
+    """'100 %', '12 %', '1.4 %', '0.26 %': never '1e+02 %'."""
+    pct = 100 * part / max(whole, 1)
+    if pct >= 10 or pct == 0:
+        return f"{pct:.0f} %"
+    return f"{pct:.1f} %" if pct >= 1 else f"{pct:.2g} %"
+
+
 class ModelPanel(QWidget):
     infoChanged = Signal(object)   # ModelInfo or None
 
@@ -192,7 +200,7 @@ class ModelPanel(QWidget):
         self.check_block_size()
         total, trainable = self.info.total_params, self.trainable_params()
         self.params.setText(f"{total:,} total · {trainable:,} trainable "
-                            f"({100 * trainable / max(total, 1):.2g} %, {cfg.model.method})")
+                            f"({share_text(trainable, total)}, {cfg.model.method})")
         dev = self.device
         device = dev.device if dev else "cpu"
         precision = dev.precision if dev else ("fp32" if cfg.training.precision == "auto"

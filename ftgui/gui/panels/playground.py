@@ -28,6 +28,7 @@ from ftgui.gui.worker import RunController
 SETTINGS_GROUP = "playground"
 CHAT_RUN_KEY = "chat_run"   # the run the Chat template tick was left at
 
+EXAMPLE_PROMPT = "The capital of France is"
 CHAT_TIP = ("Send the prompt as a user turn through the chat template, the way the run's "
             "training examples were rendered (ticked by default for runs trained on "
             "instruction, chat or prompt/completion data). Untick it to let the models simply "
@@ -48,8 +49,7 @@ class OutputPane(QFrame):
         self.title.setFont(f)
         self.view = QTextEdit(readOnly=True)
         self.view.setAcceptRichText(False)
-        self.view.setPlaceholderText(f"What the {heading.lower()} writes appears here, "
-                                     f"as it writes it.")
+        self.view.setPlaceholderText("Its text appears here")
         self.stats = QLabel(" ", wordWrap=True)
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col = QVBoxLayout(self)
@@ -129,8 +129,9 @@ class PlaygroundPanel(QWidget):
         top.addWidget(refresh)
 
         self.prompt = QPlainTextEdit(objectName="playgroundPrompt")
-        self.prompt.setPlaceholderText("Type a prompt; both models continue it (or answer "
-                                       "it, with Chat template ticked).")
+        self.prompt.setPlaceholderText("A prompt for both models")
+        self.prompt.setToolTip("Both models continue this text (or answer it, with Chat "
+                               "template ticked). The last prompt comes back next time.")
         self.prompt.setMaximumHeight(140)
 
         self.max_tokens = _spin(QSpinBox(), 1, 8192, 100)
@@ -208,8 +209,9 @@ class PlaygroundPanel(QWidget):
 
     def _restore_fields(self) -> None:
         prompt = self._saved("prompt")
-        if isinstance(prompt, str):
-            self.prompt.setPlainText(prompt)
+        # the last prompt, or an example to start from rather than an empty box
+        self.prompt.setPlainText(prompt if isinstance(prompt, str) and prompt.strip()
+                                 else EXAMPLE_PROMPT)
         for key, box in self._fields().items():
             try:   # an ini file edited by hand: a bad value keeps the default
                 box.setValue(type(box.value())(self._saved(key)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit,
                                QProgressBar, QPushButton, QSplitter,
@@ -133,6 +133,16 @@ class RunPanel(QWidget):
         self.progress.setMinimumWidth(120)
         self.stats = QLabel(" ", objectName="runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # the stages of starting a run with their times: the wait is never silent
+        self.stages = QLabel(objectName="runStages", wordWrap=True)
+        self.stages.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stages.hide()
+        self._stages: dict[str, tuple[str, float]] = {}   # stage -> (state, seconds)
+        self._stage_t0 = 0.0
+        self._started_in: float | None = None
+        self._stage_timer = QTimer(self, interval=1000)   # the running stage's seconds
+        self._stage_timer.timeout.connect(
+            lambda: self.stages.setText(self.stages_text()))
 
         top = QHBoxLayout()
         top.addWidget(self.train_button)
@@ -172,11 +182,13 @@ class RunPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(top)
         layout.addLayout(stats_row)
+        layout.addWidget(self.stages)
         self.result_card = ResultCard()
         layout.addWidget(self.result_card)
         layout.addWidget(self.splitter, 1)
 
         self.total_steps = 0
+        self.last_step: ev.StepLogged | None = None
         self.set_running(False)
 
     # ---- state -------------------------------------------------------------------------
@@ -244,6 +256,13 @@ class RunPanel(QWidget):
 
     # ---- events ------------------------------------------------------------------------
     def begin(self, text: str) -> None:
+        self.last_step = None
+        self._stages = {}
+        self._stage_t0 = time.monotonic()
+        self._started_in = None
+        self.stages.clear()
+        self.stages.hide()
+        self.plots.set_waiting(f"{text.rstrip('…')}: the curves start with the first step.")
         self.stack.setCurrentWidget(self.plots)
         self.result_card.clear()
         self.progress.setRange(0, 0)
@@ -267,6 +286,43 @@ class RunPanel(QWidget):
         self.progress.setFormat(text)
         self.stats.setText(text)
 
+    def on_stage(self, e: ev.Stage) -> None:
+        """A stage of starting began or ended: the list of stages and what the plots wait
+        for follow."""
+        if e.state == "started":
+            self._stages[e.stage] = ("started", time.monotonic())
+        else:
+            self._stages[e.stage] = (e.state, e.seconds)
+        if e.stage == "first_step" and e.state == "done":
+            self._started_in = time.monotonic() - self._stage_t0
+            self._stage_timer.stop()
+        elif not self._stage_timer.isActive():
+            self._stage_timer.start()
+        self.stages.setText(self.stages_text())
+        self.stages.show()
+        running = [s for s, (state, _) in self._stages.items() if state == "started"]
+        if running:
+            self.plots.set_waiting(f"Waiting for the first training step: "
+                                   f"{ev.STAGES[running[-1]]}…")
+
+    def stages_text(self) -> str:
+        """'Starting: ✓ tokenizer 0.2 s · ✓ reading data 1.1 s · ◌ model… · base
+        evaluation · first step', then 'Started in 9.8 s: …' once the first step is done."""
+        parts = []
+        for stage, label in ev.STAGES.items():
+            state, value = self._stages.get(stage, ("waiting", 0.0))
+            if state == "done":
+                parts.append(f"✓ {label} {value:.1f} s")
+            elif state == "started":
+                parts.append(f"<b>◌ {label} {time.monotonic() - value:.0f} s…</b>")
+            elif state == "skipped":
+                parts.append(f"<span style='color:gray'><s>{label}</s></span>")
+            else:
+                parts.append(f"<span style='color:gray'>{label}</span>")
+        head = (f"Started in {self._started_in:.1f} s" if self._started_in is not None
+                else "Starting")
+        return f"{head}: " + " · ".join(parts)
+
     def on_started(self, e: ev.RunStarted) -> None:
         self.total_steps = e.total_steps
         self.progress.setRange(0, max(e.total_steps, 1))
@@ -279,6 +335,7 @@ class RunPanel(QWidget):
         self.stats.setText(f"step {e.start_step:,} / {e.total_steps:,}")
 
     def on_step(self, e: ev.StepLogged) -> None:
+        self.last_step = e
         if self.progress.maximum() != e.total_steps and e.total_steps:
             self.progress.setRange(0, e.total_steps)
             self.progress.setFormat("step %v / %m")
@@ -297,6 +354,8 @@ class RunPanel(QWidget):
         self.log(f"Checkpoint saved at step {e.step}: {e.path}")
 
     def on_finished(self, e: ev.RunFinished) -> None:
+        self._stage_timer.stop()
+        self.plots.set_waiting(None)
         s = e.summary
         if e.status == "finished":
             self.progress.setRange(0, max(self.total_steps, s.get("total_steps") or 1, 1))
@@ -309,16 +368,37 @@ class RunPanel(QWidget):
             self.log(f"Finished in {duration(s.get('duration_s'))}.{ppl} Model saved to "
                      f"{Path(e.run_dir) / 'model'}.")
             self.result_card.show_run(e.run_dir, s)
+            self.stats.setText(self._final_stats("Finished", s))
         elif e.status == "diverged":
             self.result_card.clear()
             self.progress.setFormat("Diverged at step %v / %m — lower the learning rate")
             self.log(s.get("error") or "Training diverged.", level="error")
+            self.stats.setText(self._final_stats("Diverged", s))
         else:
+            # the core's own message ("Stopped at step N; checkpoint … saved") is in the log
             self.progress.setFormat("Stopped at step %v / %m — Resume to continue")
-            self.log(f"Stopped at step {s.get('steps')}. Resume continues from the checkpoint.")
+            self.stats.setText(self._final_stats("Stopped", s) + " · Resume continues "
+                               "from the checkpoint")
+
+    def _final_stats(self, what: str, s: dict) -> str:
+        """The stats line once a run has ended: where it ended, no ETA or speed."""
+        step = s.get("steps") or (self.last_step.step if self.last_step else 0)
+        total = s.get("total_steps") or self.total_steps
+        parts = [f"{what} at step <b>{step:,}</b> / {total:,}"]
+        loss = s.get("final_train_loss")
+        if loss is None and self.last_step is not None:
+            loss = self.last_step.loss
+        if loss is not None:
+            parts.append(f"loss <b>{loss:.4f}</b>")
+        if self.last_step is not None:
+            parts.append(f"elapsed {duration(self.last_step.elapsed)}")
+        return " · ".join(parts)
 
     def on_failed(self, e: ev.RunFailed) -> None:
+        self._stage_timer.stop()
+        self.plots.set_waiting(None)
         self.result_card.clear()
+        self.stats.setText("Failed — see the message above")
         self.progress.setRange(0, max(self.progress.maximum(), 1))
         self.progress.setFormat("Failed — see the message above")
         self.log(e.message, "error")
