@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QF
 from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, default_name
+from ftgui.core.export.quantize import TYPES as GGUF_TYPE_INFO, human_size
 from ftgui.core.runs import RunDir
 from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import describe_error, heavy_imports, run_task
@@ -30,8 +31,7 @@ TITLES = {"merged": "Merged model folder", "adapter": "LoRA adapter folder",
           "gguf": "GGUF file", "script": "Python script"}
 FILTERS = {"gguf": "GGUF files (*.gguf)", "script": "Python scripts (*.py)"}
 SUFFIX = {"gguf": ".gguf", "script": ".py"}
-GGUF_TYPES = (("f16", "f16 — half the size; what llama.cpp runs by default"),
-              ("f32", "f32 — exact weights, twice the size"))
+GGUF_TYPES = tuple((k, f"{k} — {v[2]}") for k, v in GGUF_TYPE_INFO.items())
 LAST_DIR_KEY = "export/last_dir"
 CHECKING = "checking"   # a reason not known yet: the core's check runs in the background
 CHECK_TEXT = {"gguf": "Checking whether the GGUF writer supports this model's architecture",
@@ -197,14 +197,24 @@ class ExportDialog(QDialog):
         def check():
             heavy_imports()
             if fmt == "gguf":
-                from ftgui.core.export.to_gguf import check_supported
-                check_supported(rd.model_dir)
-            else:
-                from ftgui.core.export.script import script_config
-                script_config(rd.load_config(), rd.summary())
+                from ftgui.core.export.to_gguf import expected_size
+                # the size of each type, from the safetensors headers (checks support too)
+                return {t: expected_size(rd.model_dir, t) for t, _ in GGUF_TYPES}
+            from ftgui.core.export.script import script_config
+            script_config(rd.load_config(), rd.summary())
+            return None
 
-        run_task(check, lambda _: self._checked(fmt, None),
-                 lambda e: self._checked(fmt, describe_error(e)), owner=self)
+        def checked(sizes):
+            if sizes:
+                self._show_sizes(sizes)
+            self._checked(fmt, None)
+
+        run_task(check, checked, lambda e: self._checked(fmt, describe_error(e)), owner=self)
+
+    def _show_sizes(self, sizes: dict[str, int]) -> None:
+        for i, (value, text) in enumerate(GGUF_TYPES):
+            self.gguf_type.setItemText(i, f"{text}  (about {human_size(sizes[value])})")
+            self.gguf_type.setItemData(i, sizes[value], Qt.ItemDataRole.UserRole + 1)
 
     def _checked(self, fmt: str, reason: str | None) -> None:
         self.reasons[fmt] = reason
@@ -291,7 +301,15 @@ class ExportDialog(QDialog):
                 report(p)
 
             heavy_imports()
-            return export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type)
+            path = export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type)
+            if fmt != "gguf":
+                return path, None
+            # the export is in place: from here a Cancel has nothing left to remove
+            from ftgui.core.export.gguf_check import check_text, measure
+            try:
+                return path, check_text(gguf_type, measure(run_dir, path, progress=report))
+            except FtguiError as e:
+                return path, f"{gguf_type}: perplexity not measured ({e.message})"
 
         self.message.hide()
         self.open_button.hide()
@@ -312,15 +330,16 @@ class ExportDialog(QDialog):
         if p.detail:
             self.stage.setText(p.detail)
 
-    def _done(self, path) -> None:
+    def _done(self, result) -> None:
         self._set_busy(False)
-        path = Path(path)
+        path, check = Path(result[0]), result[1]
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat("Done")
         self.stage.setText(" ")
         self.settings.setValue(LAST_DIR_KEY, str(path.parent))
-        self._show_message(f"Exported to <b>{escape(str(path))}</b>")
+        self._show_message(f"Exported to <b>{escape(str(path))}</b>"
+                           + (f"<br>{escape(check)}" if check else ""))
         self.open_button.show()
         # a Cancel that came too late (after the rename) leaves the dialog open on the result
         self._close_when_done = False
