@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftgui.core import gguf_tokenizer
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.errors import ModelError
 
@@ -114,6 +115,8 @@ def load_tokenizer(cfg: ModelConfig):
         raise
     except Exception as e:  # noqa: BLE001 - any failure here is about the input files
         raise _wrap(src, "the tokenizer", e) from e
+    if src.gguf_file:  # transformers' GGUF loader lacks some of llama.cpp's pre-tokenizers
+        gguf_tokenizer.match_gguf_pre_tokenizer(tok, Path(src.path) / src.gguf_file)
     if tok.pad_token is None:
         # Packed causal-LM blocks need no padding, but collators and generate() do.
         if tok.eos_token is not None:
