@@ -154,10 +154,12 @@ def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
 
 
 def _gguf(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:
+    from ftgui.core.export.provenance import gguf_metadata
     from ftgui.core.export.to_gguf import write_gguf
 
     _check_model_folder(rd.model_dir)
-    write_gguf(rd.model_dir, tmp, gguf_type, emit, name=rd.path.name)
+    write_gguf(rd.model_dir, tmp, gguf_type, emit, name=rd.path.name,
+               meta=gguf_metadata(rd, rd.summary().get("total_params")))
 
 
 def _script(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
