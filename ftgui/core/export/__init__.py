@@ -142,8 +142,11 @@ def _copy_tree(src: Path, dst: Path, emit: ProgressFn, stage: str) -> None:
 
 
 def _merged(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+    from ftgui.core.export.model_card import write_card
+
     _check_model_folder(rd.model_dir)
     _copy_tree(rd.model_dir, tmp, emit, "Copying the merged model")
+    write_card(rd, tmp, "merged")
 
 
 def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
@@ -151,6 +154,8 @@ def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
         raise ExportError(f"{rd.adapter_dir} is incomplete (no adapter_config.json); the run's "
                           f"final save did not finish.")
     _copy_tree(rd.adapter_dir, tmp, emit, "Copying the adapter")
+    from ftgui.core.export.model_card import write_card
+    write_card(rd, tmp, "adapter")
 
 
 def _gguf(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:
