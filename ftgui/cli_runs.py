@@ -25,10 +25,10 @@ def add_parsers(sub) -> None:
                         ".py file; it must not exist unless --force")
     x.add_argument("--force", action="store_true", help="replace --out if it exists")
     x.add_argument("--outtype", default="f16", choices=tuple(TYPES),
-                   help="GGUF only: number format of the weight matrices (default f16); "
+                   help="GGUF and Ollama: number format of the weight matrices (default f16); "
                    + "; ".join(f"{k}: {v[2]}" for k, v in TYPES.items()))
     x.add_argument("--no-check", action="store_true",
-                   help="GGUF only: skip reading the file back to compare its validation "
+                   help="GGUF and Ollama: skip reading the file back to compare its validation "
                         "perplexity with the float32 model's")
 
     r = sub.add_parser("runs", help="list the runs in the runs folder as a table")
@@ -57,11 +57,18 @@ def _export(args) -> int:
     hint = {"merged": f"load it with AutoModelForCausalLM.from_pretrained('{out}')",
             "adapter": f"load it with peft.PeftModel.from_pretrained(base_model, '{out}')",
             "gguf": f"run it with llama.cpp: llama-cli -m {out}",
+            "ollama": f"make it an Ollama model: ollama create {_ollama_name(out)} -f "
+                      f"{out / 'Modelfile'}",
             "script": f"run it with: python {out}"}[args.fmt]
     print(f"Exported {args.fmt} to {out}\n{hint}")
-    if args.fmt == "gguf" and not args.no_check:
-        print(_gguf_check(args.run_dir, out, args.outtype, show))
+    if args.fmt in ("gguf", "ollama") and not args.no_check:
+        gguf_file = out if args.fmt == "gguf" else next(out.glob("*.gguf"))
+        print(_gguf_check(args.run_dir, gguf_file, args.outtype, show))
     return 0
+
+
+def _ollama_name(folder) -> str:
+    return next(folder.glob("*.gguf")).stem
 
 
 def _gguf_check(run_dir, out, outtype: str, show) -> str:

@@ -28,13 +28,15 @@ from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import describe_error, heavy_imports, run_task
 
 TITLES = {"merged": "Merged model folder", "adapter": "LoRA adapter folder",
-          "gguf": "GGUF file", "script": "Python script"}
+          "gguf": "GGUF file", "ollama": "Ollama model folder", "script": "Python script"}
+QUANTISED = ("gguf", "ollama")   # the formats the precision choice applies to
 FILTERS = {"gguf": "GGUF files (*.gguf)", "script": "Python scripts (*.py)"}
 SUFFIX = {"gguf": ".gguf", "script": ".py"}
 GGUF_TYPES = tuple((k, f"{k} — {v[2]}") for k, v in GGUF_TYPE_INFO.items())
 LAST_DIR_KEY = "export/last_dir"
 CHECKING = "checking"   # a reason not known yet: the core's check runs in the background
 CHECK_TEXT = {"gguf": "Checking whether the GGUF writer supports this model's architecture",
+              "ollama": "Checking whether the GGUF writer supports this model's architecture",
               "script": "Checking that the run's data and model can be found"}
 
 
@@ -162,9 +164,9 @@ class ExportDialog(QDialog):
         if status != "finished" or not self.rd.model_dir.is_dir():
             why = (f"This run has no final model (status: {status}); resume it to the end "
                    f"first.")
-            reasons.update(merged=why, adapter=why, gguf=why)
+            reasons.update(merged=why, adapter=why, gguf=why, ollama=why)
         else:
-            reasons["gguf"] = CHECKING
+            reasons["gguf"] = reasons["ollama"] = CHECKING
         method = self.rd.summary().get("method") or cfg.model.method
         if reasons["adapter"] is None and (method != "lora" or not self.rd.adapter_dir.is_dir()):
             reasons["adapter"] = (f"A full fine-tune ({method}) has no LoRA adapter; "
@@ -187,8 +189,9 @@ class ExportDialog(QDialog):
             note.setText(f"<span style='color:gray'>{escape(text[:1].upper() + text[1:])}."
                          f"</span>")
             button.setToolTip(DESCRIPTIONS[fmt])
-        if fmt == "gguf":
-            self.gguf_type.setEnabled(reason is None and button.isChecked())
+        if fmt in QUANTISED:
+            self.gguf_type.setEnabled(self.selected_format() in QUANTISED
+                                      and self.reasons[self.selected_format()] is None)
 
     def _check(self, fmt: str) -> None:
         """The core's own checks, off the GUI thread (they read the model's config)."""
@@ -217,8 +220,9 @@ class ExportDialog(QDialog):
             self.gguf_type.setItemData(i, sizes[value], Qt.ItemDataRole.UserRole + 1)
 
     def _checked(self, fmt: str, reason: str | None) -> None:
-        self.reasons[fmt] = reason
-        self._show_reason(fmt)
+        for f in (QUANTISED if fmt == "gguf" else (fmt,)):   # one check serves both
+            self.reasons[f] = reason
+            self._show_reason(f)
         if self.group.checkedButton() is None and reason is None:
             self.format_buttons[fmt].setChecked(True)
         self._set_busy(self.busy)
@@ -232,7 +236,7 @@ class ExportDialog(QDialog):
         folder = Path(current).expanduser().parent if current else Path(
             self.settings.value(LAST_DIR_KEY) or default_export_dir())
         self.dest.setText(str(folder / default_name(self.rd.path, fmt)))
-        self.gguf_type.setEnabled(fmt == "gguf")
+        self.gguf_type.setEnabled(fmt in QUANTISED)
         self.export_button.setEnabled(not self.busy)
 
     def choose_destination(self) -> None:
@@ -302,12 +306,14 @@ class ExportDialog(QDialog):
 
             heavy_imports()
             path = export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type)
-            if fmt != "gguf":
+            if fmt not in QUANTISED:
                 return path, None
+            gguf_file = path if fmt == "gguf" else next(Path(path).glob("*.gguf"))
             # the export is in place: from here a Cancel has nothing left to remove
             from ftgui.core.export.gguf_check import check_text, measure
             try:
-                return path, check_text(gguf_type, measure(run_dir, path, progress=report))
+                return path, check_text(gguf_type, measure(run_dir, gguf_file,
+                                                           progress=report))
             except FtguiError as e:
                 return path, f"{gguf_type}: perplexity not measured ({e.message})"
 
@@ -370,7 +376,7 @@ class ExportDialog(QDialog):
         fmt = self.selected_format()
         for f, button in self.format_buttons.items():
             button.setEnabled(not busy and self.reasons[f] is None)
-        self.gguf_type.setEnabled(not busy and fmt == "gguf" and self.reasons["gguf"] is None)
+        self.gguf_type.setEnabled(not busy and fmt in QUANTISED and self.reasons[fmt] is None)
         self.dest.setEnabled(not busy)
         self.browse.setEnabled(not busy)
         self.export_button.setEnabled(not busy and fmt is not None)

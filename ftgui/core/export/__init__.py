@@ -21,7 +21,7 @@ from ftgui.core.errors import FtguiError
 from ftgui.core.events import Progress
 from ftgui.core.runs import RunDir
 
-FORMATS = ("merged", "adapter", "gguf", "script")
+FORMATS = ("merged", "adapter", "gguf", "ollama", "script")
 ProgressFn = Callable[[Progress], None]
 
 # what each format writes, for help texts and file dialogs
@@ -30,9 +30,11 @@ DESCRIPTIONS = {
               "(LoRA merged into the base)",
     "adapter": "the LoRA adapter folder alone (load it on the base model with peft)",
     "gguf": "one .gguf file for llama.cpp, Ollama and LM Studio",
+    "ollama": "a folder with the .gguf and an Ollama Modelfile (chat template, stop tokens, "
+              "system prompt) for 'ollama create'",
     "script": "a standalone Python script that reproduces the run with transformers/peft",
 }
-IS_FILE = {"merged": False, "adapter": False, "gguf": True, "script": True}
+IS_FILE = {"merged": False, "adapter": False, "gguf": True, "ollama": False, "script": True}
 
 
 class ExportError(FtguiError):
@@ -43,6 +45,7 @@ def default_name(run_dir: str | Path, fmt: str) -> str:
     """A file or folder name for an export of this run: NAME-merged, NAME.gguf, train_NAME.py."""
     name = RunDir(run_dir).path.name
     return {"merged": f"{name}-merged", "adapter": f"{name}-adapter", "gguf": f"{name}.gguf",
+            "ollama": f"{name}-ollama",
             "script": f"train_{name.replace('-', '_').replace('.', '_')}.py"}[fmt]
 
 
@@ -65,7 +68,8 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = Fal
     out.parent.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda p: None)
     emit(Progress(f"Exporting {fmt}", 0, 0, str(out)))
-    writer = {"merged": _merged, "adapter": _adapter, "gguf": _gguf, "script": _script}[fmt]
+    writer = {"merged": _merged, "adapter": _adapter, "gguf": _gguf, "ollama": _ollama,
+              "script": _script}[fmt]
     if IS_FILE[fmt]:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial",
                                         dir=out.parent)
@@ -165,6 +169,12 @@ def _gguf(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) 
     _check_model_folder(rd.model_dir)
     write_gguf(rd.model_dir, tmp, gguf_type, emit, name=rd.path.name,
                meta=gguf_metadata(rd, rd.summary().get("total_params")))
+
+
+def _ollama(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:
+    from ftgui.core.export.ollama import write_folder
+
+    write_folder(rd, tmp, lambda path: _gguf(rd, path, emit, gguf_type))
 
 
 def _script(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
