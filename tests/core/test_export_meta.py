@@ -5,12 +5,12 @@ pre-tokenizer name carried over from a GGUF source."""
 from pathlib import Path
 
 import pytest
-import torch
 
 from ftgui.core.export import export
 from ftgui.core.export.to_gguf import write_gguf
 
 from test_export import make_run
+from test_export_gguf import make_tiny_llama
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -25,16 +25,9 @@ def gguf_source(tmp_path_factory) -> Path:
     """A tiny Llama with the smollm-family fixture tokenizer, published as a GGUF whose
     metadata names a licence, an organisation, languages, and the 'starcoder' split (the
     same regular expressions as smollm: only the name tells them apart)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     base = tmp_path_factory.mktemp("gguf-source")
-    tok = AutoTokenizer.from_pretrained(FIXTURES / "gguf-tokenizers" / "smollm")
-    torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                                 num_hidden_layers=1, num_attention_heads=4,
-                                 num_key_value_heads=2, max_position_embeddings=128,
-                                 bos_token_id=0, eos_token_id=0)).save_pretrained(base / "hf")
-    tok.save_pretrained(base / "hf")
+    make_tiny_llama(base / "hf", tokenizer=FIXTURES / "gguf-tokenizers" / "smollm",
+                    max_positions=128)
     (base / "pub").mkdir()
     return write_gguf(base / "hf", base / "pub" / "tiny.gguf", "f32", meta={
         "general.name": "Tiny Llama 1M", "general.basename": "tiny-llama",

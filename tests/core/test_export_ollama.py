@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from ftgui.core.export import export
 
 from go_template import render
 from test_export import make_run
+from test_export_gguf import make_tiny_llama
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # SmolLM2-135M-Instruct's chat template (ChatML, with a default system prompt)
@@ -56,18 +56,12 @@ def parse_modelfile(text: str) -> list[tuple[str, str]]:
 
 
 def _tiny_chatml_llama(out: Path) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(FIXTURES / "gguf-tokenizers" / "smollm")
     tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
     tok.chat_template = SMOLLM2_TEMPLATE
-    torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                                 num_hidden_layers=1, num_attention_heads=4,
-                                 num_key_value_heads=2, max_position_embeddings=512,
-                                 bos_token_id=0, eos_token_id=0)).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return make_tiny_llama(out, tokenizer=tok, max_positions=512)
 
 
 def _modelfile(folder: Path) -> dict:

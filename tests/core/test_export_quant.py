@@ -26,7 +26,7 @@ from ftgui.core.export.gguf_check import check_text, measure
 from ftgui.core.export.to_gguf import expected_size, write_gguf
 
 from test_export import make_run
-from test_export_gguf import TOKENIZER
+from test_export_gguf import make_tiny_llama
 
 BOUNDS = {"bf16": (0.005, 1e-3), "q8_0": (0.01, 1e-3), "q5_1": (0.06, 1e-2),
           "q5_0": (0.06, 1e-2), "q4_1": (0.12, 1e-2), "q4_0": (0.12, 1e-2)}
@@ -90,15 +90,7 @@ def test_sizes_shrink_with_the_type(trained_run):
 def test_rows_that_are_not_whole_blocks_fall_back_to_f16(tmp_path):
     """A hidden size of 48 is not a multiple of the 32-value block: those matrices are f16,
     as llama.cpp's converter does; the MLP's down matrix (rows of 128) is still q4_0."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(TOKENIZER)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=128,
-                                 num_hidden_layers=1, num_attention_heads=4,
-                                 num_key_value_heads=2, max_position_embeddings=64,
-                                 bos_token_id=0, eos_token_id=0)).save_pretrained(tmp_path / "m")
-    tok.save_pretrained(tmp_path / "m")
+    make_tiny_llama(tmp_path / "m", hidden_size=48)
     (tmp_path / "g").mkdir()
     out = write_gguf(tmp_path / "m", tmp_path / "g" / "m.gguf", "q4_0")
     types = _types(out)
