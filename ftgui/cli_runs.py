@@ -13,6 +13,7 @@ from ftgui.core.errors import FtguiError
 
 def add_parsers(sub) -> None:
     from ftgui.core.export import DESCRIPTIONS, FORMATS
+    from ftgui.core.export.quantize import TYPES
 
     x = sub.add_parser("export", help="export a finished run: merged model, LoRA adapter, "
                        "GGUF file or a standalone training script")
@@ -23,8 +24,12 @@ def add_parsers(sub) -> None:
                    help="where to write it: a folder (merged, adapter), a .gguf file or a "
                         ".py file; it must not exist unless --force")
     x.add_argument("--force", action="store_true", help="replace --out if it exists")
-    x.add_argument("--outtype", default="f16", choices=("f16", "f32"),
-                   help="GGUF only: number format of the weight matrices (default f16)")
+    x.add_argument("--outtype", default="f16", choices=tuple(TYPES),
+                   help="GGUF and Ollama: number format of the weight matrices (default f16); "
+                   + "; ".join(f"{k}: {v[2]}" for k, v in TYPES.items()))
+    x.add_argument("--no-check", action="store_true",
+                   help="GGUF and Ollama: skip reading the file back to compare its validation "
+                        "perplexity with the float32 model's")
 
     r = sub.add_parser("runs", help="list the runs in the runs folder as a table")
     r.add_argument("--dir", default=None,
@@ -59,9 +64,27 @@ def _export(args) -> int:
     hint = {"merged": f"load it with AutoModelForCausalLM.from_pretrained('{out}')",
             "adapter": f"load it with peft.PeftModel.from_pretrained(base_model, '{out}')",
             "gguf": f"run it with llama.cpp: llama-cli -m {out}",
+            "ollama": f"make it an Ollama model: ollama create {_ollama_name(out)} -f "
+                      f"{out / 'Modelfile'}",
             "script": f"run it with: python {out}"}[args.fmt]
     print(f"Exported {args.fmt} to {out}\n{hint}")
+    if args.fmt in ("gguf", "ollama") and not args.no_check:
+        gguf_file = out if args.fmt == "gguf" else next(out.glob("*.gguf"))
+        print(_gguf_check(args.run_dir, gguf_file, args.outtype, show))
     return 0
+
+
+def _ollama_name(folder) -> str:
+    return next(folder.glob("*.gguf")).stem
+
+
+def _gguf_check(run_dir, out, outtype: str, show) -> str:
+    from ftgui.core.export.gguf_check import check_text, measure
+
+    try:
+        return check_text(outtype, measure(run_dir, out, progress=show))
+    except FtguiError as e:
+        return f"{outtype}: perplexity not measured ({e.message})"
 
 
 def _runs(args) -> int:

@@ -54,6 +54,11 @@ def disabled() -> bool:
     return os.environ.get("FTGUI_NO_MODEL_CACHE", "") not in ("", "0")
 
 
+# raised when what ftgui stores for a GGUF changes (2: the tokenizer's pre-tokenizer matched
+# to the file's, see gguf_tokenizer), so an older entry is not reused
+FORMAT = 2
+
+
 def key(path: Path) -> str:
     import transformers
 
@@ -61,7 +66,8 @@ def key(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         h.update(f.read(HEADER_BYTES))
-    h.update(f"|{st.st_size}|{st.st_mtime_ns}|{transformers.__version__}".encode())
+    h.update(f"|{st.st_size}|{st.st_mtime_ns}|{transformers.__version__}|"
+             f"{FORMAT}".encode())
     return f"{Path(path).stem[:40]}-{h.hexdigest()[:20]}"
 
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftgui.core import compat, model_cache
+from ftgui.core import compat, gguf_tokenizer, model_cache
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.errors import ConfigError, ModelError
 from ftgui.core.wording import first_line
@@ -134,8 +134,11 @@ def load_tokenizer(cfg: ModelConfig):
     src = resolve_source(cfg.source)
     try:
         def fresh():
-            return AutoTokenizer.from_pretrained(src.path,
-                                                 **hub_kwargs(src, cfg.trust_remote_code))
+            tok = AutoTokenizer.from_pretrained(src.path,
+                                                **hub_kwargs(src, cfg.trust_remote_code))
+            if src.gguf_file:  # transformers' GGUF loader lacks some llama.cpp pre-tokenizers
+                gguf_tokenizer.match_gguf_pre_tokenizer(tok, Path(src.path) / src.gguf_file)
+            return tok
         if src.kind == "gguf":
             tok, _ = model_cache.load_tokenizer(Path(src.label), fresh)
         else:

@@ -22,20 +22,22 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QF
 from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
 from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, check_replace, default_name
+from ftgui.core.export.quantize import TYPES as GGUF_TYPE_INFO, human_size
 from ftgui.core.runs import RunDir
 from ftgui.core.wording import describe_error
 from ftgui.gui.questions import ask_yes_no
 from ftgui.gui.worker import heavy_imports, run_task
 
 TITLES = {"merged": "Merged model folder", "adapter": "LoRA adapter folder",
-          "gguf": "GGUF file", "script": "Python script"}
+          "gguf": "GGUF file", "ollama": "Ollama model folder", "script": "Python script"}
+QUANTISED = ("gguf", "ollama")   # the formats the precision choice applies to
 FILTERS = {"gguf": "GGUF files (*.gguf)", "script": "Python scripts (*.py)"}
 SUFFIX = {"gguf": ".gguf", "script": ".py"}
-GGUF_TYPES = (("f16", "f16 — half the size; what llama.cpp runs by default"),
-              ("f32", "f32 — exact weights, twice the size"))
+GGUF_TYPES = tuple((k, f"{k} — {v[2]}") for k, v in GGUF_TYPE_INFO.items())
 LAST_DIR_KEY = "export/last_dir"
 CHECKING = "checking"   # a reason not known yet: the core's check runs in the background
 CHECK_TEXT = {"gguf": "Checking whether the GGUF writer supports this model's architecture",
+              "ollama": "Checking whether the GGUF writer supports this model's architecture",
               "script": "Checking that the run's data and model can be found"}
 
 
@@ -163,9 +165,9 @@ class ExportDialog(QDialog):
         if status != "finished" or not self.rd.model_dir.is_dir():
             why = (f"This run has no final model (status: {status}); resume it to the end "
                    f"first.")
-            reasons.update(merged=why, adapter=why, gguf=why)
+            reasons.update(merged=why, adapter=why, gguf=why, ollama=why)
         else:
-            reasons["gguf"] = CHECKING
+            reasons["gguf"] = reasons["ollama"] = CHECKING
         method = self.rd.summary().get("method") or cfg.model.method
         if reasons["adapter"] is None and (method != "lora" or not self.rd.adapter_dir.is_dir()):
             reasons["adapter"] = (f"A full fine-tune ({method}) has no LoRA adapter; "
@@ -188,8 +190,9 @@ class ExportDialog(QDialog):
             note.setText(f"<span style='color:gray'>{escape(text[:1].upper() + text[1:])}."
                          f"</span>")
             button.setToolTip(DESCRIPTIONS[fmt])
-        if fmt == "gguf":
-            self.gguf_type.setEnabled(reason is None and button.isChecked())
+        if fmt in QUANTISED:
+            self.gguf_type.setEnabled(self.selected_format() in QUANTISED
+                                      and self.reasons[self.selected_format()] is None)
 
     def _check(self, fmt: str) -> None:
         """The core's own checks, off the GUI thread (they read the model's config)."""
@@ -198,18 +201,29 @@ class ExportDialog(QDialog):
         def check():
             heavy_imports()
             if fmt == "gguf":
-                from ftgui.core.export.to_gguf import check_supported
-                check_supported(rd.model_dir)
-            else:
-                from ftgui.core.export.script import script_config
-                script_config(rd.load_config(), rd.summary())
+                from ftgui.core.export.to_gguf import expected_size
+                # the size of each type, from the safetensors headers (checks support too)
+                return {t: expected_size(rd.model_dir, t) for t, _ in GGUF_TYPES}
+            from ftgui.core.export.script import script_config
+            script_config(rd.load_config(), rd.summary())
+            return None
 
-        run_task(check, lambda _: self._checked(fmt, None),
-                 lambda e: self._checked(fmt, describe_error(e)), owner=self)
+        def checked(sizes):
+            if sizes:
+                self._show_sizes(sizes)
+            self._checked(fmt, None)
+
+        run_task(check, checked, lambda e: self._checked(fmt, describe_error(e)), owner=self)
+
+    def _show_sizes(self, sizes: dict[str, int]) -> None:
+        for i, (value, text) in enumerate(GGUF_TYPES):
+            self.gguf_type.setItemText(i, f"{text}  (about {human_size(sizes[value])})")
+            self.gguf_type.setItemData(i, sizes[value], Qt.ItemDataRole.UserRole + 1)
 
     def _checked(self, fmt: str, reason: str | None) -> None:
-        self.reasons[fmt] = reason
-        self._show_reason(fmt)
+        for f in (QUANTISED if fmt == "gguf" else (fmt,)):   # one check serves both
+            self.reasons[f] = reason
+            self._show_reason(f)
         if self.group.checkedButton() is None and reason is None:
             self.format_buttons[fmt].setChecked(True)
         self._set_busy(self.busy)
@@ -223,7 +237,7 @@ class ExportDialog(QDialog):
         folder = Path(current).expanduser().parent if current else Path(
             self.settings.value(LAST_DIR_KEY) or default_export_dir())
         self.dest.setText(str(folder / default_name(self.rd.path, fmt)))
-        self.gguf_type.setEnabled(fmt == "gguf")
+        self.gguf_type.setEnabled(fmt in QUANTISED)
         self.export_button.setEnabled(not self.busy)
 
     def choose_destination(self) -> None:
@@ -297,7 +311,17 @@ class ExportDialog(QDialog):
                 report(p)
 
             heavy_imports()
-            return export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type)
+            path = export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type)
+            if fmt not in QUANTISED:
+                return path, None
+            gguf_file = path if fmt == "gguf" else next(Path(path).glob("*.gguf"))
+            # the export is in place: from here a Cancel has nothing left to remove
+            from ftgui.core.export.gguf_check import check_text, measure
+            try:
+                return path, check_text(gguf_type, measure(run_dir, gguf_file,
+                                                           progress=report))
+            except FtguiError as e:
+                return path, f"{gguf_type}: perplexity not measured ({e.message})"
 
         self.message.hide()
         self.open_button.hide()
@@ -318,15 +342,16 @@ class ExportDialog(QDialog):
         if p.detail:
             self.stage.setText(p.detail)
 
-    def _done(self, path) -> None:
+    def _done(self, result) -> None:
         self._set_busy(False)
-        path = Path(path)
+        path, check = Path(result[0]), result[1]
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat("Done")
         self.stage.setText(" ")
         self.settings.setValue(LAST_DIR_KEY, str(path.parent))
-        self._show_message(f"Exported to <b>{escape(str(path))}</b>")
+        self._show_message(f"Exported to <b>{escape(str(path))}</b>"
+                           + (f"<br>{escape(check)}" if check else ""))
         self.open_button.show()
         # a Cancel that came too late (after the rename) leaves the dialog open on the result
         self._close_when_done = False
@@ -357,7 +382,7 @@ class ExportDialog(QDialog):
         fmt = self.selected_format()
         for f, button in self.format_buttons.items():
             button.setEnabled(not busy and self.reasons[f] is None)
-        self.gguf_type.setEnabled(not busy and fmt == "gguf" and self.reasons["gguf"] is None)
+        self.gguf_type.setEnabled(not busy and fmt in QUANTISED and self.reasons[fmt] is None)
         self.dest.setEnabled(not busy)
         self.browse.setEnabled(not busy)
         self.export_button.setEnabled(not busy and fmt is not None)

@@ -20,14 +20,17 @@ TEXT = "The tower is 324 metres tall , about the same height as an 81 @-@ storey
 TOL = {"f32": 1e-5, "f16": 2e-3}
 
 
-def make_tiny_llama(out: Path, tie: bool = False) -> Path:
+def make_tiny_llama(out: Path, tie: bool = False, tokenizer=TOKENIZER, hidden_size: int = 64,
+                    max_positions: int = 256) -> Path:
+    """A 2-layer Llama with ``tokenizer`` (a folder or a tokenizer object) saved in ``out``."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(TOKENIZER)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+    tok = AutoTokenizer.from_pretrained(tokenizer) if isinstance(tokenizer, (str, Path)) \
+        else tokenizer
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=128,
                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, bos_token_id=tok.eos_token_id,
+                      max_position_embeddings=max_positions, bos_token_id=tok.eos_token_id,
                       eos_token_id=tok.eos_token_id, tie_word_embeddings=tie)
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)

@@ -244,6 +244,25 @@ def test_gguf_export_writes_a_file_the_reader_opens(qtbot, full_run, settings, t
     compile(Path(written).read_text(encoding="utf-8"), written, "exec")
 
 
+def test_gguf_types_show_their_size_and_the_export_its_perplexity(qtbot, full_run, settings,
+                                                                  tmp_path):
+    import gguf
+
+    from ftgui.core.export.to_gguf import expected_size
+
+    dialog = _dialog(qtbot, full_run, settings)
+    texts = {dialog.gguf_type.itemData(i): dialog.gguf_type.itemText(i)
+             for i in range(dialog.gguf_type.count())}
+    assert set(texts) == {"f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"}
+    q8 = expected_size(full_run / "model", "q8_0")
+    assert f"(about {q8 / 1024:.0f} KiB)" in texts["q8_0"]
+    dialog.gguf_type.setCurrentIndex(dialog.gguf_type.findData("q8_0"))
+    written = _export(qtbot, dialog, "gguf", tmp_path / "q8.gguf")
+    types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(written).tensors}
+    assert types["blk.0.ffn_up.weight"] == "Q8_0"
+    assert "q8_0: perplexity " in dialog.message.text() and " in f32 " in dialog.message.text()
+
+
 def test_window_survives_export_errors_and_a_retry_works(window, qtbot, full_run, tmp_path):
     run = tmp_path / "run-copy"
     shutil.copytree(full_run, run)

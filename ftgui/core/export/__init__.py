@@ -26,7 +26,7 @@ from ftgui.core.errors import FtguiError, disk_full_cause
 from ftgui.core.events import Progress
 from ftgui.core.runs import RunDir
 
-FORMATS = ("merged", "adapter", "gguf", "script")
+FORMATS = ("merged", "adapter", "gguf", "ollama", "script")
 ProgressFn = Callable[[Progress], None]
 
 # what each format writes, for help texts and file dialogs
@@ -35,9 +35,11 @@ DESCRIPTIONS = {
               "(LoRA merged into the base)",
     "adapter": "the LoRA adapter folder alone (load it on the base model with peft)",
     "gguf": "one .gguf file for llama.cpp, Ollama and LM Studio",
+    "ollama": "a folder with the .gguf and an Ollama Modelfile (chat template, stop tokens, "
+              "system prompt) for 'ollama create'",
     "script": "a standalone Python script that reproduces the run with transformers/peft",
 }
-IS_FILE = {"merged": False, "adapter": False, "gguf": True, "script": True}
+IS_FILE = {"merged": False, "adapter": False, "gguf": True, "ollama": False, "script": True}
 
 
 class ExportError(FtguiError):
@@ -48,6 +50,7 @@ def default_name(run_dir: str | Path, fmt: str) -> str:
     """A file or folder name for an export of this run: NAME-merged, NAME.gguf, train_NAME.py."""
     name = RunDir(run_dir).path.name
     return {"merged": f"{name}-merged", "adapter": f"{name}-adapter", "gguf": f"{name}.gguf",
+            "ollama": f"{name}-ollama",
             "script": f"train_{name.replace('-', '_').replace('.', '_')}.py"}[fmt]
 
 
@@ -71,7 +74,8 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = Fal
     out.parent.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda p: None)
     emit(Progress(f"Exporting {fmt}", 0, 0, str(out)))
-    writer = {"merged": _merged, "adapter": _adapter, "gguf": _gguf, "script": _script}[fmt]
+    writer = {"merged": _merged, "adapter": _adapter, "gguf": _gguf, "ollama": _ollama,
+              "script": _script}[fmt]
     remove_stale_partials(out)
     # the pid in the name tells a later export whether this partial's writer is gone
     prefix = f".{out.name}.{os.getpid()}."
@@ -265,8 +269,11 @@ def _copy_tree(src: Path, dst: Path, emit: ProgressFn, stage: str) -> None:
 
 
 def _merged(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+    from ftgui.core.export.model_card import write_card
+
     _check_model_folder(rd.model_dir)
     _copy_tree(rd.model_dir, tmp, emit, "Copying the merged model")
+    write_card(rd, tmp, "merged")
 
 
 def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
@@ -274,13 +281,23 @@ def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
         raise ExportError(f"{rd.adapter_dir} is incomplete (no adapter_config.json); the run's "
                           f"final save did not finish.")
     _copy_tree(rd.adapter_dir, tmp, emit, "Copying the adapter")
+    from ftgui.core.export.model_card import write_card
+    write_card(rd, tmp, "adapter")
 
 
 def _gguf(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:
+    from ftgui.core.export.provenance import gguf_metadata
     from ftgui.core.export.to_gguf import write_gguf
 
     _check_model_folder(rd.model_dir)
-    write_gguf(rd.model_dir, tmp, gguf_type, emit, name=rd.path.name)
+    write_gguf(rd.model_dir, tmp, gguf_type, emit, name=rd.path.name,
+               meta=gguf_metadata(rd, rd.summary().get("total_params")))
+
+
+def _ollama(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:
+    from ftgui.core.export.ollama import write_folder
+
+    write_folder(rd, tmp, lambda path: _gguf(rd, path, emit, gguf_type))
 
 
 def _script(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:

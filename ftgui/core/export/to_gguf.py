@@ -10,7 +10,9 @@ transformers' GGUF loader reads it back:
 - ``llama`` (and Mistral, which llama.cpp runs as llama): q/k rows permuted from Hugging
   Face's half-split rotary layout to the interleaved one llama.cpp uses.
 
-Matrices are stored as f16 or f32; 1-D tensors (norms, biases) always as f32, as llama.cpp does.
+Matrices are stored in the ``outtype`` (f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0; the
+per-tensor rules are in quantize.py); 1-D tensors (norms, biases) always as f32, as llama.cpp
+does. Tensors are read lazily from the memory-mapped safetensors files, one at a time.
 The tokenizer goes in as metadata: a byte-level BPE (GPT-2, Llama 3, SmolLM, Qwen2, ...) as
 ``gpt2`` with its merges, a sentencepiece-style BPE with byte fallback (Llama 2, Mistral) as
 ``llama`` with scores.
@@ -28,7 +30,6 @@ from ftgui.core.export import ExportError
 from ftgui.core.events import Progress
 
 SUPPORTED = {"gpt2": "GPT-2", "llama": "Llama", "mistral": "Mistral"}
-OUTTYPES = ("f16", "f32")
 
 ProgressFn = Callable[[Progress], None]
 
@@ -38,23 +39,32 @@ class GGUFExportError(ExportError):
 
 
 # ---- weights ---------------------------------------------------------------------------------
-def _load_state(model_dir: Path) -> dict[str, np.ndarray]:
-    from safetensors import safe_open
+class _Weights:
+    """The model's safetensors files, memory-mapped: shapes known up front, each tensor read
+    (as float32 numpy) only when it is written, so memory holds one tensor at a time."""
 
-    index = model_dir / "model.safetensors.index.json"
-    if index.exists():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    elif (model_dir / "model.safetensors").exists():
-        files = ["model.safetensors"]
-    else:
-        raise GGUFExportError(f"{model_dir} has no safetensors weights (model.safetensors); "
-                              f"GGUF export reads the folder written by save_pretrained.")
-    state = {}
-    for name in files:
-        with safe_open(str(model_dir / name), framework="pt") as fh:
-            for key in fh.keys():
-                state[key] = fh.get_tensor(key).float().numpy()
-    return state
+    def __init__(self, model_dir: Path):
+        from safetensors import safe_open
+
+        index = model_dir / "model.safetensors.index.json"
+        if index.exists():
+            files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        elif (model_dir / "model.safetensors").exists():
+            files = ["model.safetensors"]
+        else:
+            raise GGUFExportError(f"{model_dir} has no safetensors weights (model.safetensors); "
+                                  f"GGUF export reads the folder written by save_pretrained.")
+        self.handles = [safe_open(str(model_dir / name), framework="pt") for name in files]
+        self.where = {key: fh for fh in self.handles for key in fh.keys()}
+
+    def keys(self):
+        return list(self.where)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self.where[key].get_slice(key).get_shape())
+
+    def load(self, key: str) -> np.ndarray:
+        return self.where[key].get_tensor(key).float().numpy()
 
 
 def _llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -75,8 +85,9 @@ def _rope_theta(cfg) -> float:
     return float(theta or getattr(cfg, "rope_theta", None) or 10000.0)
 
 
-def _tensors(cfg, state: dict[str, np.ndarray]):
-    """(gguf name, array) in llama.cpp's layout for this architecture."""
+def _tensors(cfg, weights: _Weights):
+    """(gguf name, shape, load) in llama.cpp's layout for this architecture; ``load()`` reads
+    and rearranges the one tensor when it is written."""
     import gguf
 
     arch = cfg.model_type
@@ -87,26 +98,37 @@ def _tensors(cfg, state: dict[str, np.ndarray]):
         name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layer)
     n_head = cfg.num_attention_heads
     n_kv = getattr(cfg, "num_key_value_heads", None) or n_head
+    keys = weights.keys()
     out = []
-    for key, w in state.items():
+    for key in keys:
         if key.endswith((".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")):
             continue  # buffers, not weights
+        shape = weights.shape(key)
+        fix = None
         if arch == "gpt2":
             if key.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
-                w = w.T  # Conv1D stores (in, out)
-        else:
-            if key.endswith("q_proj.weight"):
-                w = _llama_permute(w, n_head)
-            elif key.endswith("k_proj.weight"):
-                w = _llama_permute(w, n_kv)
+                fix, shape = "T", shape[::-1]  # Conv1D stores (in, out)
+        elif key.endswith("q_proj.weight"):
+            fix = n_head
+        elif key.endswith("k_proj.weight"):
+            fix = n_kv
         name = name_map.get_name(key, try_suffixes=(".weight", ".bias"))
         if name is None:
             raise GGUFExportError(f"GGUF export: the weight '{key}' has no GGUF name for the "
                                   f"{SUPPORTED[arch]} architecture; this model variant is not "
                                   f"supported by the GGUF writer.")
-        out.append((name, np.ascontiguousarray(w)))
-        if arch == "gpt2" and name == "token_embd.weight" and "lm_head.weight" not in state:
-            out.append(("output.weight", np.ascontiguousarray(w)))  # GPT-2 ties them
+
+        def load(key=key, fix=fix) -> np.ndarray:
+            w = weights.load(key)
+            if fix == "T":
+                w = w.T
+            elif fix is not None:
+                w = _llama_permute(w, fix)
+            return np.ascontiguousarray(w)
+
+        out.append((name, shape, load))
+        if arch == "gpt2" and name == "token_embd.weight" and "lm_head.weight" not in keys:
+            out.append(("output.weight", shape, load))  # GPT-2 ties them
     return out
 
 
@@ -171,7 +193,8 @@ def _pre_tokenizer_name(tok_json: dict) -> str:
     return "default"
 
 
-def _vocab(writer, model_dir: Path, n_vocab: int, progress: ProgressFn | None) -> None:
+def _vocab(writer, model_dir: Path, n_vocab: int, progress: ProgressFn | None,
+           pre: str | None = None) -> None:
     import gguf
     from transformers import AutoTokenizer
 
@@ -210,7 +233,8 @@ def _vocab(writer, model_dir: Path, n_vocab: int, progress: ProgressFn | None) -
         scores.append(-float(i))  # sentencepiece BPE: earlier ids merge first
     if byte_level:
         writer.add_tokenizer_model("gpt2")
-        writer.add_tokenizer_pre(_pre_tokenizer_name(tok_json))
+        # the source GGUF's own name when there is one (gguf_meta.py), else the one found
+        writer.add_tokenizer_pre(pre or _pre_tokenizer_name(tok_json))
     else:
         writer.add_tokenizer_model("llama")
         writer.add_tokenizer_pre("default")
@@ -270,50 +294,84 @@ def exported_by_ftgui(path: str | Path) -> bool:
     return FTGUI_KEY in reader.fields
 
 
+def plan(model_dir: str | Path, outtype: str = "f16"):
+    """(config, tensors, [(name, shape, tensor type)]) of the GGUF that ``write_gguf`` writes."""
+    from ftgui.core.export import quantize
+
+    if outtype not in quantize.OUTTYPES:
+        raise GGUFExportError(f"GGUF export: outtype '{outtype}' is not one of "
+                              f"{', '.join(quantize.OUTTYPES)}.")
+    model_dir = Path(model_dir)
+    cfg = check_supported(model_dir)
+    tensors = _tensors(cfg, _Weights(model_dir))
+    types = [(n, shape, quantize.tensor_type(n, shape, outtype)) for n, shape, _ in tensors]
+    return cfg, tensors, types
+
+
+def expected_size(model_dir: str | Path, outtype: str) -> int:
+    """Bytes of the tensor data of the GGUF for ``outtype`` (the file adds the vocabulary
+    and padding: a few MiB); read from the safetensors headers only."""
+    from ftgui.core.export import quantize
+
+    _, _, types = plan(model_dir, outtype)
+    return sum(quantize.nbytes(shape, t) for _, shape, t in types)
+
+
 def write_gguf(model_dir: str | Path, out: str | Path, outtype: str = "f16",
-               progress: ProgressFn | None = None, name: str | None = None) -> Path:
-    """Write ``model_dir`` (save_pretrained layout) as one GGUF file at ``out``."""
+               progress: ProgressFn | None = None, name: str | None = None,
+               meta: dict | None = None) -> Path:
+    """Write ``model_dir`` (save_pretrained layout) as one GGUF file at ``out``. ``meta``:
+    extra keys to write (``general.*`` and ``tokenizer.ggml.pre``), see gguf_meta.py."""
     import gguf
 
-    if outtype not in OUTTYPES:
-        raise GGUFExportError(f"GGUF export: outtype '{outtype}' is not one of "
-                              f"{', '.join(OUTTYPES)}.")
+    from ftgui.core.export import quantize
+
     model_dir, out = Path(model_dir), Path(out)
-    cfg = check_supported(model_dir)
     if progress:
         progress(Progress("Reading weights", 0, 0, str(model_dir)))
-    state = _load_state(model_dir)
-    tensors = _tensors(cfg, state)
-    emb = next(w for n, w in tensors if n == "token_embd.weight")
-    n_vocab = emb.shape[0]
+    cfg, tensors, types = plan(model_dir, outtype)
+    n_vocab = next(shape for n, shape, _ in tensors if n == "token_embd.weight")[0]
+    meta = dict(meta or {})
 
     arch = "gpt2" if cfg.model_type == "gpt2" else "llama"
     writer = gguf.GGUFWriter(str(out), arch)
     writer.add_type(gguf.GGUFType.MODEL)
-    writer.add_name(name or model_dir.name)
+    writer.add_name(meta.pop("general.name", None) or name or model_dir.name)
     writer.add_string(FTGUI_KEY, "gguf")  # lets `ftgui export --force` know its own files
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if outtype == "f16"
-                         else gguf.LlamaFileType.ALL_F32)
+    _add_general(writer, meta)
+    writer.add_file_type(quantize.file_type(outtype))
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     _hparams(writer, cfg, n_vocab)
-    _vocab(writer, model_dir, n_vocab, progress)
+    _vocab(writer, model_dir, n_vocab, progress, pre=meta.get("tokenizer.ggml.pre"))
 
-    def out_dtype(w):
-        return np.dtype(np.float16 if outtype == "f16" and w.ndim > 1 else np.float32)
-
-    # tensor infos first, then the data one tensor at a time (converted as it is written):
-    # progress per tensor, a cancel from it takes effect at once, and memory holds one
-    # converted tensor instead of a second copy of the model
-    for name_, w in tensors:
-        writer.add_tensor_info(name_, w.shape, out_dtype(w), w.size * out_dtype(w).itemsize)
+    # tensor infos first, then the data one tensor at a time (read, converted and written in
+    # turn): progress per tensor, a cancel from it takes effect at once, and memory holds one
+    # tensor instead of the model
+    for name_, shape, typ in types:
+        writer.add_tensor_info(name_, shape, np.dtype(np.float32), quantize.nbytes(shape, typ),
+                               raw_dtype=typ)
     total = len(tensors)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
-    for i, (name_, w) in enumerate(tensors):
+    for i, ((name_, _, load), (_, _, typ)) in enumerate(zip(tensors, types)):
         if progress:
             progress(Progress("Writing GGUF", i, total, name_))
-        writer.write_tensor_data(w.astype(out_dtype(w)))
+        writer.write_tensor_data(quantize.convert(load(), typ))
     writer.close()
     if progress:
         progress(Progress("Writing GGUF", total, total, str(out)))
     return out
+
+
+def _add_general(writer, meta: dict) -> None:
+    """general.* keys by their GGUF value type (strings, or lists of strings)."""
+    for key, value in meta.items():
+        if not key.startswith("general.") or value in (None, "", []):
+            continue
+        if isinstance(value, (list, tuple)):
+            writer.add_array(key, [str(v) for v in value])
+        elif isinstance(value, int) and not isinstance(value, bool):
+            writer.add_uint32(key, value)
+        else:
+            writer.add_string(key, str(value))

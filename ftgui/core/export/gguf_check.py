@@ -1,0 +1,85 @@
+"""How much an exported GGUF lost: validation perplexity of the file read back against the
+run's float32 model.
+
+transformers' GGUF loader dequantises every tensor to float32 on load, so the figure measures
+the rounding of the weights (what the number format costs), not llama.cpp's kernels. Both
+models see the same first ``max_blocks`` validation sequences of the run (its training rows
+when it had no validation split), tokenised as the run tokenised them.
+
+    res = measure(run_dir, "model-q8_0.gguf")
+    print(check_text("q8_0", res))       # q8_0: perplexity 36.9 vs 36.8 in f32
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+from ftgui.core.errors import FtguiError
+from ftgui.core.events import Progress
+from ftgui.core.runs import RunDir
+
+
+def _loss(model, seqs, n: int) -> float:
+    import torch
+
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(n):
+            ids, labels = seqs.get(i)
+            x = torch.from_numpy(ids.astype("int64"))[None]
+            y = torch.from_numpy(labels.astype("int64"))[None]
+            tokens = int((y[:, 1:] != -100).sum())
+            if tokens == 0:
+                continue
+            total += float(model(input_ids=x, labels=y).loss) * tokens
+            count += tokens
+    if not count:
+        raise FtguiError("No validation tokens to measure the perplexity on.")
+    return total / count
+
+
+def measure(run_dir: str | Path, gguf_path: str | Path, max_blocks: int = 16,
+            progress: Callable[[Progress], None] | None = None) -> dict:
+    """{'perplexity', 'perplexity_f32', 'sequences', 'split'} for the GGUF at ``gguf_path``.
+    Raises FtguiError when the run's data cannot be read any more."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ftgui.core import data as data_mod
+    from ftgui.core import models
+    from ftgui.core.config import ModelConfig
+
+    rd = RunDir(run_dir)
+    gguf_path = Path(gguf_path)
+    cfg = rd.load_config()
+    emit = progress or (lambda p: None)
+    emit(Progress("Measuring perplexity", 0, 3, "tokenizing the validation data"))
+    models.quiet_libraries()
+    tok = models.load_tokenizer(ModelConfig(source=str(rd.model_dir)))
+    prepared = data_mod.prepare(cfg.data, tok, cfg.training.seed)
+    seqs, split = (prepared.eval, "validation") if prepared.eval is not None and len(
+        prepared.eval) else (prepared.train, "training")
+    n = min(max_blocks, len(seqs))
+    emit(Progress("Measuring perplexity", 1, 3, "the float32 model"))
+    f32 = AutoModelForCausalLM.from_pretrained(rd.model_dir, dtype=torch.float32,
+                                               use_safetensors=True).eval()
+    loss_f32 = _loss(f32, seqs, n)
+    kw = {}
+    if f32.config.model_type == "gpt2":
+        kw["n_positions"] = f32.config.n_positions  # the loader reads context_length as n_ctx
+    del f32
+    emit(Progress("Measuring perplexity", 2, 3, gguf_path.name))
+    back = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                dtype=torch.float32, **kw).eval()
+    loss = _loss(back, seqs, n)
+    emit(Progress("Measuring perplexity", 3, 3, gguf_path.name))
+    return {"perplexity": math.exp(loss), "perplexity_f32": math.exp(loss_f32),
+            "sequences": n, "split": split}
+
+
+def check_text(outtype: str, res: dict) -> str:
+    return (f"{outtype}: perplexity {res['perplexity']:.2f} vs {res['perplexity_f32']:.2f} in "
+            f"f32 ({res['sequences']} {res['split']} sequences, the file read back by "
+            f"transformers)")
