@@ -42,6 +42,8 @@ def _tiny_gguf(folder: Path) -> Path:
 
 def run(timeout_s: float = 600) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ftgui.threads import use_window_policy
+    use_window_policy()  # it trains in a window, as the app does
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="ftgui-selftest-"))
     os.environ["FTGUI_RUNS_DIR"] = str(work / "runs")

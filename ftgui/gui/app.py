@@ -14,6 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     """Open the window. ``argv`` may hold one config path to load; without it the last
     session's config comes back, or the offline demo on first start."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from ftgui.threads import use_window_policy
+    use_window_policy()  # before anything loads torch (and its OpenMP)
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
