@@ -34,28 +34,32 @@ def policies() -> dict[str, list[str]]:
     return {
         "PASSIVE": ["OMP_WAIT_POLICY=PASSIVE"],
         "defaults (spin 300k)": [""],
-        "ACTIVE": ["OMP_WAIT_POLICY=ACTIVE"],
         "GOMP_SPINCOUNT=10000": ["GOMP_SPINCOUNT=10000"],
         "GOMP_SPINCOUNT=1000": ["GOMP_SPINCOUNT=1000"],
         f"{fewer} torch thread(s) (cores-1)": [f"OMP_NUM_THREADS={fewer}"],
     }
 
 
-def _env() -> dict:
+CLI_POLICIES = {"CLI (library defaults)": [], "CLI, PASSIVE": ["OMP_WAIT_POLICY=PASSIVE"],
+                "CLI, GOMP_SPINCOUNT=10000": ["GOMP_SPINCOUNT=10000"]}
+
+
+def _env(extra: list[str] = ()) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in OMP_VARS}
+    env.update(kv.split("=", 1) for kv in extra)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["QT_QPA_PLATFORM"] = "offscreen"
     return env
 
 
-def cli_run(model: Path, steps: int, tmp: Path) -> dict:
+def cli_run(model: Path, steps: int, tmp: Path, extra: list[str]) -> dict:
     import yaml
     d = Path(tempfile.mkdtemp(dir=tmp))
     cfg = tiny_config(model, steps)
     cfg["training"]["output_dir"] = str(d / "run")
     (d / "c.yaml").write_text(yaml.safe_dump(cfg))
     p = subprocess.run([sys.executable, "-m", "ftgui", "train", str(d / "c.yaml")],
-                       capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=900)
+                       capture_output=True, text=True, env=_env(extra), cwd=ROOT, timeout=900)
     if p.returncode:
         raise RuntimeError(p.stderr[-2000:])
     return {"steady_steps_per_s": steady_steps_per_s(d / "run" / "events.jsonl")}
@@ -82,7 +86,8 @@ def main() -> int:
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ftgui-threads-"))
     model = tiny_model()
-    sides = {"CLI (library defaults)": None, **policies()}
+    sides = {**{n: ("cli", v) for n, v in CLI_POLICIES.items()},
+             **{f"window, {n}": ("window", v) for n, v in policies().items()}}
     names = list(sides)
     raw: dict[str, list[dict]] = {n: [] for n in names}
     loads = []
@@ -90,8 +95,9 @@ def main() -> int:
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
             loads.append(load_average())
-            res = cli_run(model, a.steps, tmp) if sides[n] is None \
-                else window_run(sides[n], a.steps, tmp)
+            kind, extra = sides[n]
+            res = cli_run(model, a.steps, tmp, extra) if kind == "cli" \
+                else window_run(extra, a.steps, tmp)
             print(n, json.dumps({k: res.get(k) for k in (
                 "steady_steps_per_s", "run_worst_ms", "run_p99_ms")}), flush=True)
             raw[n].append(res)
@@ -103,7 +109,7 @@ def main() -> int:
                      "all_steps_per_s": [x["steady_steps_per_s"] for x in raw[n]],
                      "worst_ms": [x.get("run_worst_ms") for x in raw[n]],
                      "p99_ms": [x.get("run_p99_ms") for x in raw[n]]})
-    print("\n| policy (window process) | steps/s (median) | ÷ CLI | worst lateness ms | "
+    print("\n| process, policy | steps/s (median) | ÷ CLI | worst lateness ms | "
           "p99 ms |\n|---|---|---|---|---|")
     for row in rows:
         worst = ", ".join(f"{v:.0f}" for v in row["worst_ms"] if v is not None) or "—"
