@@ -3,6 +3,8 @@
     python bench/gui_latency.py                 # tiny GPT-2, many small steps (event-heavy)
     python bench/gui_latency.py --demo          # the demo: LoRA on SmolLM2-135M (compute-heavy)
     python bench/gui_latency.py --json out.json
+    python bench/gui_latency.py --window-env OMP_WAIT_POLICY=ACTIVE   # another policy
+    python bench/gui_latency.py --window-env ''                        # library defaults
 
 Opens the real main window offscreen, starts a run, and records the interval between
 consecutive ticks of a precise 10 ms timer from the moment Train is pressed until the run
@@ -32,6 +34,29 @@ def percentile(values, q):
     return s[k]
 
 
+def tiny_config(model, steps: int) -> dict:
+    """The default workload (also trained by the CLI in bench/threads_policy.py)."""
+    return {"model": {"source": str(model), "method": "full"},
+            "data": {"source": str(ROOT / "resources" / "demo" / "wikitext-excerpt.txt"),
+                     "block_size": 64, "validation": 0.05},
+            "training": {"max_steps": steps, "batch_size": 8,
+                         "logging_steps": 1, "eval_steps": 100, "save_steps": 150,
+                         "learning_rate": 1e-3}}
+
+
+def steady_steps_per_s(events_path, first: int = 10) -> float | None:
+    """Steps/s from step ``first`` to the last step, from a run's events.jsonl."""
+    steps = []
+    for line in Path(events_path).read_text().splitlines():
+        e = json.loads(line)
+        if e.get("event") == "step" and e["step"] >= first:
+            steps.append((e["step"], e["time"]))
+    if len(steps) < 2:
+        return None
+    (s0, t0), (s1, t1) = steps[0], steps[-1]
+    return (s1 - s0) / (t1 - t0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", action="store_true", help="use resources/demo/demo.yaml")
@@ -39,7 +64,16 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--trace", action="store_true",
                     help="print the worst gaps with what the run was doing at the time")
+    ap.add_argument("--window-env", action="append", default=None, metavar="NAME=VALUE",
+                    help="the window's threading policy to try instead of ftgui/threads.py's "
+                         "(repeatable; '' for none)")
     args = ap.parse_args()
+
+    # as the app does (ftgui/gui/app.py): the window's policy, before torch loads
+    from ftgui import threads
+    if args.window_env is not None:
+        threads.WINDOW_ENV = dict(kv.split("=", 1) for kv in args.window_env if kv)
+    threads.use_window_policy()
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     tmp = Path(tempfile.mkdtemp(prefix="ftgui-latency-"))
@@ -63,13 +97,7 @@ def main() -> int:
         sys.path.insert(0, str(ROOT / "tests"))
         from tiny_model import make_tiny_model
         model = make_tiny_model(tmp / "tiny")
-        cfg = RunConfig.from_dict({
-            "model": {"source": str(model), "method": "full"},
-            "data": {"source": str(ROOT / "resources" / "demo" / "wikitext-excerpt.txt"),
-                     "block_size": 64, "validation": 0.05},
-            "training": {"max_steps": args.max_steps or 300, "batch_size": 8,
-                         "logging_steps": 1, "eval_steps": 100, "save_steps": 150,
-                         "learning_rate": 1e-3}})
+        cfg = RunConfig.from_dict(tiny_config(model, args.max_steps or 300))
         label = "tiny GPT-2 (2 layers), full fine-tune, batch 8 x 64, a log event every step"
 
     _app = QApplication([sys.argv[0]])
@@ -123,6 +151,8 @@ def main() -> int:
     steps = len(win.plots.series["loss"].x)
     wait_for_tasks(10000)
     win.close()
+    events = sorted((tmp / "runs").glob("*/events.jsonl"))
+    steady = steady_steps_per_s(events[-1]) if events else None
 
     def lateness(ts):
         return [b - a - 10.0 for a, b in zip(ts, ts[1:])]
@@ -133,6 +163,8 @@ def main() -> int:
         "status": done[0][0] if done else "timeout",
         "steps_logged": steps, "run_wall_s": round(wall, 1),
         "ticks": len(run_ticks),
+        "steady_steps_per_s": steady and round(steady, 2),
+        "window_env": threads.WINDOW_ENV, "torch_threads": _torch_threads(),
         "run_worst_ms": round(max(late_run), 1), "run_p99_ms": round(percentile(late_run, 99), 1),
         "run_p50_ms": round(percentile(late_run, 50), 2),
         "idle_worst_ms": round(max(late_idle), 1),
@@ -152,6 +184,11 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0 if result["status"] == "finished" else 1
+
+
+def _torch_threads():
+    import torch
+    return torch.get_num_threads()
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 #!/usr/bin/env python
-"""Two trainings in one process, taking turns step by step, so that both see the same
-machine: the way ``overhead.py`` compares ftgui with the plain recipe on a shared machine.
+"""Two trainings taking turns step by step, each in its own process, so that both see
+the same machine: the way ``overhead.py`` compares ftgui with the plain recipe on a shared
+machine.
 
-    python bench/lockstep.py --other plain|padded [plain_trainer.py options]
+    python bench/lockstep.py --other plain|padded|loop [plain_trainer.py options]
 
 Side A is ftgui (``Runner.setup()`` then ``Runner.train()``), side B the plain recipe
-(``plain_trainer.build``, whose code imports no ftgui). Both are set up first, one after
-the other; then each trains in its own thread and a baton passes between them at every
-optimizer step (and at the start of training): only the holder computes, so a burst of
-load from other processes falls on one step of each side rather than on one whole side.
-Each side's step time runs from taking the baton to the end of its step: the batch fetch,
-collation, forward, backward, optimizer and callbacks. The global random state (torch,
-numpy, Python) is saved and restored at every hand-over, so each side draws the same
-dropout masks as when it runs alone: the losses can be compared exactly.
+(``plain_trainer.build``) or a bare loop. Each side runs in a process of its own
+(``lockstep.py --side NAME``; the baseline's process never imports ftgui, so nothing ftgui
+sets in its process can leak into the baseline), and this process passes a baton between
+them over pipes: set-up one after the other, then one optimizer step at a time; only the
+holder computes, so a burst of load from other processes falls on one step of each side
+rather than on one whole side. Each side's step time runs from taking the baton to the end
+of its step: the batch fetch, collation, forward, backward, optimizer and callbacks. Each
+process has its own random state, so the losses are those of a run alone and can be
+compared exactly.
 
 Prints BENCH_JSON with both sides' step times, steps/s over the timed steps (after 2
 warm-up steps; the last step, which overlaps the other side's saving, is left out), the
@@ -33,29 +35,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transformers import TrainerCallback  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402 - transformers only: no ftgui here
 
 WARMUP = 2
 
 
 class Baton:
-    def __init__(self, names):
-        self.names = list(names)
-        self.turn = self.names[0]
-        self.done: set[str] = set()
-        self.cond = threading.Condition()
+    """One side's end of the baton: ``wait`` blocks until the coordinator hands it over,
+    ``pass_on`` hands it back (saying whether this side has finished)."""
 
-    def wait(self, me):
-        with self.cond:
-            self.cond.wait_for(lambda: self.turn == me)
+    def __init__(self, fd_in: int, fd_out: int):
+        self.fd_in, self.fd_out = fd_in, fd_out
 
-    def pass_on(self, me, finished=False):
-        with self.cond:
-            if finished:
-                self.done.add(me)
-            others = [n for n in self.names if n != me and n not in self.done]
-            self.turn = others[0] if others else None
-            self.cond.notify_all()
+    def wait(self, me=None):
+        if os.read(self.fd_in, 1) != b"g":
+            raise SystemExit("lockstep: the coordinator went away")
+
+    def pass_on(self, me=None, finished=False):
+        os.write(self.fd_out, b"f" if finished else b"n")
 
 
 class Turns(TrainerCallback):
@@ -65,29 +62,13 @@ class Turns(TrainerCallback):
         self.name, self.baton = name, baton
         self.step_times: list[float] = []
         self.losses: dict[int, float] = {}
-        self._rng = None
         self._t = None
 
-    def _save(self):
-        import numpy as np
-        import torch
-        self._rng = (torch.get_rng_state(), np.random.get_state(), random.getstate())
-
-    def _restore(self):
-        import numpy as np
-        import torch
-        t, n, p = self._rng
-        torch.set_rng_state(t)
-        np.random.set_state(n)
-        random.setstate(p)
-
     def _hand_over(self, finished=False):
-        self._save()
         self.baton.pass_on(self.name, finished)
         if finished:
             return
         self.baton.wait(self.name)
-        self._restore()
         self._t = time.perf_counter()
 
     def on_train_begin(self, args, state, control, **kw):
@@ -123,23 +104,10 @@ def _loop(a, turns: Turns):
     return train, {}
 
 
-def main() -> int:
-    import plain_trainer
-    from common import emit_json
-    ap = plain_trainer.parser()
-    ap.add_argument("--other", choices=("plain", "padded", "loop"), default="plain")
-    a = ap.parse_args()
-    a.padded = a.other == "padded"
-    a.add_eos = True  # ftgui's default: EOS after every line on both sides
-
-    tmp = Path(tempfile.mkdtemp(prefix="ftgui-lockstep-"))
+def _ftgui_side(a, turns: Turns, tmp: Path):
     os.environ.setdefault("FTGUI_CACHE_DIR", str(tmp / "cache"))
-    import torch
     from ftgui.core.config import RunConfig
     from ftgui.core.runner import Runner
-    baton = Baton(["ftgui", a.other])
-    turns = {"ftgui": Turns("ftgui", baton), a.other: Turns(a.other, baton)}
-
     cfg = RunConfig.from_dict({
         "model": {"source": a.model, "method": a.method},
         "data": {"source": a.train, "validation": "", "block_size": a.block_size,
@@ -150,58 +118,129 @@ def main() -> int:
         "lora": {"r": a.lora_r, "alpha": a.lora_alpha, "dropout": a.lora_dropout}})
     runner = Runner(cfg)
     runner.setup()
-    runner.trainer.add_callback(turns["ftgui"])
-    if a.other == "loop":
-        train_other, info = _loop(a, turns["loop"])
+    runner.trainer.add_callback(turns)
+
+    def train():
+        try:
+            runner.train()
+        finally:
+            runner.cleanup()
+    return train, {}
+
+
+def side_main(a) -> int:
+    """One side, in its own process: set up, then train when handed the baton."""
+    import torch
+    from common import emit_json
+    fd_in, fd_out = (int(x) for x in a.baton_fds.split(","))
+    baton = Baton(fd_in, fd_out)
+    turns = Turns(a.side, baton)
+    tmp = Path(tempfile.mkdtemp(prefix="ftgui-lockstep-"))
+    baton.wait()  # set-up, one side at a time
+    if a.side == "ftgui":
+        train, info = _ftgui_side(a, turns, tmp)
+    elif a.side == "loop":
+        train, info = _loop(a, turns)
     else:
-        plain, _, info = plain_trainer.build(a, callbacks=[turns[a.other]])
-        train_other = plain.train
-
-    errors = []
-
-    def guard(fn):
-        def run():
-            # train()'s preamble seeds the global RNG: one side at a time from the start
-            baton.wait(threading.current_thread().name)
-            try:
-                fn()
-            except BaseException as e:  # noqa: BLE001 - reported below
-                errors.append(repr(e))
-                baton.pass_on(threading.current_thread().name, finished=True)
-        return run
-    threads = [threading.Thread(target=guard(runner.train), name="ftgui"),
-               threading.Thread(target=guard(train_other), name=a.other)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    runner.cleanup()
-    if errors:
-        raise SystemExit("a side failed: " + "; ".join(errors))
-
-    def side(name, tokens_per_step):
-        st = turns[name].step_times
-        timed = st[WARMUP:-1] if len(st) > WARMUP + 1 else st
-        total = sum(timed)
-        return {"step_times": st, "timed_steps": len(timed), "timed_s": total,
-                "steps_per_s": len(timed) / total if total else float("nan"),
-                "real_tokens_per_step": tokens_per_step,
-                "real_tokens_per_s": tokens_per_step * len(timed) / total if total else 0.0,
-                "losses": [turns[name].losses[k] for k in sorted(turns[name].losses)]}
-
+        import plain_trainer
+        plain, _, info = plain_trainer.build(a, callbacks=[turns])
+        train = plain.train
+    baton.pass_on()
+    baton.wait()  # train()'s preamble too
+    try:
+        train()
+    except BaseException:
+        baton.pass_on(finished=True)
+        raise
+    st = turns.step_times
+    timed = st[WARMUP:-1] if len(st) > WARMUP + 1 else st
+    total = sum(timed)
     full = a.batch_size * a.block_size
-    out = {"ftgui": side("ftgui", full), "threads": torch.get_num_threads()}
-    if a.padded:
+    tokens = full
+    out = {"step_times": st, "timed_steps": len(timed), "timed_s": total,
+           "losses": [turns.losses[k] for k in sorted(turns.losses)],
+           "threads": torch.get_num_threads(),
+           "ftgui_imported": "ftgui" in sys.modules}
+    if a.side == "padded":
         real, padded = info["real_tokens"], info["padded_tokens"]
-        out[a.other] = side(a.other, sum(real) / len(real))
-        out[a.other]["real_token_share"] = sum(real) / sum(padded)
-    else:
-        out[a.other] = side(a.other, full)
+        tokens = sum(real) / len(real)
+        out["real_token_share"] = sum(real) / sum(padded)
+    out.update(steps_per_s=len(timed) / total if total else float("nan"),
+               real_tokens_per_step=tokens,
+               real_tokens_per_s=tokens * len(timed) / total if total else 0.0)
     emit_json(out)
     shutil.rmtree(tmp, ignore_errors=True)
     if info.get("out_dir"):
         shutil.rmtree(info["out_dir"], ignore_errors=True)
     return 0
+
+
+def main() -> int:
+    import json
+    import subprocess
+    from common import JSON_TAG, emit_json
+    ap = _parser()
+    a, rest = ap.parse_known_args()
+    if a.side:
+        a = ap.parse_args()
+        a.padded = a.side == "padded"
+        a.add_eos = True  # ftgui's default: EOS after every line on both sides
+        return side_main(a)
+    names = ["ftgui", a.other]
+    procs, ends = {}, {}
+    for name in names:
+        to_side, from_coord = os.pipe()
+        to_coord, from_side = os.pipe()
+        # the side reads `to_side`'s read end and writes `from_side`
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--side", name,
+               "--baton-fds", f"{to_side},{from_side}", *sys.argv[1:]]
+        procs[name] = subprocess.Popen(cmd, pass_fds=(to_side, from_side),
+                                       stdout=subprocess.PIPE, text=True)
+        os.close(to_side)
+        os.close(from_side)
+        ends[name] = (from_coord, to_coord)
+    active = list(names)
+    # set-up, then every step, one side at a time
+    for phase in ("setup", "train"):
+        for name in names:
+            os.write(ends[name][0], b"g")
+            if os.read(ends[name][1], 1) != b"n":
+                active.remove(name)
+    while active:
+        for name in list(active):
+            try:
+                os.write(ends[name][0], b"g")
+            except BrokenPipeError:
+                active.remove(name)
+                continue
+            if os.read(ends[name][1], 1) != b"n":  # "f": finished; "": it ended
+                active.remove(name)
+    out = {}
+    for name in names:
+        stdout, _ = procs[name].communicate()
+        for line in reversed(stdout.splitlines()):
+            if line.startswith(JSON_TAG):
+                out[name] = json.loads(line[len(JSON_TAG):])
+                break
+        else:
+            raise SystemExit(f"lockstep: the {name} side failed (exit {procs[name].returncode})")
+    out["threads"] = out["ftgui"]["threads"]
+    emit_json(out)
+    return 0
+
+
+def _parser():
+    import plain_trainer
+    ap = plain_trainer.parser()
+    ap.add_argument("--other", choices=("plain", "padded", "loop"), default="plain")
+    ap.add_argument("--side", choices=("ftgui", "plain", "padded", "loop"))
+    ap.add_argument("--baton-fds", help=argparse_hidden())
+    return ap
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 1. ftgui and the plain run_clm.py-style script (``bench/plain_trainer.py``) train the same
    model on the same data with the same seed, in one process taking turns step by step
-   (``bench/lockstep.py``: a shared machine's load falls on both alike); steps/s over the
+   (``bench/lockstep.py``: a shared machine's load falls on both alike; each side in its
+   own process, the plain one never importing ftgui); steps/s over the
    timed steps (after 2 warm-up steps) gives a ratio per run, the median over runs is
    reported, and the per-step losses are compared. Configs: the tiny GPT-2 (full) and
    SmolLM2-135M with LoRA, both on WikiText-2 valid, block 128, EOS between lines on both
@@ -52,6 +53,8 @@ def pair(other: str, c: dict) -> dict:
 
 def compare(c: dict, other: str) -> dict:
     runs = [pair(other, c) for _ in range(c["repeats"])]
+    if any(r[other]["ftgui_imported"] for r in runs):  # the baseline must not see ftgui
+        raise RuntimeError(f"the {other} side's process imported ftgui")
     key = "steps_per_s" if other == "plain" else "real_tokens_per_s"
     ratios = [r["ftgui"][key] / r[other][key] for r in runs]
     # per step pair (adjacent in time): robust to a burst of load hitting one step
@@ -66,7 +69,8 @@ def compare(c: dict, other: str) -> dict:
            "ftgui": median([r["ftgui"][key] for r in runs]),
            other: median([r[other][key] for r in runs]),
            "steps": c["steps"], "batch": c["batch"], "block": c["block"],
-           "repeats": c["repeats"], "threads": runs[0]["threads"]}
+           "repeats": c["repeats"], "threads": runs[0]["threads"],
+           "baseline_process_imported_ftgui": False}
     if other == "plain":
         diffs = []
         for r in runs:

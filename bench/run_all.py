@@ -40,6 +40,7 @@ BENCHES = {
     "plots": ("plots.py", [], []),
     "memory": ("memory_bench.py", [], []),
     "export_memory": ("export_memory.py", [], []),
+    "peer": ("peer.py", [], []),
 }
 
 
@@ -331,6 +332,39 @@ def section_export_memory(r, cmd):
               "file (`.float()` of a float32 tensor is the tensor), so both sides match. "
               "Bfloat16 weights (most published checkpoints): the old loader held a float32 "
               "copy of every tensor, twice the file; now one tensor at a time."]
+
+
+def section_peer(r, cmd):
+    if "error" in r or "skipped" in r:
+        why = r.get("skipped") or r["error"][:400]
+        return [f"Not run: {why}"], [("10", "ftgui ÷ LLaMA-Factory", None, why)]
+    names = {"start_to_first_step_s": "process start → first step logged",
+             "steady_steps_per_s": "steady steps/s (steps 10 → last)",
+             "tokens_per_s": "non-pad tokens/s", "peak_rss_mb": "peak RSS (process tree)",
+             "final_loss": "final loss", "tokens_per_step": "non-pad tokens per step",
+             "wall_s": "wall time of the whole run"}
+    wl = r["workloads"]
+    env = ", ".join(r.get("env_both_sides") or []) or "none (library defaults)"
+    lines = [f"Peer: {r['peer']} (torch, in its own venv). {r['steps']} steps, "
+             f"{r['repeats']} repetitions, sides alternating and the order rotated; "
+             f"environment set on both sides: {env}. Ratios are ftgui ÷ peer of the medians; "
+             "in brackets the ratio in each repetition (the noise).", "",
+             "| median | " + " | ".join(f"{w}: ftgui | {w}: peer | {w}: ftgui ÷ peer"
+                                        for w in wl) + " |",
+             "| --- |" + " --- | --- | --- |" * len(wl)]
+    for m, label in names.items():
+        cells = []
+        for w in wl.values():
+            x = w["summary"][m]
+            spread = ", ".join(f(v) for v in x["per_repeat"])
+            cells += [f(x["ftgui"]), f(x["peer"]), f"**{f(x['ratio'])}** ({spread})"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    targets = []
+    for w, v in wl.items():
+        for m in ("steady_steps_per_s", "start_to_first_step_s", "peak_rss_mb"):
+            x = v["summary"][m]
+            targets.append(("10", f"{w}: {names[m]}, ftgui ÷ LLaMA-Factory {f(x['ratio'])} "
+                            f"({x['target']})", x["met"], NOTES.get(f"peer_{m}", "")))
     return lines, targets
 
 
@@ -344,6 +378,7 @@ SECTIONS = [
     ("plots", "7. Plot redraw with 1,000,000 points", section_plots),
     ("memory", "8. Memory", section_memory),
     ("export_memory", "9. GGUF export memory", section_export_memory),
+    ("peer", "10. Beside LLaMA-Factory (`llamafactory-cli train`)", section_peer),
 ]
 
 # Why a target is missed and what would close it: from the investigation recorded in

@@ -85,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def opens_window(argv: list[str]) -> bool:
+    """Whether these arguments open the window (or the self-test's offscreen one)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit:
+        return False
+    return bool(args.self_test) or args.command in (None, "gui")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)

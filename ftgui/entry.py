@@ -34,9 +34,13 @@ def main() -> int:
     multiprocessing.freeze_support()
     _streams()
     _user_dirs()
-    if sys.platform == "win32":
-        import torch  # noqa: F401 - torch's DLLs must load before Qt's on Windows
     argv = sys.argv[1:]
+    if sys.platform == "win32":
+        from ftgui.cli import opens_window
+        if opens_window(argv):  # OpenMP reads its settings when torch loads it
+            from ftgui.threads import use_window_policy
+            use_window_policy()
+        import torch  # noqa: F401 - torch's DLLs must load before Qt's on Windows
     if "--self-test" in argv:
         from ftgui.selftest import run
         return run()

@@ -47,6 +47,8 @@ def run(timeout_s: float = 600) -> int:
     if problem:
         _say(f"FAILED: {problem}")
         return 2
+    from ftgui.threads import use_window_policy
+    use_window_policy()  # it trains in a window, as the app does
     t0 = time.time()
     work = Path(tempfile.mkdtemp(prefix="ftgui-selftest-"))
     os.environ["FTGUI_RUNS_DIR"] = str(work / "runs")

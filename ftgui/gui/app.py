@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"ftgui: error: {problem}", file=sys.stderr)
         return 2
+    from ftgui.threads import use_window_policy
+    use_window_policy()  # before anything loads torch (and its OpenMP)
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 

@@ -161,9 +161,10 @@ def resume_worker_for(run_dir: str) -> RunWorker:
 
 
 def _child_env() -> dict:
-    import os
-    # live log lines; the children must not try to draw on the window's display
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen"}
+    from ftgui.threads import child_env
+    # live log lines; the children must not try to draw on the window's display, and
+    # they train at full speed, without the window's threading policy
+    return {**child_env(), "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen"}
 
 
 def _last_lines(path: Path, n: int = 3) -> str:
