@@ -56,7 +56,7 @@ def _version(dist: str, module: str | None = None) -> str | None:
 def _torch() -> dict:
     try:
         import torch
-    except ImportError as e:  # noqa: F841 - reported, not raised
+    except ImportError:  # reported, not raised: the report is most needed then
         return {"version": None, "build": "not installed", "gpus": []}
     if torch.version.cuda:
         build = f"CUDA {torch.version.cuda}"
