@@ -9,6 +9,7 @@ for reading (and pasting into a bug report with --json), not a gate.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import shutil
@@ -29,23 +30,33 @@ OPTIONAL = {
     "xformers": "memory-efficient attention",
     "llama-cpp-python": "running exported GGUF files",
 }
-LIBRARIES = ("transformers", "accelerate", "peft", "datasets", "tokenizers", "safetensors",
-             "gguf", "PySide6-Essentials", "pyqtgraph", "numpy")
+# distribution name: import name
+LIBRARIES = {"transformers": "transformers", "accelerate": "accelerate", "peft": "peft",
+             "datasets": "datasets", "tokenizers": "tokenizers",
+             "safetensors": "safetensors", "gguf": "gguf", "PySide6-Essentials": "PySide6",
+             "pyqtgraph": "pyqtgraph", "numpy": "numpy"}
 LOW_DISK = 10 * 2**30  # below this, a checkpoint of a 1B model may not fit
 HUB_TIMEOUT = 3.0
 
 
-def _version(dist: str) -> str | None:
+def _version(dist: str, module: str | None = None) -> str | None:
+    """The installed version; in a PyInstaller app, which may leave the metadata out, the
+    version of the module if it is already imported, else "bundled" when it is there."""
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
-        return None
+        pass
+    if module and module in sys.modules:  # never imported just for this: Qt is heavy
+        return str(getattr(sys.modules[module], "__version__", "")) or None
+    if module and getattr(sys, "frozen", False) and importlib.util.find_spec(module):
+        return "bundled"
+    return None
 
 
 def _torch() -> dict:
     try:
         import torch
-    except ImportError as e:  # noqa: F841 - reported, not raised
+    except ImportError:  # reported, not raised: the report is most needed then
         return {"version": None, "build": "not installed", "gpus": []}
     if torch.version.cuda:
         build = f"CUDA {torch.version.cuda}"
@@ -73,7 +84,7 @@ def _qt() -> dict:
         c = check(name)
         platforms.append({"name": name, "plugin": str(c.plugin) if c.plugin else None,
                           "ok": c.ok, "missing": c.missing, "message": c.message()})
-    return {"pyside6": _version("PySide6-Essentials") or _version("PySide6"),
+    return {"pyside6": _version("PySide6-Essentials", "PySide6") or _version("PySide6"),
             "platforms": platforms}
 
 
@@ -165,7 +176,7 @@ def collect(hub_timeout: float = HUB_TIMEOUT) -> dict:
         "os": {"system": platform.system(), "release": platform.release(),
                "machine": platform.machine(), "cpus": os.cpu_count()},
         "torch": _torch(),
-        "libraries": {name: _version(name) for name in LIBRARIES},
+        "libraries": {name: _version(name, module) for name, module in LIBRARIES.items()},
         "qt": _qt(),
         "disk": {"runs": _disk(default_runs_dir()), "data_cache": _disk(cache_root())},
         "hf_cache": _hf_cache(),
