@@ -32,6 +32,7 @@ from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemo
                                RunDirError)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, drop_steps_after)
+from ftgui.core.measure import TokenCounter, peak_memory
 from ftgui.core.runs import RunDir, choose_run_dir, resumable_checkpoint, writer_info
 from ftgui.core.wording import describe_error, first_line
 
@@ -261,8 +262,13 @@ class Runner:
         )
         tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
             * max(args.world_size, 1)
+        carried = TokenCounter.resumed(self._checkpoint)
+        self._tokens_known = carried is not None   # a checkpoint from before the counting
+        self.tokens = carried or TokenCounter()
+        self.tokens.attach(model)
         self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
-                                      self._on_begin, stop_file=self.run.stop_path)
+                                      self._on_begin, stop_file=self.run.stop_path,
+                                      counter=self.tokens, device=device.device)
         self._tokens_per_step = tokens_per_step
         trainer = Trainer(model=model, args=args,
                        train_dataset=data_mod.SequenceDataset(prepared.train),
@@ -308,7 +314,7 @@ class Runner:
                 status=status, steps=state.global_step, total_steps=state.max_steps,
                 final_train_loss=losses[-1] if losses else getattr(out, "training_loss",
                                                                    None),
-                tokens_seen=state.global_step * self._tokens_per_step,
+                **self._measured(),
                 duration_s=self._summary.get("duration_s", 0) + (time.time() - self._t0))
             if status == "finished":
                 if trainer.eval_dataset is not None:
@@ -346,6 +352,13 @@ class Runner:
             log.error("run failed:\n%s", tb)
             self._fail(describe_error(e), False, None)
             raise
+
+    def _measured(self) -> dict:
+        peak, kind = peak_memory(self.device.device)
+        known = self._tokens_known
+        return {"tokens_trained": self.tokens.trained if known else None,
+                "tokens_processed": self.tokens.processed if known else None,
+                "peak_memory_bytes": peak, "peak_memory_kind": kind}
 
     def _write_summary(self) -> None:
         if self.is_main:
@@ -385,6 +398,8 @@ class Runner:
             for name in ("ftgui", "transformers", "peft"):
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
+        if getattr(self, "tokens", None) is not None:
+            self.tokens.detach()
         self.trainer = None
         import gc
         gc.collect()
