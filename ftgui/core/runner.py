@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -103,7 +104,8 @@ class Runner:
 
         self.emit(Progress("Loading tokenizer", 0, 0, cfg.model.source))
         tokenizer = models.load_tokenizer(cfg.model)
-        prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+        with main_process_first(self.world_size, device.device):
+            prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
         s = prepared.stats
         self.emit(Message(
             f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
@@ -403,6 +405,24 @@ class Runner:
         self.trainer = None
         import gc
         gc.collect()
+
+
+@contextmanager
+def main_process_first(world_size: int, device: str):
+    """With several processes, each machine's first one prepares the data (filling the
+    cache) while the others wait; they then read the cache instead of racing on it.
+    The process group is started here, as TrainingArguments would start it."""
+    if world_size <= 1:
+        yield
+        return
+    from datetime import timedelta
+
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device == "cpu", backend="gloo" if device == "cpu" else None,
+                         timeout=timedelta(seconds=1800))   # TrainingArguments.ddp_timeout
+    with state.local_main_process_first():
+        yield
 
 
 def _training_complete(checkpoint: Path) -> bool:
