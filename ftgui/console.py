@@ -56,8 +56,11 @@ class ConsoleSink:
             done = int(width * e.step / max(e.total_steps, 1))
             bar = "#" * done + "." * (width - done)
             gn = f" gnorm {e.grad_norm:.2f}" if e.grad_norm is not None else ""
+            trained = f" ({e.trained_tokens_per_second:,.0f} trained)" \
+                if e.trained_tokens_per_second is not None else ""
             self._status(f"[{bar}] step {e.step}/{e.total_steps} loss {e.loss:.4f} "
-                         f"lr {e.learning_rate:.2e}{gn} {e.tokens_per_second:,.0f} tok/s "
+                         f"lr {e.learning_rate:.2e}{gn} {e.tokens_per_second:,.0f} tok/s"
+                         f"{trained} "
                          f"elapsed {duration(e.elapsed)} ETA {duration(e.eta)}")
         elif isinstance(e, EvalLogged):
             self._line(f"validation at step {e.step}: loss {e.loss:.4f}, perplexity "

@@ -1,4 +1,4 @@
-"""The README documents every config key and starts with the two set-up commands."""
+"""The README documents every config key."""
 
 from pathlib import Path
 

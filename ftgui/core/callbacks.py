@@ -14,13 +14,18 @@ from typing import Callable
 from transformers import TrainerCallback
 
 from ftgui.core.events import CheckpointSaved, EvalLogged, Event, StepLogged
+from ftgui.core.measure import TokenCounter, peak_memory
 
 
 class EventCallback(TrainerCallback):
     def __init__(self, emit: Callable[[Event], None], stop: threading.Event,
                  tokens_per_step: int, on_begin: Callable[[int, int], None],
-                 stop_file: Path | None = None, elapsed_before: float = 0.0):
+                 stop_file: Path | None = None, elapsed_before: float = 0.0,
+                 counter: TokenCounter | None = None, device: str = "cpu"):
         self.emit = emit
+        self.counter = counter   # measured tokens; without it, tokens_per_step is assumed
+        self.device = device
+        self._last_tokens = (0, 0)
         self.stop = stop
         self.stop_file = stop_file
         self.tokens_per_step = tokens_per_step
@@ -39,6 +44,8 @@ class EventCallback(TrainerCallback):
         self._t0 = time.time()
         self._start_step = self._last_step = state.global_step
         self._step_time = 0.0
+        if self.counter is not None:
+            self._last_tokens = (self.counter.trained, self.counter.processed)
         self.on_begin(state.max_steps, state.global_step)
 
     def on_evaluate(self, args, state, control, **kw):
@@ -75,6 +82,14 @@ class EventCallback(TrainerCallback):
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True
+        if self.counter is not None and (control.should_log or control.should_save
+                                         or control.should_training_stop):
+            self.counter.sync(args.device)   # every process decides alike: all reach it
+            if control.should_save and state.is_world_process_zero:
+                # written into the checkpoint before the Trainer's trainer_state.json,
+                # so a complete checkpoint always carries the totals a resume goes on from
+                self.counter.save(Path(args.output_dir) / f"checkpoint-{state.global_step}",
+                                  state.global_step)
         return control
 
     def _diverge(self, step: int, what: str, value: float, control) -> None:
@@ -99,14 +114,24 @@ class EventCallback(TrainerCallback):
             done = state.global_step - self._start_step
             elapsed = now - self._t0
             per_step = elapsed / done if done else 0.0
+            measured = {}
+            processed_per_s = steps * self.tokens_per_step / dt
+            if self.counter is not None:
+                trained, processed = self.counter.trained, self.counter.processed
+                processed_per_s = (processed - self._last_tokens[1]) / dt
+                peak, kind = peak_memory(self.device)
+                measured = dict(
+                    trained_tokens_per_second=(trained - self._last_tokens[0]) / dt,
+                    tokens_trained=trained, tokens_processed=processed,
+                    peak_memory=peak, peak_memory_kind=kind)
+                self._last_tokens = (trained, processed)
             self.emit(StepLogged(
                 step=state.global_step, total_steps=state.max_steps,
                 epoch=float(logs.get("epoch", state.epoch or 0.0)),
                 loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
                 grad_norm=_num(logs.get("grad_norm")),
-                tokens_per_second=steps * self.tokens_per_step / dt,
-                elapsed=self.elapsed_before + elapsed,
-                eta=per_step * max(state.max_steps - state.global_step, 0)))
+                tokens_per_second=processed_per_s, elapsed=self.elapsed_before + elapsed,
+                eta=per_step * max(state.max_steps - state.global_step, 0), **measured))
             self._step_time, self._last_step = 0.0, state.global_step
         if "eval_loss" in logs:
             loss = float(logs["eval_loss"])

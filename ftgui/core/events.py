@@ -80,9 +80,14 @@ class StepLogged(Event):
     loss: float
     learning_rate: float
     grad_norm: float | None
-    tokens_per_second: float
+    tokens_per_second: float        # tokens processed per second: padding, prompts included
     elapsed: float
     eta: float
+    trained_tokens_per_second: float | None = None   # tokens whose loss counts, per second
+    tokens_trained: int | None = None      # totals since step 0 (core/measure.py)
+    tokens_processed: int | None = None
+    peak_memory: int | None = None         # bytes, see peak_memory_kind
+    peak_memory_kind: str = ""
 
 
 @dataclass

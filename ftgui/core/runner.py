@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -31,6 +32,7 @@ from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemo
                                RunDirError, disk_full_cause)
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, Stage, StepLogged, drop_steps_after)
+from ftgui.core.measure import TokenCounter, peak_memory
 from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume
 from ftgui.core.wording import describe_error, first_line
 
@@ -129,7 +131,8 @@ class Runner:
         tokenizer = models.load_tokenizer(cfg.model)
         self._stage_done("tokenizer")
         self._stage("data")
-        prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+        with main_process_first(self.world_size, device.device):
+            prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
         self._stage_done("data")
         s = prepared.stats
         data_lines = data_report.lines(data_report.report(s, cfg.data.block_size))
@@ -303,9 +306,14 @@ class Runner:
         )
         tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
             * max(args.world_size, 1)
+        carried = TokenCounter.resumed(self._checkpoint)
+        self._tokens_known = carried is not None   # a checkpoint from before the counting
+        self.tokens = carried or TokenCounter()
+        self.tokens.attach(model)
         self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
                                       self._on_begin, stop_file=self.run.stop_path,
-                                      elapsed_before=self._elapsed_before())
+                                      elapsed_before=self._elapsed_before(),
+                                      counter=self.tokens, device=device.device)
         self._tokens_per_step = tokens_per_step
         trainer = Trainer(model=model, args=args,
                        train_dataset=data_mod.SequenceDataset(prepared.train),
@@ -365,7 +373,7 @@ class Runner:
                 status=status, steps=state.global_step, total_steps=state.max_steps,
                 final_train_loss=losses[-1] if losses else getattr(out, "training_loss",
                                                                    None),
-                tokens_seen=state.global_step * self._tokens_per_step,
+                **self._measured(),
                 duration_s=self._summary.get("duration_s", 0) + (time.time() - self._t0))
             if status == "finished":
                 if trainer.eval_dataset is not None:
@@ -418,6 +426,13 @@ class Runner:
                 f"Train again with a lower training.learning_rate (now {lr:g}; try "
                 f"{lr / 10:g}).")
 
+    def _measured(self) -> dict:
+        peak, kind = peak_memory(self.device.device)
+        known = self._tokens_known
+        return {"tokens_trained": self.tokens.trained if known else None,
+                "tokens_processed": self.tokens.processed if known else None,
+                "peak_memory_bytes": peak, "peak_memory_kind": kind}
+
     def _write_summary(self) -> None:
         if self.is_main:
             self.run.write_summary(self._summary)
@@ -458,6 +473,8 @@ class Runner:
             for name in ("ftgui", "transformers", "peft"):
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
+        if getattr(self, "tokens", None) is not None:
+            self.tokens.detach()
         self.trainer = None
         self._release_run_dir()
         import gc
@@ -477,6 +494,24 @@ class Runner:
                 path.rmdir()
         except OSError:
             pass
+
+
+@contextmanager
+def main_process_first(world_size: int, device: str):
+    """With several processes, each machine's first one prepares the data (filling the
+    cache) while the others wait; they then read the cache instead of racing on it.
+    The process group is started here, as TrainingArguments would start it."""
+    if world_size <= 1:
+        yield
+        return
+    from datetime import timedelta
+
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device == "cpu", backend="gloo" if device == "cpu" else None,
+                         timeout=timedelta(seconds=1800))   # TrainingArguments.ddp_timeout
+    with state.local_main_process_first():
+        yield
 
 
 def _training_complete(checkpoint: Path) -> bool:

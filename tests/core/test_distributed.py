@@ -57,7 +57,8 @@ def test_two_processes_against_one(tiny_config, tmp_path):
     assert sum(1 for e in read_events(b.events_path) if e.kind == "finished") == 1
     assert sorted(p.name for p in b.path.iterdir()) == sorted(p.name for p in a.path.iterdir())
     sa, sb = a.summary(), b.summary()
-    assert sb["tokens_seen"] == sa["tokens_seen"] == 10 * 8 * 32
+    assert sb["tokens_processed"] == sa["tokens_processed"] == 10 * 8 * 32
+    assert sb["tokens_trained"] == sa["tokens_trained"] == 10 * 8 * 31   # summed over ranks
     # Same 8 blocks per step (4 on each process), gradients all-reduced: the same run up
     # to float rounding. When the base model was evaluated before train() the model was
     # never wrapped in DDP and the processes never synchronised: grad norm 2.02 vs 1.55 at

@@ -21,26 +21,6 @@ from tiny_model import FIXTURES
 TOL = 1e-5
 
 
-@pytest.fixture
-def seeded_lora(monkeypatch):
-    """ftgui's runner does not seed before adding LoRA adapters yet, so their initial weights
-    depend on whatever used the RNG before; seed right before apply_lora, as the script does.
-    (Harmless once the runner seeds there itself.)"""
-    from transformers import set_seed
-
-    from ftgui.core import models
-
-    original = models.apply_lora
-    state = {}
-
-    def seeded(model, cfg):
-        set_seed(state["seed"])
-        return original(model, cfg)
-
-    monkeypatch.setattr(models, "apply_lora", seeded)
-    return state
-
-
 def _run_script(script: Path, out: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FTGUI_")}
     env["PYTHONPATH"] = ""  # the script must not need ftgui
@@ -72,8 +52,7 @@ def test_script_is_standalone(tiny_config, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
-def test_exported_script_reproduces_the_run(tiny_config, tmp_path, method, seeded_lora,
-                                            wiki_text):
+def test_exported_script_reproduces_the_run(tiny_config, tmp_path, method, wiki_text):
     from ftgui.core.runner import run_config
 
     if method == "lora":
@@ -92,7 +71,6 @@ def test_exported_script_reproduces_the_run(tiny_config, tmp_path, method, seede
                                 "max_rows": 100},
                           training={"max_steps": 10, "scheduler": "cosine",
                                     "warmup_ratio": 0.2, "weight_decay": 0.01, "seed": 3})
-    seeded_lora["seed"] = cfg.training.seed
     summary = run_config(cfg)
     assert summary["status"] == "finished"
 
@@ -123,8 +101,7 @@ def _model_with_chat_template(tiny_model_dir: Path, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("fmt", ["instruction", "chat", "prompt_completion"])
-def test_exported_script_reproduces_an_sft_run(tiny_config, tiny_model_dir, tmp_path, fmt,
-                                               seeded_lora):
+def test_exported_script_reproduces_an_sft_run(tiny_config, tiny_model_dir, tmp_path, fmt):
     from transformers import AutoTokenizer
 
     from ftgui.core import sft
@@ -157,7 +134,6 @@ def test_exported_script_reproduces_an_sft_run(tiny_config, tiny_model_dir, tmp_
                                 "validation": 0.2, "packing": True},
                           training={"max_steps": 6, "batch_size": 2, "warmup_ratio": 0.3,
                                     "seed": 9, "logging_steps": 1})
-    seeded_lora["seed"] = cfg.training.seed
     summary = run_config(cfg)
     assert summary["status"] == "finished"
     if fmt == "instruction":

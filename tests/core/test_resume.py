@@ -30,9 +30,14 @@ def test_stop_then_resume_equals_uninterrupted(tiny_config, tmp_path):
     assert run.latest_checkpoint().name == "checkpoint-8"
     assert not run.model_dir.exists()
 
+    assert summary["tokens_processed"] == 8 * 4 * 32
     summary = resume_run(run.path)
     assert summary["status"] == "finished" and summary["steps"] == 16
     assert "perplexity_before" in summary and "perplexity_after" in summary
+    # the counts go on from the checkpoint's: the same totals as the uninterrupted run
+    straight_summary = RunDir(tmp_path / "a").summary()
+    for key in ("tokens_processed", "tokens_trained"):
+        assert summary[key] == straight_summary[key] == 16 * 4 * (32 - (key == "tokens_trained"))
 
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert a.keys() == b.keys()

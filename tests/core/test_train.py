@@ -18,7 +18,7 @@ def test_train_cli_end_to_end(tiny_config, tmp_path, capsys):
     summary = run.summary()
     assert summary["status"] == "finished"
     assert summary["perplexity_after"] < summary["perplexity_before"]
-    assert summary["steps"] == 30 and summary["tokens_seen"] == 30 * 4 * 32
+    assert summary["steps"] == 30 and summary["tokens_processed"] == 30 * 4 * 32
     assert run.config_path.exists() and (run.model_dir / "model.safetensors").exists()
     assert [p.name for p in run.checkpoints()] == ["checkpoint-20", "checkpoint-30"]
 

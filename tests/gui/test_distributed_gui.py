@@ -61,7 +61,7 @@ def test_two_processes_from_the_window(window, qtbot, make_config):
     assert [e.step for e in events if e.kind == "eval"] == [0, 15, 30]
     assert list(window.plots.raw_curve.xData) == list(range(1, 31))
     assert (rd.model_dir / "model.safetensors").exists()
-    assert rd.summary()["tokens_seen"] == 30 * 2 * 4 * 32  # global batch: 2 x 4 blocks
+    assert rd.summary()["tokens_processed"] == 30 * 2 * 4 * 32  # global batch: 2 x 4 blocks
     assert "torch.distributed.run" in (rd.path / LOG_NAME).read_text()
     assert window.run_panel.progress.value() == 30
     assert not window.running

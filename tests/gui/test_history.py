@@ -433,10 +433,15 @@ def test_a_newer_refresh_drops_the_result_of_an_older_one(qtbot, tiny_config, se
     h = _panel(qtbot, settings)
     shown = []
     h.model.modelReset.connect(lambda: shown.append({r["name"] for r in h.model.rows}))
+    results = []   # the folders whose reading reported back, in order
+    real_scanned = h._scanned
+    h._scanned = lambda gen, root, out: (results.append(root.name),
+                                         real_scanned(gen, root, out))
     with qtbot.waitSignal(h.refreshed, timeout=30000):
         h.set_runs_dir(first)
         h.set_runs_dir(second)   # asked while the first folder is being read
-    qtbot.wait(50)
+    # the newer result is shown; the older one reported back first and was dropped
+    assert results == ["first", "second"]
     assert not h.refreshing and set(_table(h)) == {"new-0", "new-1"}
     assert not any(names & {"old-0"} for names in shown), "the stale rows were shown"
 

@@ -344,7 +344,10 @@ class RunPanel(QWidget):
         self.stats.setText(
             f"step <b>{e.step:,}</b> / {e.total_steps:,} ({pct:.0f} %) · loss <b>{e.loss:.4f}</b>"
             f" · elapsed {duration(e.elapsed)} · ETA {duration(e.eta)} · "
-            f"{e.tokens_per_second:,.0f} tokens/s · lr {e.learning_rate:.2e}")
+            f"{e.tokens_per_second:,.0f} tokens/s"
+            + (f" ({e.trained_tokens_per_second:,.0f} trained on)"
+               if e.trained_tokens_per_second is not None else "")
+            + f" · lr {e.learning_rate:.2e}")
 
     def on_eval(self, e: ev.EvalLogged) -> None:
         what = "base model" if e.step == 0 else f"step {e.step}"
