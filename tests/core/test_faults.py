@@ -419,3 +419,20 @@ def test_weak_resume_after_editing_config_refuses_with_the_changed_keys(tiny_con
     edited.training.max_steps, edited.training.logging_steps = 6, 1   # may change
     edited.save(run.config_path)
     assert resume_run(run.path)["steps"] == 6
+
+
+def test_weak_two_crashes_in_one_second_get_two_crash_logs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "state"))
+    from ftgui import cli
+    from ftgui.paths import log_dir
+
+    def bug(args):
+        raise RuntimeError(f"bug number {len(list(log_dir().glob('crash-*.log')))}")
+    monkeypatch.setattr(cli, "_commands", lambda: {"runs": bug})
+    assert cli.main(["runs"]) == 1 and cli.main(["runs"]) == 1   # (well within a second)
+    logs = sorted(log_dir().glob("crash-*.log"))
+    assert len(logs) == 2
+    assert {("bug number 0" in p.read_text()) for p in logs} == {True, False}
+    err = capsys.readouterr().err
+    assert all(str(p) in err for p in logs)
