@@ -56,7 +56,8 @@ class Launch:
         self.created = False
         self.lock = None
         if resume_dir:
-            self.lock, _ = lock_for_resume(resume_dir)  # refuse early, with the reason
+            if cfg.training.node_rank == 0:  # node 0 owns the folder and holds its lock
+                self.lock, _ = lock_for_resume(resume_dir)  # refuse early, with the reason
             self.run = RunDir(resume_dir)
             args = ["resume", str(self.run.path)]
         elif cfg.training.nnodes > 1 and not cfg.training.output_dir:
