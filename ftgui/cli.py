@@ -9,6 +9,7 @@ to a log file whose path is printed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -210,15 +211,22 @@ def _run(make_runner) -> int:
             print(f"\n{signal.Signals(signum).name}: stopping after this step and saving a "
                   f"checkpoint...", file=sys.stderr)
 
+    with _handlers(on_sigint, on_term):
+        summary = drive(runner)
+    return EXIT_DIVERGED if summary.get("status") == "diverged" else 0
+
+
+@contextlib.contextmanager
+def _handlers(on_sigint, on_term):
+    """SIGINT to on_sigint, the STOP_SIGNALS to on_term, for the block; restored after."""
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint)}
     for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, on_term)
     try:
-        summary = drive(runner)
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return EXIT_DIVERGED if summary.get("status") == "diverged" else 0
 
 
 def _launch(launch) -> int:
@@ -239,20 +247,16 @@ def _launch(launch) -> int:
             print(f"\n{signal.Signals(signum).name}: stopping all processes after this "
                   f"step and saving a checkpoint...", file=sys.stderr)
 
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint)}
-    for sig in STOP_SIGNALS:
-        previous[sig] = signal.signal(sig, on_term)
     try:
-        proc = launch.start()
-        while True:
-            try:
-                rc = proc.wait()
-                break
-            except KeyboardInterrupt:
-                continue
+        with _handlers(on_sigint, on_term):
+            proc = launch.start()
+            while True:
+                try:
+                    rc = proc.wait()
+                    break
+                except KeyboardInterrupt:
+                    continue
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         launch.release()
     return launch.finish(rc)
 
