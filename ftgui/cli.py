@@ -9,6 +9,7 @@ to a log file whose path is printed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -17,6 +18,10 @@ import traceback
 from ftgui.core.errors import FtguiError
 
 EXIT_DIVERGED = 3
+# signals that mean "stop soon" (SIGTERM from Slurm, systemd, docker, Kubernetes; SIGUSR1
+# from Slurm's --signal=USR1@N warning before pre-emption): handled like Stop
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1")
+                     if hasattr(signal, name))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--new-run", action="store_true",
                    help="if output_dir already holds a run, start a new one beside it "
                         "(DIR-2, DIR-3, ...) instead of refusing")
+    t.add_argument("--resume-if-exists", action="store_true",
+                   help="if output_dir already holds a run of this config, resume it (a "
+                        "requeued job continues; a finished one exits 0) instead of refusing")
     t.add_argument("--launched", action="store_true", help=argparse.SUPPRESS)
 
     r = sub.add_parser("resume", help="continue a stopped run from its newest checkpoint")
@@ -105,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return gui_main([args.config] if getattr(args, "config", None) else [])
     try:
         return _commands()[args.command](args)
+    except _Done:
+        return 0
     except FtguiError as e:
         if os.environ.get("RANK", "0") == "0":  # one line, not one per process
             print(f"ftgui: error: {e.message}", file=sys.stderr)
@@ -146,12 +156,42 @@ def _train(args) -> int:
     cfg = RunConfig.load(path)
     if args.overrides:
         cfg = cfg.with_overrides(args.overrides)
+    if args.resume_if_exists and not args.launched:
+        existing = _existing_run(cfg)
+        if existing is not None:
+            return _resume(argparse.Namespace(run_dir=str(existing), launched=False))
     if _launch_needed(cfg, args):
         from ftgui.core.launch import Launch
         return _launch(Launch(cfg, new_run=args.new_run))
     from ftgui.core.runner import Runner  # seconds of imports: after the config is checked
     return _run(lambda sinks: Runner(cfg, sinks, new_run=args.new_run,
                                      launched=args.launched))
+
+
+def _existing_run(cfg):
+    """For --resume-if-exists: the run in output_dir to continue, None when there is none
+    (a new run starts); a finished one ends the command (exit 0); one of other settings
+    is refused."""
+    from ftgui.core.errors import ConfigError
+    from ftgui.core.runs import RunDir, check_resume_config
+
+    if not cfg.training.output_dir:
+        raise ConfigError("training.output_dir: --resume-if-exists needs a fixed run folder; "
+                          "set output_dir so a requeued job finds its run.",
+                          field="training.output_dir")
+    rd = RunDir(cfg.training.output_dir)
+    if not rd.is_run():
+        return None
+    check_resume_config(rd.path, cfg, against=rd.load_config().to_dict())
+    if rd.status() == "finished":
+        print(f"{rd.path} already finished; nothing to resume.")
+        raise _Done()
+    print(f"Resuming the run in {rd.path} (--resume-if-exists).", file=sys.stderr)
+    return rd.path
+
+
+class _Done(Exception):
+    """The command has nothing left to do (exit 0)."""
 
 
 def _resume(args) -> int:
@@ -191,12 +231,29 @@ def _run(make_runner) -> int:
         else:
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    def on_term(signum, frame):
+        # Slurm, systemd, docker stop, Kubernetes: finish the step, checkpoint, exit 0
+        if not runner.stop_event.is_set():
+            runner.request_stop()
+            print(f"\n{signal.Signals(signum).name}: stopping after this step and saving a "
+                  f"checkpoint...", file=sys.stderr)
+
+    with _handlers(on_sigint, on_term):
         summary = drive(runner)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     return EXIT_DIVERGED if summary.get("status") == "diverged" else 0
+
+
+@contextlib.contextmanager
+def _handlers(on_sigint, on_term):
+    """SIGINT to on_sigint, the STOP_SIGNALS to on_term, for the block; restored after."""
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint)}
+    for sig in STOP_SIGNALS:
+        previous[sig] = signal.signal(sig, on_term)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _launch(launch) -> int:
@@ -210,17 +267,24 @@ def _launch(launch) -> int:
         else:
             launch.kill()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    def on_term(signum, frame):
+        # forwarded to every process through RUN/STOP: each stops after the same step
+        if not launch.run.stop_path.exists():
+            launch.stop()
+            print(f"\n{signal.Signals(signum).name}: stopping all processes after this "
+                  f"step and saving a checkpoint...", file=sys.stderr)
+
     try:
-        proc = launch.start()
-        while True:
-            try:
-                rc = proc.wait()
-                break
-            except KeyboardInterrupt:
-                continue
+        with _handlers(on_sigint, on_term):
+            proc = launch.start()
+            while True:
+                try:
+                    rc = proc.wait()
+                    break
+                except KeyboardInterrupt:
+                    continue
     finally:
-        signal.signal(signal.SIGINT, previous)
+        launch.release()
     return launch.finish(rc)
 
 

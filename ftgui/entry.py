@@ -13,8 +13,8 @@ def _streams() -> None:
     # logging (and print) would crash on them. Send them to a log file instead.
     if sys.stdout is not None and sys.stderr is not None:
         return
-    from ftgui.paths import crash_log_path
-    log = open(crash_log_path().with_name("ftgui-app.log"), "a", encoding="utf-8",
+    from ftgui.paths import log_dir
+    log = open(log_dir() / "ftgui-app.log", "a", encoding="utf-8",
                buffering=1)
     if sys.stdout is None:
         sys.stdout = log

@@ -21,9 +21,10 @@ import tempfile
 from pathlib import Path
 
 from ftgui.core.config import RunConfig, TrainingConfig
-from ftgui.core.errors import ConfigError
+from ftgui.core.errors import ConfigError, RunDirError
 from ftgui.core.events import Message, drop_steps_after, read_events
-from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume, resumable_checkpoint
+from ftgui.core.runs import (RunDir, check_resume_config, claim_run_dir, lock_for_resume,
+                             resumable_checkpoint)
 
 
 def needs_launch(cfg: RunConfig) -> bool:
@@ -56,7 +57,13 @@ class Launch:
         self.created = False
         self.lock = None
         if resume_dir:
-            self.lock, _ = lock_for_resume(resume_dir)  # refuse early, with the reason
+            if cfg.training.node_rank == 0:  # node 0 owns the folder and holds its lock
+                self.lock, _ = lock_for_resume(resume_dir)  # refuse early, with the reason
+                try:
+                    check_resume_config(resume_dir, cfg)
+                except RunDirError:
+                    self.release()
+                    raise
             self.run = RunDir(resume_dir)
             args = ["resume", str(self.run.path)]
         elif cfg.training.nnodes > 1 and not cfg.training.output_dir:
@@ -86,8 +93,9 @@ class Launch:
     def start(self, *, die_with_parent: bool = False, **popen_kw) -> subprocess.Popen:
         """``die_with_parent``: the launcher gets SIGTERM (and ends its processes) if the
         process that started it dies, e.g. a window that crashed or was killed."""
-        if die_with_parent and sys.platform.startswith("linux"):
-            popen_kw["preexec_fn"] = _die_with_parent
+        if os.name == "posix":
+            popen_kw["preexec_fn"] = _die_with_parent if die_with_parent and \
+                sys.platform.startswith("linux") else _ignore_usr1
         # its own session: a Ctrl-C in the terminal reaches only us, and we stop cleanly
         self.proc = subprocess.Popen(self.command, start_new_session=True, **popen_kw)
         return self.proc
@@ -138,9 +146,18 @@ def tidy_events_for_resume(run_dir: str | Path) -> Message | None:
                    level="warning")
 
 
+def _ignore_usr1() -> None:
+    """In the child before exec: the launcher (torchrun) ignores SIGUSR1, which Slurm's
+    --signal=USR1@N sends to every process of the job and which would otherwise kill it;
+    the ftgui processes it starts set their own handler (stop after the step), and the
+    ftgui that launched it forwards the stop through RUN/STOP."""
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
 def _die_with_parent() -> None:
     """Runs in the child between fork and exec (Linux): ask the kernel for SIGTERM when
     the parent ends; it survives the exec of the launcher."""
+    _ignore_usr1()
     import ctypes
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)

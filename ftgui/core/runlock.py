@@ -35,20 +35,27 @@ class RunLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def try_acquire(self) -> bool:
+    def try_acquire(self, shared: bool = False) -> bool:
         """Take the lock if it is free; False when another process (or another RunLock in
-        this one) holds it."""
+        this one) holds it. ``shared``: a reader's probe, which does not keep out other
+        probes."""
         if self._fd is not None:
             return True
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _lock(fd):
+        if not _lock(fd, shared):
             os.close(fd)
             return False
         self._fd = fd
         return True
 
     def acquire(self) -> None:
-        if not self.try_acquire():
+        # a reader's probe (is_locked, from a listing) holds the lock for microseconds:
+        # a few tries over a quarter second tell it from a writer
+        for _ in range(5):
+            if self.try_acquire():
+                break
+            time.sleep(0.05)
+        else:
             raise RunDirError(f"{self.path.parent} is being written by "
                               f"{describe_holder(self.path.parent)}; two processes must not "
                               f"write one run. Wait for it to end or stop it (Ctrl-C or "
@@ -68,6 +75,12 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
+    def __del__(self) -> None:
+        try:
+            self.release()  # a lock dropped without release() (an error path) is let go
+        except OSError:
+            pass
+
     def __enter__(self) -> "RunLock":
         self.acquire()
         return self
@@ -83,7 +96,7 @@ def is_locked(run_path: str | Path) -> bool:
         return False
     probe = RunLock(run_path)
     try:
-        if probe.try_acquire():
+        if probe.try_acquire(shared=True):
             probe.release()
             return False
     except OSError:
@@ -110,7 +123,7 @@ def describe_holder(run_path: str | Path) -> str:
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
-    def _lock(fd: int) -> bool:
+    def _lock(fd: int, shared: bool = False) -> bool:
         os.lseek(fd, _WIN_OFFSET, os.SEEK_SET)
         try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -124,9 +137,9 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
 else:
     import fcntl
 
-    def _lock(fd: int) -> bool:
+    def _lock(fd: int, shared: bool = False) -> bool:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
         return True

@@ -33,7 +33,7 @@ from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemo
 from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
                                RunStarted, Sink, Stage, StepLogged, drop_steps_after)
 from ftgui.core.measure import TokenCounter, peak_memory
-from ftgui.core.runs import RunDir, claim_run_dir, lock_for_resume
+from ftgui.core.runs import RunDir, check_resume_config, claim_run_dir, lock_for_resume
 from ftgui.core.wording import describe_error, first_line
 
 log = logging.getLogger("ftgui")
@@ -186,6 +186,7 @@ class Runner:
             "dataset": cfg.data.source, "device": device.description,
             "total_params": total, "trainable_params": trainable, **s,
             "data_summary": data_lines,
+            "config": cfg.to_dict(),  # as run: a resume refuses edits that change the result
         }
         self._summary.pop("writer", None)  # written by earlier versions; the lock tells now
         self._summary.setdefault("started_at", time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -202,6 +203,7 @@ class Runner:
                 self._checkpoint = rd.latest_checkpoint()
             else:
                 self._lock, self._checkpoint = lock_for_resume(rd.path)
+            check_resume_config(rd.path, self.config)  # before any slow work
             if self.is_main:
                 self._tidy_for_resume(rd)
             return rd.path

@@ -283,3 +283,40 @@ def lock_for_resume(run_dir: str | Path) -> tuple[RunLock, Path | None]:
     except BaseException:
         lock.release()
         raise
+
+
+# keys a resume may change: they decide when to log, evaluate, save or stop, and where the
+# processes meet, not what is learned
+RESUME_SAFE_KEYS = frozenset({
+    "training.output_dir", "training.max_steps", "training.logging_steps",
+    "training.eval_steps", "training.save_steps", "training.save_total_limit",
+    "training.master_addr", "training.master_port", "training.node_rank"})
+
+
+def config_changes(before: dict, after: dict) -> list[str]:
+    """``section.key: old -> new`` for each key whose change alters what a run learns."""
+    def flat(d: dict) -> dict:
+        return {f"{s}.{k}": v for s, sec in d.items() if isinstance(sec, dict)
+                for k, v in sec.items()}
+    a, b = flat(before), flat(after)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys())
+            if k not in RESUME_SAFE_KEYS and a.get(k) != b.get(k)]
+
+
+def check_resume_config(run_dir: str | Path, config, against: dict | None = None) -> None:
+    """Refuse to resume with settings that differ from those the run started with
+    (recorded in summary.json; ``against``: another config to compare instead) in any key
+    that changes the result. Runs from before the record are not checked."""
+    rd = RunDir(run_dir)
+    as_run = against if against is not None else rd.summary().get("config")
+    if not isinstance(as_run, dict):
+        return
+    changed = config_changes(as_run, config.to_dict())
+    if changed:
+        shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more"
+                                          if len(changed) > 5 else "")
+        raise RunDirError(f"{rd.path}: the settings differ from those the run was started "
+                          f"with ({shown}), and a resume must go on training the same "
+                          f"thing. Undo the change, or start a new run with it. Only "
+                          f"max_steps and the logging, evaluation and save steps may "
+                          f"change on resume.", field=None)

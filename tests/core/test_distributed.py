@@ -113,3 +113,31 @@ def test_two_processes_stop_and_resume(tiny_config, tmp_path):
     assert steps == list(range(1, stopped_at + 7))
     assert (run.model_dir / "model.safetensors").exists()
     assert not run.stop_path.exists()
+
+
+def test_fail9_sigusr1_to_every_process_stops_all_ranks_at_one_step(tiny_config, tmp_path):
+    """Slurm's --signal=USR1@N signals every process of the job: the ftgui launcher,
+    torchrun and both ranks. All stop after the same step with one checkpoint, exit 0."""
+    import psutil
+    path = _config(tiny_config, tmp_path, "run", max_steps=400, batch_size=4, nproc=2,
+                   save_total_limit=None)
+    run = RunDir(tmp_path / "run")
+    proc = _ftgui("train", str(path))
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if any(e.kind == "step" and e.step >= 3 for e in read_events(run.events_path)):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0]
+    family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    assert len(family) >= 4          # ftgui, torchrun, two ranks
+    for pid in family:
+        os.kill(pid, signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    summary = run.summary()
+    assert summary["status"] == "stopped", out
+    cp = run.latest_checkpoint()
+    assert cp.name == f"checkpoint-{summary['steps']}"
+    assert {p.name for p in cp.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
+    assert not run.stop_path.exists()

@@ -351,3 +351,88 @@ def test_fail10_divergence_stops_keeps_the_last_good_checkpoint_and_says_why(tin
         [f"checkpoint-{n}" for n in range(1, diverged_at)][-len(run.checkpoints()):]
     ends = [e.status for e in read_events(run.events_path) if e.kind == "finished"]
     assert ends == ["diverged"]
+
+
+# ---- issue 15, fail 9: SIGTERM / SIGUSR1 act like Stop; --resume-if-exists ------------------
+def _signal_after_first_step(proc, run_dir, sig):
+    events = Path(run_dir) / "events.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if events.exists() and any(e.kind == "step" for e in read_events(events)):
+            proc.send_signal(sig)
+            return proc.wait(timeout=120)
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no step before the process ended: {proc.stderr.read().decode()[-2000:]}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_fail9_sigterm_stops_with_a_checkpoint_and_resume_if_exists_continues(
+        tiny_config, tmp_path, sig):
+    cfg = tiny_config(training={"max_steps": 300, "save_steps": 1000, "logging_steps": 1})
+    cfg.save(tmp_path / "cfg.yaml")
+    proc = _start("train", str(tmp_path / "cfg.yaml"))
+    assert _signal_after_first_step(proc, cfg.training.output_dir, sig) == 0, \
+        proc.stderr.read().decode()[-2000:]
+    assert f"{sig.name}: stopping after this step" in proc.stderr.read().decode()
+    run = RunDir(cfg.training.output_dir)
+    s = run.summary()
+    assert s["status"] == "stopped" and 0 < s["steps"] < 300
+    assert run.latest_checkpoint().name == f"checkpoint-{s['steps']}"   # nothing lost
+    if sig == signal.SIGUSR1:
+        return
+    # the requeued job runs the same command line again, with --resume-if-exists
+    r = _cli("train", str(tmp_path / "cfg.yaml"), "--resume-if-exists")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Resuming the run in" in r.stderr
+    assert f"Resuming from checkpoint-{s['steps']}" in r.stdout + r.stderr
+    assert run.status() == "finished" and _steps(run) == list(range(1, 301))
+    r = _cli("train", str(tmp_path / "cfg.yaml"), "--resume-if-exists")
+    assert r.returncode == 0 and "already finished" in r.stdout
+    # a config of other settings is refused, naming the key; without the flag as before
+    r = _cli("train", str(tmp_path / "cfg.yaml"), "--resume-if-exists",
+             "--set", "training.learning_rate=0.5")
+    assert r.returncode == 2 and "training.learning_rate: 0.001 -> 0.5" in r.stderr
+    r = _cli("train", str(tmp_path / "cfg.yaml"))
+    assert r.returncode == 2 and "already holds a run" in r.stderr
+
+
+def test_weak_resume_after_editing_config_refuses_with_the_changed_keys(tiny_config):
+    from ftgui.core.config import RunConfig
+    from ftgui.core.errors import RunDirError
+    cfg = tiny_config(training={"max_steps": 8, "save_steps": 2})
+    out = []
+
+    def stop_at_2(e):
+        if e.kind == "step" and e.step >= 2:
+            out[0].request_stop()
+    run_config(cfg, [stop_at_2], runner_out=out)
+    run = RunDir(cfg.training.output_dir)
+    edited = RunConfig.load(run.config_path)
+    edited.data.block_size = 16
+    edited.training.seed = 8
+    edited.save(run.config_path)
+    with pytest.raises(RunDirError, match=r"data\.block_size: 32 -> 16; training\.seed: 7 -> 8"):
+        resume_run(run.path)
+    assert _steps(run) == [2]     # nothing was trained again
+    edited.data.block_size, edited.training.seed = 32, 7
+    edited.training.max_steps, edited.training.logging_steps = 6, 1   # may change
+    edited.save(run.config_path)
+    assert resume_run(run.path)["steps"] == 6
+
+
+def test_weak_two_crashes_in_one_second_get_two_crash_logs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "state"))
+    from ftgui import cli
+    from ftgui.paths import log_dir
+
+    def bug(args):
+        raise RuntimeError(f"bug number {len(list(log_dir().glob('crash-*.log')))}")
+    monkeypatch.setattr(cli, "_commands", lambda: {"runs": bug})
+    assert cli.main(["runs"]) == 1 and cli.main(["runs"]) == 1   # (well within a second)
+    logs = sorted(log_dir().glob("crash-*.log"))
+    assert len(logs) == 2
+    assert {("bug number 0" in p.read_text()) for p in logs} == {True, False}
+    err = capsys.readouterr().err
+    assert all(str(p) in err for p in logs)
