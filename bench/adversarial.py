@@ -225,34 +225,37 @@ def cases(work: Path, model: Path) -> dict:
     c["export_disk_full"] = ("disk full during `ftgui export --format merged` "
                              "(RLIMIT_FSIZE half the weights)", export_full)
 
-    def damaged():
-        d = work / "damaged_checkpoint"
-        d.mkdir()
-        run = stopped_run(model, d / "run")
-        damage_pickle(run / "checkpoints" / "checkpoint-4" / "optimizer.pt")
-        before = snapshot([run / "checkpoints"])
-        res = ftgui(["resume", str(run)])
-        res["inputs_unchanged"] = snapshot([run / "checkpoints"]) == before
-        shutil.rmtree(run / "checkpoints" / "checkpoint-4")
-        res["after_deleting_it"] = ftgui(["resume", str(run)])["rc"]
-        return res
-    c["damaged_checkpoint"] = ("resume from a checkpoint whose optimizer.pt pickle is "
-                               "garbage (zip intact)", damaged)
+    def resume_case(name, what, spoil, after=None):
+        """A stopped run (checkpoints 2 and 4), spoiled, then `ftgui resume`d."""
+        def go():
+            d = work / name
+            d.mkdir()
+            run = stopped_run(model, d / "run")
+            spoil(d, run)
+            before = snapshot([run / "checkpoints"])
+            res = ftgui(["resume", str(run)])
+            res["inputs_unchanged"] = snapshot([run / "checkpoints"]) == before
+            if after:
+                res.update(after(run))
+            return res
+        c[name] = (what, go)
 
-    def changed_model():
+    def delete_and_resume(run):
+        shutil.rmtree(run / "checkpoints" / "checkpoint-4")
+        return {"after_deleting_it": ftgui(["resume", str(run)])["rc"]}
+
+    resume_case("damaged_checkpoint", "resume from a checkpoint whose optimizer.pt pickle "
+                "is garbage (zip intact)",
+                lambda d, run: damage_pickle(run / "checkpoints" / "checkpoint-4" /
+                                             "optimizer.pt"), delete_and_resume)
+
+    def other_model(d, run):
         from tiny_model import make_tiny_model
-        d = work / "changed_model"
-        d.mkdir()
-        run = stopped_run(model, d / "run")
         other = make_tiny_model(d / "other", n_positions=128)
         cfg = run / "config.yaml"
         cfg.write_text(cfg.read_text().replace(str(model), str(other)))
-        before = snapshot([run / "checkpoints"])
-        res = ftgui(["resume", str(run)])
-        res["inputs_unchanged"] = snapshot([run / "checkpoints"]) == before
-        return res
-    c["changed_model"] = ("resume after model.source in the run's config.yaml was "
-                          "changed to another size", changed_model)
+    resume_case("changed_model", "resume after model.source in the run's config.yaml was "
+                "changed to another size", other_model)
 
     def received():
         d = work / "trust"

@@ -671,7 +671,7 @@ def checkpoint_error_for(exc: BaseException, checkpoint: Path,
         text = str(e)
         if "size mismatch" in text:
             first = next((ln.strip() for ln in text.splitlines() if "size mismatch" in ln),
-                         "size mismatch")
+                         "size mismatch").rstrip(".")
             return RunDirError(
                 f"{rd.config_path}: the model is not the one {checkpoint.name} was trained "
                 f"with ({_short(first)}). Put back the model.source (and method) the run "
@@ -679,12 +679,15 @@ def checkpoint_error_for(exc: BaseException, checkpoint: Path,
         if isinstance(e, (pickle.UnpicklingError, zipfile.BadZipFile, EOFError,
                           SafetensorError)) or \
                 isinstance(e, RuntimeError) and "PytorchStreamReader" in text:
+            # torch's own text for a bad pickle is about weights_only, not the damage
+            why = type(e).__name__ if isinstance(e, pickle.UnpicklingError) \
+                else _short(first_line(e))
             earlier = [c for c in rd.checkpoints() if c != checkpoint]
             then = (f"from {earlier[-1].name}" if earlier else "from the start (no other "
                     f"checkpoint is complete)")
             return RunDirError(
                 f"{checkpoint}: this checkpoint is damaged and cannot be read "
-                f"({_short(first_line(e))}). Delete that folder, then 'ftgui resume "
+                f"({why}). Delete that folder, then 'ftgui resume "
                 f"{rd.path}' continues {then}.", field="training.output_dir")
     return None
 

@@ -87,3 +87,22 @@ def test_evaluate_asks_and_no_measures_nothing(qtbot, received_run, answers):
     assert len(asked) == 1 and "modeling_tiny_remote.py" in asked[0][1]
     assert not card.evaluating and "Not evaluated" in card.perplexity.text()
     assert "perplexity_before" not in json.loads((received_run / "summary.json").read_text())
+
+
+def test_resume_asks_before_running_a_received_runs_code(qtbot, window, received_run,
+                                                         answers):
+    from ftgui.core.runs import RunDir
+    asked, queue = answers
+    RunDir(received_run).write_summary({"status": "stopped", "steps": 0})
+    queue.append(False)
+    window._resume_dir(str(received_run))
+    assert len(asked) == 1 and "modeling_tiny_remote.py" in asked[0][1]
+    assert not window.running and "Not resumed" in window.banner.text()
+    assert not trust.store_path().exists()
+
+    queue.append(True)   # approved: the resume goes on (and stops at the missing data)
+    window._resume_dir(str(received_run))
+    qtbot.waitUntil(lambda: not window.running and "data.source" in window.banner.text(),
+                    timeout=60000)
+    assert len(asked) == 2
+    assert not trust.pending(trust.resume_sources(received_run))
