@@ -190,6 +190,9 @@ def step_plot(y_label: str, object_name: str) -> pg.PlotWidget:
     item = w.getPlotItem()
     item.setLabel("bottom", "step")
     item.setLabel("left", y_label)
+    # "learning rate (x1e-05)" is cut off beside a small plot and "grad norm (x0.001)"
+    # reads as a grad norm of 400: the values as they are
+    item.getAxis("left").enableAutoSIPrefix(False)
     item.getViewBox().setLimits(xMin=-0.5, minXRange=2)
     return w
 

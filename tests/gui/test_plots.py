@@ -190,6 +190,11 @@ def test_first_points_whole_steps_from_zero_dots_labels_and_legend(plots, qtbot)
               for w in [plots.loss_plot] + [w for w, _ in plots.small.values()]}
     assert labels == {"lossPlot": "loss", "lrPlot": "learning rate",
                       "gradPlot": "grad norm", "tputPlot": "tokens / s"}
+    # values as they are: no "(x1e-05)" added to a label, which a small plot cuts off
+    plots.lr_curve.setData([1, 2], [2e-5, 3e-5])
+    lr_axis = plots.small["lr"][0].getPlotItem().getAxis("left")
+    lr_axis.setRange(2e-5, 3e-5)
+    assert lr_axis.labelString().count("x1e") == 0 and "learning rate" in lr_axis.labelString()
     # the legend sits above the data area, where it can cover no point
     legend = plots.legend.sceneBoundingRect()
     assert legend.bottom() <= vb.sceneBoundingRect().top() + 1
