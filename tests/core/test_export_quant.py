@@ -114,3 +114,13 @@ def test_cli_prints_the_perplexity_of_the_file_read_back(trained_run, tmp_path, 
         main(["export", str(trained_run), "--format", "gguf", "--out", str(out), "--force",
               "--outtype", "q3_k"])
     assert exit_.value.code == 2 and "q4_0" in capsys.readouterr().err
+
+
+def test_tied_llama_keeps_its_embedding_finer(tmp_path):
+    """No output matrix (tied to the embedding, as SmolLM2): llama-quantize treats the
+    embedding as the output and keeps it finer, so q4_0 writes it in q8_0."""
+    make_tiny_llama(tmp_path / "m", tie=True)
+    (tmp_path / "g").mkdir()
+    types = _types(write_gguf(tmp_path / "m", tmp_path / "g" / "m.gguf", "q4_0"))
+    assert "output.weight" not in types and types["token_embd.weight"] == "Q8_0"
+    assert types["blk.0.ffn_up.weight"] == "Q4_0"

@@ -7,9 +7,10 @@ llama-quantize's ``llama_tensor_get_type``, gguf-py 0.19):
 - f32 / f16 / bf16 / q8_0 (what the converter itself writes): every other matrix, token
   embedding and output included, in that type.
 - q4_0 / q4_1 / q5_0 / q5_1 (what llama-quantize makes from an f16 file): the matrices and the
-  token embedding in that type; the output matrix in q8_0. llama-quantize gives the output
-  q6_K, a k-quant the ``gguf`` library cannot write, and the output is the tensor whose
-  precision matters most; q8_0 is the nearest it can write.
+  token embedding in that type; the output matrix (the token embedding when the model ties
+  them and has no output matrix) in q8_0. llama-quantize gives that tensor q6_K, a k-quant
+  the ``gguf`` library cannot write, and it is the tensor whose precision matters most;
+  q8_0 is the nearest it can write.
 - A matrix whose rows are not a whole number of blocks (32 values for the q-types) falls back
   to f16, as the converter does.
 """
@@ -43,8 +44,9 @@ def file_type(outtype: str):
     return gguf.LlamaFileType[TYPES[outtype][1]]
 
 
-def tensor_type(name: str, shape: tuple[int, ...], outtype: str):
-    """The GGMLQuantizationType this tensor is written in for ``outtype``."""
+def tensor_type(name: str, shape: tuple[int, ...], outtype: str, has_output: bool = True):
+    """The GGMLQuantizationType this tensor is written in for ``outtype``; ``has_output``:
+    whether the file has an output matrix of its own (else the embedding serves as one)."""
     import gguf
 
     Q = gguf.GGMLQuantizationType
@@ -52,7 +54,8 @@ def tensor_type(name: str, shape: tuple[int, ...], outtype: str):
             or name.startswith("position_embd"):
         return Q.F32
     wanted = qtype(TYPES[outtype][0])
-    if outtype in LEGACY_Q and name == "output.weight":
+    if outtype in LEGACY_Q and (name == "output.weight"
+                                or (name == "token_embd.weight" and not has_output)):
         wanted = Q.Q8_0
     block, _ = gguf.GGML_QUANT_SIZES[wanted]
     if shape[-1] % block:

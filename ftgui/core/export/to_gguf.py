@@ -304,7 +304,9 @@ def plan(model_dir: str | Path, outtype: str = "f16"):
     model_dir = Path(model_dir)
     cfg = check_supported(model_dir)
     tensors = _tensors(cfg, _Weights(model_dir))
-    types = [(n, shape, quantize.tensor_type(n, shape, outtype)) for n, shape, _ in tensors]
+    has_output = any(n == "output.weight" for n, _, _ in tensors)
+    types = [(n, shape, quantize.tensor_type(n, shape, outtype, has_output))
+             for n, shape, _ in tensors]
     return cfg, tensors, types
 
 
