@@ -162,6 +162,12 @@ class Runner:
             model.resize_token_embeddings(len(tokenizer))
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
+        # No KV cache while training: with it on, every forward also fills one (tiny
+        # GPT-2, batch 8 x ~230 tokens: 183 vs 131 ms a step; bench/NOTES.md, issue 22).
+        # The final model is saved with the setting it came with (_save_final).
+        self._use_cache = getattr(model.config, "use_cache", None)
+        if self._use_cache:
+            model.config.use_cache = False
         if cfg.model.method == "lora":
             from transformers import set_seed
             set_seed(cfg.training.seed)  # the adapters' initial weights depend on it
@@ -464,6 +470,8 @@ class Runner:
                 p, save_embedding_layers=False),
                                                          tokenizer.save_pretrained(p)))
             model = model.merge_and_unload()
+        if getattr(self, "_use_cache", None):
+            model.config.use_cache = True
         _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
                                                    tokenizer.save_pretrained(p)))
         if self.config.model.trust_remote_code:  # its code, copied by save_pretrained,

@@ -82,3 +82,23 @@ def test_empty_output_dir_makes_a_run_in_the_runs_folder(tiny_config, monkeypatc
     run_config(cfg)
     runs = list_runs()
     assert len(runs) == 1 and runs[0].path.name.startswith("tiny-gpt2")
+
+
+def test_training_fills_no_kv_cache_and_the_saved_model_keeps_its_setting(tiny_config):
+    # use_cache on made every training forward also fill a KV cache (bench/NOTES.md)
+    from ftgui.core.runner import Runner
+
+    cfg = tiny_config(training={"max_steps": 3, "save_steps": 2})
+    runner = Runner(cfg)
+    runner.setup()
+    caches = []
+    model = runner.trainer.model
+    model.transformer.register_forward_hook(
+        lambda mod, args, out: caches.append(out.past_key_values))
+    try:
+        runner.train()
+    finally:
+        runner.cleanup()
+    assert len(caches) >= 3 and all(c is None for c in caches)
+    run = RunDir(cfg.training.output_dir)
+    assert json.loads((run.model_dir / "config.json").read_text())["use_cache"] is True
