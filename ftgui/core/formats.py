@@ -33,7 +33,7 @@ MEDIA_NAMES = ("images", "image", "audios", "audio", "videos", "video", "image_u
                "image_path", "audio_path", "pixel_values")
 META_NAMES = {"id", "uuid", "source", "category", "tools", "label", "url", "link", "name",
               "topic", "model", "timestamp", "type", "lang", "language", "dataset", "split",
-              "data_source", "index", "score", "tags", "license", "title", "functions",
+              "data_source", "index", "score", "tags", "license", "functions",
               "kto_tag", "ability", "domain", "task", "subset"}
 PREFERENCE_PAIRS = (("chosen", "rejected"), ("preferred_output", "non_preferred_output"),
                     ("response_j", "response_k"), ("chosen_messages", "rejected_messages"))
