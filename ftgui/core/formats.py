@@ -44,10 +44,8 @@ ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assi
 MEDIA_PARTS = ("image", "image_url", "input_image", "audio", "input_audio", "video",
                "video_url", "file")
 TOOL_MODELS = "Qwen/Qwen2.5-0.5B-Instruct or meta-llama/Llama-3.1-8B-Instruct"
-ROLE_KEYS = ("messages", "prompt", "input", "response", "system", "tools", "text")
 SETTING = {"messages": "messages_column", "prompt": "prompt_column", "input": "input_column",
-           "response": "response_column", "text": "text_column", "system": "system_column",
-           "tools": "tools_column"}
+           "response": "response_column", "text": "text_column", "system": "system_column"}
 
 
 @dataclass

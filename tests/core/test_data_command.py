@@ -7,7 +7,6 @@ import shutil
 import pytest
 
 from ftgui.cli import main
-from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir
 from tiny_model import FIXTURES
 
