@@ -287,3 +287,17 @@ def test_dolly_rows_with_context_are_kept_not_dropped(tok):
     assert full > 72 and p.train.lengths()[0] == 72
     lengths = [len(sft.encode(c, tok, False)[0]) for c in r.train]
     assert p.stats["train_block_size_95"] == max(lengths)  # 95 % of 3 examples: all 3
+
+
+def test_gzipped_jsonl_and_eval_split_names(tmp_path):
+    import gzip
+    folder = tmp_path / "d"
+    folder.mkdir()
+    rows = (F / "c4.jsonl").read_bytes()
+    (folder / "train.jsonl.gz").write_bytes(gzip.compress(rows))
+    (folder / "eval.jsonl").write_bytes(rows.splitlines(keepends=True)[0])
+    r = data_mod.load_raw(DataConfig(source=str(folder / "train.jsonl.gz"), validation=None))
+    assert r.format == "text" and len(r.train) == 3
+    r = data_mod.load_raw(DataConfig(source=str(folder)))
+    assert r.validation_from == "the folder's validation split (eval.jsonl)"
+    assert r.splits == {"train": 3, "validation": 1}
