@@ -16,10 +16,12 @@ def report(stats: dict, block_size: int) -> dict:
     """The report's fields from ``data.prepare``'s stats."""
     fmt = stats.get("format", "text")
     rows = stats.get("train_rows", 0)
-    examples = {"kept": stats.get("train_kept", rows), "truncated": stats.get("train_truncated", 0),
+    examples = {"kept": stats.get("train_kept", rows),
+                "truncated": stats.get("train_truncated", 0),
                 "dropped": stats.get("train_dropped", 0)}
     return {"format": fmt, "detected": stats.get("detected", False),
-            "columns": stats.get("columns", {}), "ignored_columns": stats.get("ignored_columns", {}),
+            "columns": stats.get("columns", {}),
+            "ignored_columns": stats.get("ignored_columns", {}),
             "splits": stats.get("splits", {}), "validation_from": stats.get("validation_from"),
             "block_size": block_size, "examples": examples,
             "block_size_95": stats.get("train_block_size_95") if fmt != "text" else None}

@@ -41,7 +41,7 @@ def read_rows(path: str | Path, field: str = "data.source") -> list[dict]:
         raise DataError(f"{field}: {p} is not a regular file; give a data file.",
                         field=field)
     suffix = p.suffix.lower()
-    gz = suffix == ".gz" and Path(p.stem).suffix.lower() in SUFFIXES[:-1]
+    gz = suffix == ".gz" and is_data_file(p)
     if gz:  # hh-rlhf and others ship .jsonl.gz
         suffix = Path(p.stem).suffix.lower()
     if suffix not in SUFFIXES:
@@ -190,10 +190,17 @@ def _read_parquet(p: Path, field: str) -> list[dict]:
                         field=field) from None
 
 
+def is_data_file(p: Path) -> bool:
+    """A file read_rows reads: a known suffix, or one of them gzipped (.jsonl.gz)."""
+    suffix = p.suffix.lower()
+    inner = Path(p.stem).suffix.lower()
+    return suffix in SUFFIXES or (suffix == ".gz" and inner in SUFFIXES and inner != ".parquet")
+
+
 def split_files(folder: Path) -> dict[str, list[Path]]:
     """Data files in a folder, grouped by split when their names say so
     (train.jsonl, valid.txt, ...); everything else counts as train."""
-    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in SUFFIXES)
+    files = sorted(f for f in folder.iterdir() if f.is_file() and is_data_file(f))
     out: dict[str, list[Path]] = {}
     for f in files:
         stem = f.stem.lower()

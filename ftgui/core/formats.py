@@ -33,7 +33,7 @@ MEDIA_NAMES = ("images", "image", "audios", "audio", "videos", "video", "image_u
                "image_path", "audio_path", "pixel_values")
 META_NAMES = {"id", "uuid", "source", "category", "tools", "label", "url", "link", "name",
               "topic", "model", "timestamp", "type", "lang", "language", "dataset", "split",
-              "data_source", "index", "score", "tags", "license", "title", "functions",
+              "data_source", "index", "score", "tags", "license", "functions",
               "kto_tag", "ability", "domain", "task", "subset"}
 PREFERENCE_PAIRS = (("chosen", "rejected"), ("preferred_output", "non_preferred_output"),
                     ("response_j", "response_k"), ("chosen_messages", "rejected_messages"))
@@ -44,10 +44,8 @@ ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assi
 MEDIA_PARTS = ("image", "image_url", "input_image", "audio", "input_audio", "video",
                "video_url", "file")
 TOOL_MODELS = "Qwen/Qwen2.5-0.5B-Instruct or meta-llama/Llama-3.1-8B-Instruct"
-ROLE_KEYS = ("messages", "prompt", "input", "response", "system", "tools", "text")
 SETTING = {"messages": "messages_column", "prompt": "prompt_column", "input": "input_column",
-           "response": "response_column", "text": "text_column", "system": "system_column",
-           "tools": "tools_column"}
+           "response": "response_column", "text": "text_column", "system": "system_column"}
 
 
 @dataclass

@@ -7,7 +7,6 @@ import shutil
 import pytest
 
 from ftgui.cli import main
-from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir
 from tiny_model import FIXTURES
 
@@ -119,3 +118,18 @@ def test_the_untouchable_weights_do_raise(tiny_config, untouchable_model, capsys
     cfg.save(path)
     assert main(["train", path]) == 2
     assert "could not load the model" in capsys.readouterr().err
+
+
+def test_context_length_comes_from_the_gguf_header(tmp_path):
+    """block_size is checked against a GGUF's own context length without loading it."""
+    from ftgui.core import models
+    from ftgui.core.config import ModelConfig
+    from ftgui.core.errors import ConfigError
+    from ftgui.selftest import _tiny_gguf
+
+    gguf = _tiny_gguf(tmp_path)
+    cfg = ModelConfig(source=str(gguf))
+    assert models.context_length_of(cfg) == 1024
+    models.check_block_size(cfg, 1024)
+    with pytest.raises(ConfigError, match="2048 is above the model's context length of 1024"):
+        models.check_block_size(cfg, 2048)

@@ -206,10 +206,10 @@ def test_script_embeds_ftgui_reading_and_the_detected_columns(tiny_config):
     assert config["data"]["validation"] == "validation"
     for fn in (formats.detect, formats.row_to_chat, formats._messages, sft.encode_fitting):
         assert inspect.getsource(fn) in text
-    assert "ftgui" not in [n.split(".")[0] for n in _imported_names(text)]
+    assert "ftgui" not in [n.split(".")[0] for n in _modules_imported(text)]
 
 
-def _imported_names(text: str) -> list[str]:
+def _modules_imported(text: str) -> list[str]:
     out = []
     for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):

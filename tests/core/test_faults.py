@@ -320,7 +320,9 @@ def test_every_from_pretrained_in_the_core_says_trust_remote_code():
         assert not re.search(r"trust_remote_code\s*=\s*True", text), f
         assert "torch.load(" not in text or "weights_only=True" in text, f
     models = (core / "models.py").read_text(encoding="utf-8")
-    assert models.count("hub_kwargs(src, cfg.trust_remote_code") == 3
+    # tokenizer, model and (for the context length, before any weights) config
+    assert models.count("hub_kwargs(src, cfg.trust_remote_code") == 3 \
+        == models.count(".from_pretrained(")
 
 
 # ---- issue 15, fail 10: divergence ------------------------------------------------------------

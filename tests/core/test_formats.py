@@ -44,7 +44,8 @@ CASES = {
     "alpaca.json": ("instruction", {"prompt": "instruction", "input": "input",
                                     "response": "output"}, 3, [],
                     [("user", "Give three tips for staying healthy."),
-                     ("assistant", "1. Eat a balanced diet.\n2. Exercise regularly.\n3. Sleep well.")]),
+                     ("assistant",
+                      "1. Eat a balanced diet.\n2. Exercise regularly.\n3. Sleep well.")]),
     "dolly.jsonl": ("instruction", {"prompt": "instruction", "input": "context",
                                     "response": "response"}, 3, ["category"],
                     [("user", "When did the airline start operating?\n\nBlue Air is a small "
@@ -255,7 +256,8 @@ def test_long_chat_is_cut_from_the_prompt_side(tok):
     cut; an example whose final response alone is longer than the block is dropped."""
     chat = [{"role": "system", "content": "Be kind."},
             {"role": "user", "content": "one " * 30}, {"role": "assistant", "content": "first"},
-            {"role": "user", "content": "two " * 10}, {"role": "assistant", "content": "second answer"}]
+            {"role": "user", "content": "two " * 10},
+            {"role": "assistant", "content": "second answer"}]
     full, _ = sft.encode(chat, tok, False)
     last_two = [chat[0]] + chat[3:]
     short, short_labels = sft.encode(last_two, tok, False)
@@ -283,6 +285,19 @@ def test_dolly_rows_with_context_are_kept_not_dropped(tok):
     assert [int(y) for y in labels if y != -100] == want
     full = len(sft.encode(r.train[0], tok, False)[0])
     assert full > 72 and p.train.lengths()[0] == 72
-    import numpy as np
     lengths = [len(sft.encode(c, tok, False)[0]) for c in r.train]
     assert p.stats["train_block_size_95"] == max(lengths)  # 95 % of 3 examples: all 3
+
+
+def test_gzipped_jsonl_and_eval_split_names(tmp_path):
+    import gzip
+    folder = tmp_path / "d"
+    folder.mkdir()
+    rows = (F / "c4.jsonl").read_bytes()
+    (folder / "train.jsonl.gz").write_bytes(gzip.compress(rows))
+    (folder / "eval.jsonl").write_bytes(rows.splitlines(keepends=True)[0])
+    r = data_mod.load_raw(DataConfig(source=str(folder / "train.jsonl.gz"), validation=None))
+    assert r.format == "text" and len(r.train) == 3
+    r = data_mod.load_raw(DataConfig(source=str(folder)))
+    assert r.validation_from == "the folder's validation split (eval.jsonl)"
+    assert r.splits == {"train": 3, "validation": 1}
