@@ -320,9 +320,10 @@ def test_every_from_pretrained_in_the_core_says_trust_remote_code():
         assert not re.search(r"trust_remote_code\s*=\s*True", text), f
         assert "torch.load(" not in text or "weights_only=True" in text, f
     models = (core / "models.py").read_text(encoding="utf-8")
-    # tokenizer, model and (for the context length, before any weights) config
-    assert models.count("hub_kwargs(src, cfg.trust_remote_code") == 3 \
-        == models.count(".from_pretrained(")
+    # tokenizer, model (its arguments reused by the GGUF loader) and, for the context
+    # length before any weights, config
+    assert models.count("hub_kwargs(src, cfg.trust_remote_code") == 3
+    assert models.count(".from_pretrained(") == 4 and models.count("**kw)") == 1
 
 
 # ---- issue 15, fail 10: divergence ------------------------------------------------------------
