@@ -111,8 +111,7 @@ def _runs(args) -> int:
 def _compare(args) -> int:
     from pathlib import Path
 
-    from ftgui.core.compare import config_differences, format_differences, load_runs, \
-        write_loss_png
+    from ftgui.core.compare import config_differences, format_differences, load_runs
 
     if len(args.run_dirs) < 2:
         raise FtguiError("compare: give at least two run folders.")
@@ -122,6 +121,7 @@ def _compare(args) -> int:
                          f"replace it. Nothing was written.")
     runs = load_runs(args.run_dirs)
     print(format_differences(runs, config_differences(runs)))
+    from ftgui.gui.compare_png import write_loss_png   # PySide6 is a dependency already
     write_loss_png(runs, out)
     print(f"\nLoss curves written to {out}")
     return 0

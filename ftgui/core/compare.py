@@ -1,8 +1,9 @@
-"""Compare runs: their loss curves, the config keys whose values differ, one PNG of the curves.
+"""Compare runs: their loss curves and the config keys whose values differ.
 
     runs = load_runs([a, b])
     config_differences(runs)    # [("training.learning_rate", [0.001, 0.0002]), ...]
-    write_loss_png(runs, "compare.png")
+    loss_series(runs)           # what the PNG of `ftgui compare --out` draws
+                                # (gui/compare_png.py, with pyqtgraph on an offscreen surface)
 
 Read from the run folders only (events.jsonl, config.yaml, summary.json), never from a live
 run, so it works for runs copied from elsewhere and for stopped or failed ones.
@@ -16,8 +17,11 @@ from pathlib import Path
 from ftgui.core.errors import FtguiError
 from ftgui.core.events import EvalLogged, StepLogged, read_events
 from ftgui.core.history import raw_config
-from ftgui.core.pngplot import PALETTE, Series, line_plot, write_png
 from ftgui.core.runs import RunDir
+
+# tab10, the palette people know from matplotlib: run i gets colour i, in the window too
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 # keys that differ between any two runs and say nothing about how they differ
 IGNORED_KEYS = ("training.output_dir",)
@@ -121,6 +125,14 @@ def show_value(value) -> str:
     return text if len(text) <= 48 else "..." + text[-45:]
 
 
+@dataclass
+class Series:
+    label: str
+    points: list[tuple[float, float]]
+    color: tuple[int, int, int]
+    style: str = "line"  # line | markers
+
+
 def loss_series(runs: list[RunCurves], with_eval: bool = True) -> list[Series]:
     series = []
     for i, r in enumerate(runs):
@@ -132,9 +144,8 @@ def loss_series(runs: list[RunCurves], with_eval: bool = True) -> list[Series]:
     return series
 
 
-def write_loss_png(runs: list[RunCurves], out: str | Path, with_eval: bool = True,
-                   width: int = 900, height: int = 540) -> Path:
-    """The runs' training-loss curves overlaid (validation losses as squares) as a PNG."""
+def check_loss_plot(runs: list[RunCurves], out: str | Path) -> Path:
+    """The PNG file the runs' loss curves go to, or why they cannot be drawn there."""
     if not any(r.train for r in runs):
         raise CompareError("None of these runs has logged a training loss yet (no 'step' "
                            "events in events.jsonl); there is nothing to plot.")
@@ -142,7 +153,4 @@ def write_loss_png(runs: list[RunCurves], out: str | Path, with_eval: bool = Tru
     if out.suffix.lower() != ".png":
         raise CompareError(f"{out}: the plot is written as PNG; give a file name ending in "
                            f".png.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    canvas = line_plot(loss_series(runs, with_eval), title="Training loss", xlabel="step",
-                       ylabel="loss", width=width, height=height, integer_x=True)
-    return write_png(canvas, out)
+    return out

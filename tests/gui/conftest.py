@@ -32,18 +32,32 @@ def make_config(tmp_path, tiny_model_dir):
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    from PySide6.QtCore import QSettings
+    """The main window; on teardown it must leave no thread running and no top-level
+    window behind (napari's leaked-widget check)."""
+    from PySide6.QtCore import QSettings, QThread
+    from PySide6.QtWidgets import QApplication
 
     from ftgui.gui.main_window import MainWindow
     from ftgui.gui.worker import wait_for_tasks
 
+    before = set(QApplication.topLevelWidgets())
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
     yield win
     if win.running:  # a failed test must not leave a training thread behind
         win.stop()
         qtbot.waitUntil(lambda: not win.running, timeout=60000)
-    wait_for_tasks(30000)
+    assert wait_for_tasks(30000), "background tasks still running after the test"
+    threads = [t.objectName() or repr(t) for t in win.findChildren(QThread) if t.isRunning()]
+    assert not threads, f"threads left running: {threads}"
+    win.close()
+    with qtbot.waitSignal(win.destroyed, timeout=10000):
+        win.deleteLater()
+    # windows still open once the main window has gone (a dialog or message box a test or
+    # the app forgot). Hidden parentless ones are not counted: pyqtgraph makes its menus
+    # without a parent and they go when pytest drops the test's objects.
+    leaked = [f"{type(w).__name__} {w.windowTitle()!r}" for w in QApplication.topLevelWidgets()
+              if w not in before and w.isVisible()]
+    assert not leaked, f"windows left open after the main window closed: {leaked}"

@@ -10,8 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from ftgui.core.compare import RunCurves, config_differences, show_value
-from ftgui.core.pngplot import PALETTE
+from ftgui.core.compare import PALETTE, RunCurves, config_differences, show_value
 from ftgui.core.wording import duration
 from ftgui.gui.plots import COLORS, VAL_NAME, legend_above, step_plot
 
