@@ -150,7 +150,8 @@ def _hold_lock(run_path):
     """A real second process that holds the run's lock (as a writer does) until killed."""
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from ftgui.core.runlock import RunLock; "
-         "RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)",
+         "lock = RunLock(sys.argv[1]); lock.acquire(); print('held', flush=True); "
+         "time.sleep(120)",
          str(run_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
