@@ -16,6 +16,7 @@ from ftgui.core.evaluate import perplexity_text
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.gui.plots import TrainingPlots
 from ftgui.gui.result_card import ResultCard
+from ftgui.gui.widgets import WrapLabel
 
 RESUMABLE = ("stopped", "failed", "interrupted", "running", "unknown")
 # cut off (killed, crashed, disk full): resumable even before the first complete checkpoint,
@@ -124,10 +125,10 @@ class RunPanel(QWidget):
         self.progress.setFormat("Ready")
         self.progress.setTextVisible(True)
         self.progress.setMinimumWidth(120)
-        self.stats = QLabel(" ", objectName="runStats")
+        self.stats = WrapLabel(" ", objectName="runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # the stages of starting a run with their times: the wait is never silent
-        self.stages = QLabel(objectName="runStages", wordWrap=True)
+        self.stages = WrapLabel(objectName="runStages")
         self.stages.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stages.hide()
         self._stages: dict[str, tuple[str, float]] = {}   # stage -> (state, seconds)
