@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractScrollArea,
-                               QComboBox, QGraphicsView, QLabel, QScrollBar, QToolButton,
-                               QWidget)
+                               QComboBox, QGraphicsView, QLabel, QScrollBar, QSplitter,
+                               QToolButton, QWidget)
 
 
 def cut_widgets(root: QWidget) -> list[str]:
@@ -19,7 +19,16 @@ def cut_widgets(root: QWidget) -> list[str]:
             continue
         name = f"{type(w).__name__} {w.objectName() or _text(w)[:40]!r}"
         g = w.geometry()
-        if not _scrolled_content(w) and not parent.rect().adjusted(-1, -1, 1, 1).contains(g):
+        area = _scrolled_content(w)
+        if area is not None:
+            off = Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+            view = area.viewport()
+            if area.horizontalScrollBarPolicy() == off and w.width() > view.width() + 1 or \
+                    area.verticalScrollBarPolicy() == off and w.height() > view.height() + 1:
+                out.append(f"{name} is {w.width()}x{w.height()}, its scroll area shows "
+                           f"{view.width()}x{view.height()} and does not scroll that way")
+            continue
+        if not parent.rect().adjusted(-1, -1, 1, 1).contains(g):
             out.append(f"{name} at {g.getRect()} outside its {type(parent).__name__} "
                        f"{parent.rect().getRect()}")
             continue
@@ -38,17 +47,25 @@ def _skipped(w: QWidget) -> bool:
     while p is not None:
         if p is not w and isinstance(p, (QAbstractItemView, QGraphicsView)):
             return True
-        if p.width() == 0 or p.height() == 0:
+        if p.width() == 0 or p.height() == 0 or _collapsed(p):
             return True   # in a pane collapsed on purpose (a splitter side at 0)
         p = p.parentWidget()
     return False
 
 
-def _scrolled_content(w: QWidget) -> bool:
-    """The widget a scroll area scrolls (larger than its viewport by design)."""
+def _collapsed(w: QWidget) -> bool:
+    parent = w.parentWidget()
+    if isinstance(parent, QSplitter):
+        i = parent.indexOf(w)
+        return i >= 0 and parent.sizes()[i] == 0
+    return False
+
+
+def _scrolled_content(w: QWidget) -> QAbstractScrollArea | None:
+    """The scroll area that scrolls ``w`` (larger than the viewport by design), if any."""
     p = w.parentWidget()
     area = p.parentWidget() if p is not None else None
-    return isinstance(area, QAbstractScrollArea) and p is area.viewport()
+    return area if isinstance(area, QAbstractScrollArea) and p is area.viewport() else None
 
 
 def _text(w: QWidget) -> str:

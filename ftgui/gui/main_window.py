@@ -84,7 +84,8 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            # a pane narrower than its form scrolls rather than cutting the form off
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
             scroll.setWidget(panel)
             self.tabs.addTab(scroll, title)
         self.fields: dict[str, ConfigField] = {}
@@ -107,6 +108,10 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(6, 6, 0, 6)
         left_layout.addWidget(self.tabs)
+        # the splitter may hide the pane, never squeeze its forms below their width
+        widest = max(p.minimumSizeHint().width() for p in (
+            self.model_panel, self.data_panel, self.training_panel, self.lora_panel))
+        left.setMinimumWidth(widest + 40)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
         # the right side: the run being trained, then what to do with runs afterwards
         self.side_tabs = QTabWidget(objectName="sideTabs")

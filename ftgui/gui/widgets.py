@@ -79,6 +79,29 @@ class ErrorBanner(QFrame):
             QDesktopServices.openUrl(QUrl.fromLocalFile(self._log))
 
 
+class WrapLabel(QLabel):
+    """A word-wrapped label that keeps the height its text needs at its width (Qt does not
+    pass a label's height-for-width up through tab and stacked widgets, so a second line
+    would be cut off)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.setWordWrap(True)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        need = self.heightForWidth(max(self.width(), 50))
+        if need > 0 and need != self.minimumHeight():
+            self.setMinimumHeight(need)
+
+
 class DeviceBadge(QLabel):
     """What a run will use: 'CPU, 8 threads, fp32', 'CUDA: NVIDIA … 24 GB, bf16'."""
 

@@ -204,16 +204,21 @@ def test_every_tab_fits_a_1024x700_window(window, qtbot, make_config):
     qtbot.waitUntil(lambda: window.size() == QSize(1024, 700))
     qtbot.waitUntil(lambda: window.model_panel.info is not None, timeout=60000)
     problems = {}
-    for side in range(window.side_tabs.count()):
-        window.side_tabs.setCurrentIndex(side)
-        for tab in range(window.tabs.count()):
-            window.tabs.setCurrentIndex(tab)
-            window.centralWidget().layout().activate()
-            shot = window.grab()   # laid out and painted at this size
-            assert shot.width() == 1024
-            cut = cut_widgets(window)
-            if cut:
-                problems[(window.side_tabs.tabText(side), window.tabs.tabText(tab))] = cut
+    # as laid out, and with the settings pane dragged as narrow as the splitter allows
+    for squeeze in (False, True):
+        for side in range(window.side_tabs.count()):
+            window.side_tabs.setCurrentIndex(side)
+            if squeeze and window.pane_shown():
+                window.splitter.setSizes([1, 2000])
+            for tab in range(window.tabs.count()):
+                window.tabs.setCurrentIndex(tab)
+                window.centralWidget().layout().activate()
+                shot = window.grab()   # laid out and painted at this size
+                assert shot.width() == 1024
+                cut = cut_widgets(window)
+                if cut:
+                    problems[(squeeze, window.side_tabs.tabText(side),
+                              window.tabs.tabText(tab))] = cut
     assert problems == {}
     # the settings panes scroll rather than squeeze their rows
     for i in range(window.tabs.count()):

@@ -64,7 +64,8 @@ class ModelPanel(QWidget):
         self.params = QLabel("–", objectName="modelParams")
         self.context = QLabel("–", objectName="modelContext")
         self.memory = QLabel("–", objectName="memoryEstimate")
-        self.memory.setWordWrap(True)
+        for w in (self.arch, self.params, self.context, self.memory):
+            w.setWordWrap(True)   # a long line would widen the settings pane beyond its room
         for w in (self.arch, self.params, self.context, self.memory):
             w.setTextInteractionFlags(w.textInteractionFlags()
                                       | w.textInteractionFlags().TextSelectableByMouse)

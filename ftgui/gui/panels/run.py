@@ -19,6 +19,7 @@ from ftgui.core.wording import describe_error, duration
 from ftgui.gui.plots import TrainingPlots
 from ftgui.gui.result_card import ResultCard
 from ftgui.gui.worker import run_task
+from ftgui.gui.widgets import WrapLabel
 
 
 def _run_entries(select: str | None) -> list[tuple[str, str]]:
@@ -131,10 +132,10 @@ class RunPanel(QWidget):
         self.progress.setFormat("Ready")
         self.progress.setTextVisible(True)
         self.progress.setMinimumWidth(120)
-        self.stats = QLabel(" ", objectName="runStats")
+        self.stats = WrapLabel(" ", objectName="runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # the stages of starting a run with their times: the wait is never silent
-        self.stages = QLabel(objectName="runStages", wordWrap=True)
+        self.stages = WrapLabel(objectName="runStages")
         self.stages.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stages.hide()
         self._stages: dict[str, tuple[str, float]] = {}   # stage -> (state, seconds)
