@@ -61,21 +61,18 @@ def _export(args) -> int:
     finally:
         if open_line[0]:  # an error message starts a line of its own
             print(file=sys.stderr)
+    gguf_file = out if args.fmt == "gguf" else \
+        next(out.glob("*.gguf"), None) if args.fmt == "ollama" else None
     hint = {"merged": f"load it with AutoModelForCausalLM.from_pretrained('{out}')",
             "adapter": f"load it with peft.PeftModel.from_pretrained(base_model, '{out}')",
             "gguf": f"run it with llama.cpp: llama-cli -m {out}",
-            "ollama": f"make it an Ollama model: ollama create {_ollama_name(out)} -f "
-                      f"{out / 'Modelfile'}",
+            "ollama": f"make it an Ollama model: ollama create "
+                      f"{gguf_file.stem if gguf_file else 'NAME'} -f {out / 'Modelfile'}",
             "script": f"run it with: python {out}"}[args.fmt]
     print(f"Exported {args.fmt} to {out}\n{hint}")
     if args.fmt in ("gguf", "ollama") and not args.no_check:
-        gguf_file = out if args.fmt == "gguf" else next(out.glob("*.gguf"))
         print(_gguf_check(args.run_dir, gguf_file, args.outtype, show))
     return 0
-
-
-def _ollama_name(folder) -> str:
-    return next(folder.glob("*.gguf")).stem
 
 
 def _gguf_check(run_dir, out, outtype: str, show) -> str:

@@ -24,7 +24,7 @@ TYPES = {
     "f16": ("F16", "MOSTLY_F16", "half precision; what llama.cpp runs by default"),
     "f32": ("F32", "ALL_F32", "exact weights, twice the size of f16"),
     "bf16": ("BF16", "MOSTLY_BF16", "bfloat16: f32's range, fewer digits"),
-    "q8_0": ("Q8_0", "MOSTLY_Q8_0", "8-bit; practically as good as f16 at about half the size"),
+    "q8_0": ("Q8_0", "MOSTLY_Q8_0", "8-bit; close to f16 at about half the size"),
     "q5_1": ("Q5_1", "MOSTLY_Q5_1", "5-bit with offsets"),
     "q5_0": ("Q5_0", "MOSTLY_Q5_0", "5-bit"),
     "q4_1": ("Q4_1", "MOSTLY_Q4_1", "4-bit with offsets"),
