@@ -286,7 +286,7 @@ def run(quick: bool = False, repeats: int = 3, steps: int = 60,
     peer_env = {k: v for k, v in base_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     peer_env["PATH"] = str(peer_py.parent) + os.pathsep + peer_env.get("PATH", "")
     import yaml
-    results: dict = {"peer": f"LLaMA-Factory {about}", "steps": steps, "repeats": repeats,
+    results: dict = {"peer": "LLaMA-Factory {} on torch {}".format(*about.split()), "steps": steps, "repeats": repeats,
                      "env_both_sides": list(env),
                      "loads": [], "workloads": {}}
     for wname, w in workloads(peer_py).items():
