@@ -96,6 +96,22 @@ def interleave(sides: dict, repeats: int) -> dict:
 
 
 # ---- subprocesses -----------------------------------------------------------------------
+# the threading variables the window sets (ftgui/threads.py) or a bench varies; a measured
+# child starts without them unless the bench gives them
+OMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "FTGUI_WINDOW_THREADS")
+
+
+def add_nice_option(ap) -> None:
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run the measured processes at this niceness (e.g. -15 as root: "
+                         "ahead of the machine's other jobs, which stands in for a quiet "
+                         "machine on a shared one)")
+
+
+def at_niceness(nice: int):
+    """A ``preexec_fn`` for subprocess that runs the child at ``nice`` (0: unchanged)."""
+    return (lambda: os.nice(nice)) if nice else None
+
 def run_json(cmd: list[str], timeout: float = 900, env: dict | None = None) -> dict:
     """Run a bench child; it prints one line ``BENCH_JSON {...}``. Raises with the tail of
     its output when it fails."""

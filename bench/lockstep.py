@@ -24,11 +24,9 @@ losses, and real tokens per step.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 

@@ -39,7 +39,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from common import ROOT, SHARED, WIKI_VALID, load_average, median, tiny_model, work_dir  # noqa: E402
+from common import (OMP_VARS, ROOT, SHARED, WIKI_VALID, add_nice_option,  # noqa: E402
+                    at_niceness, load_average, median, tiny_model, work_dir)
 
 PEER_VERSION = "0.9.5"
 PEER_TORCH = "2.13.0"     # the CPU wheel on this machine, the same as ftgui's
@@ -47,7 +48,6 @@ PEER_TORCHVISION = "0.28.0"  # the release paired with torch 2.13 (pulled in by 
 ALPACA = SHARED / "published" / "llamafactory" / "alpaca_en_demo.json"
 TARGETS = {"steady_steps_per_s": (">=", 1.05), "start_to_first_step_s": ("<=", 0.7),
            "peak_rss_mb": ("<=", 0.9)}
-OMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "FTGUI_WINDOW_THREADS")
 
 
 # ---- the peer's venv --------------------------------------------------------------------
@@ -204,14 +204,7 @@ LOSS_LINE = re.compile(r"\{'loss': '?([0-9.eE+-]+)'?")
 TOKENS = re.compile(r"'num_input_tokens_seen': '?([0-9.eE+]+)'?")
 
 
-NICE = 0
-
-
-def _niceness():
-    """--nice: both sides ahead of the machine's other jobs (a negative value needs
-    root), which stands in for a quiet machine on a shared one."""
-    if NICE:
-        os.nice(NICE)
+NICE = 0  # --nice
 
 
 def run_side(side: str, cmd: list[str], env: dict, events: Path | None) -> dict:
@@ -219,7 +212,7 @@ def run_side(side: str, cmd: list[str], env: dict, events: Path | None) -> dict:
     (one per step: logging_steps=1), stamped as they arrive."""
     t0 = time.time()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         env=env, cwd=ROOT, bufsize=1, preexec_fn=_niceness)
+                         env=env, cwd=ROOT, bufsize=1, preexec_fn=at_niceness(NICE))
     rss = TreeRss(p.pid)
     steps, tail, tokens = [], [], []
     for line in p.stdout:
@@ -286,8 +279,8 @@ def run(quick: bool = False, repeats: int = 3, steps: int = 60,
     peer_env = {k: v for k, v in base_env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     peer_env["PATH"] = str(peer_py.parent) + os.pathsep + peer_env.get("PATH", "")
     import yaml
-    results: dict = {"peer": f"LLaMA-Factory {about}", "steps": steps, "repeats": repeats,
-                     "env_both_sides": list(env),
+    results: dict = {"peer": "LLaMA-Factory {} on torch {}".format(*about.split()),
+                     "steps": steps, "repeats": repeats, "env_both_sides": list(env),
                      "loads": [], "workloads": {}}
     for wname, w in workloads(peer_py).items():
         raw = {"ftgui": [], "peer": []}
@@ -354,9 +347,7 @@ def main() -> int:
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="set in both sides' environment (e.g. OMP_WAIT_POLICY=PASSIVE on a "
                          "machine whose cores other jobs also use)")
-    ap.add_argument("--nice", type=int, default=0,
-                    help="run both sides at this niceness (e.g. -15 as root: ahead of the "
-                         "machine's other jobs, as on a quiet machine)")
+    add_nice_option(ap)
     ap.add_argument("--json")
     a = ap.parse_args()
     global NICE

@@ -345,7 +345,7 @@ def section_peer(r, cmd):
              "wall_s": "wall time of the whole run"}
     wl = r["workloads"]
     env = ", ".join(r.get("env_both_sides") or []) or "none (library defaults)"
-    lines = [f"Peer: {r['peer']} (torch, in its own venv). {r['steps']} steps, "
+    lines = [f"Peer: {r['peer']} (in its own venv). {r['steps']} steps, "
              f"{r['repeats']} repetitions, sides alternating and the order rotated; "
              f"environment set on both sides: {env}. Ratios are ftgui ÷ peer of the medians; "
              "in brackets the ratio in each repetition (the noise).", "",
@@ -401,6 +401,16 @@ NOTES = {
            "(`python bench/run_all.py --only mfu`); OMP_WAIT_POLICY=PASSIVE keeps it "
            "steadier under load.",
     "data": "",
+    "peer_steady_steps_per_s": "not closed: turning off the KV cache during training (measured "
+        "183 → 131 ms a step alone) is in; the rest of the gap is inside the noise of this "
+        "shared machine (per-repetition ratios 0.70–1.04) and was not isolated: a bare "
+        "forward/backward/AdamW step is the same on the two transformers versions "
+        "(5.24 / 5.6) within the noise; NOTES.md §peer.",
+    "peer_start_to_first_step_s": "ftgui starts 6–12 s sooner; SFT 0.76 (per repetition "
+        "0.62–0.78), PT 0.65: the time to the first step was not broken down in this "
+        "session (imports, data preparation, model load); NOTES.md §peer.",
+    "peer_peak_rss_mb": "both processes peak at 0.63–0.70 GB and ftgui is 2–3 % lower; "
+        "what the peak is made of was not broken down in this session; NOTES.md §peer.",
     "cold": "the window's own imports (PySide6 + pyqtgraph, ~1 s here, pyqtgraph.Qt alone "
             "~0.4 s) and the build; on a loaded machine these double. Close by importing "
             "pyqtgraph lazily (plots created after the first show) — ftgui/gui is the GUI "

@@ -23,10 +23,9 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from common import ROOT, load_average, median, tiny_model  # noqa: E402
+from common import (OMP_VARS, ROOT, add_nice_option, at_niceness, load_average,  # noqa: E402
+                    median, tiny_model)
 from gui_latency import steady_steps_per_s, tiny_config  # noqa: E402
-
-OMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "FTGUI_WINDOW_THREADS")
 
 
 def policies() -> dict[str, list[str]]:
@@ -52,14 +51,7 @@ def _env(extra: list[str] = ()) -> dict:
     return env
 
 
-NICE = 0
-
-
-def _niceness():
-    """--nice: the measured processes ahead of the machine's other jobs (a negative value
-    needs root), which stands in for a quiet machine on a shared one."""
-    if NICE:
-        os.nice(NICE)
+NICE = 0  # --nice
 
 
 def cli_run(model: Path, steps: int, tmp: Path, extra: list[str]) -> dict:
@@ -70,7 +62,7 @@ def cli_run(model: Path, steps: int, tmp: Path, extra: list[str]) -> dict:
     (d / "c.yaml").write_text(yaml.safe_dump(cfg))
     p = subprocess.run([sys.executable, "-m", "ftgui", "train", str(d / "c.yaml")],
                        capture_output=True, text=True, env=_env(extra), cwd=ROOT, timeout=900,
-                       preexec_fn=_niceness)
+                       preexec_fn=at_niceness(NICE))
     if p.returncode:
         raise RuntimeError(p.stderr[-2000:])
     return {"steady_steps_per_s": steady_steps_per_s(d / "run" / "events.jsonl")}
@@ -83,7 +75,7 @@ def window_run(window_env: list[str], steps: int, tmp: Path) -> dict:
     for kv in window_env:
         cmd += ["--window-env", kv]
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=ROOT,
-                       timeout=900, preexec_fn=_niceness)
+                       timeout=900, preexec_fn=at_niceness(NICE))
     if not out.exists():
         raise RuntimeError((p.stdout + p.stderr)[-2000:])
     return json.loads(out.read_text())
@@ -93,9 +85,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--nice", type=int, default=0,
-                    help="run the measured processes at this niceness (e.g. -15 as root: "
-                         "ahead of other jobs, as on a quiet machine)")
+    add_nice_option(ap)
     ap.add_argument("--json")
     a = ap.parse_args()
     global NICE

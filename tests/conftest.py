@@ -8,6 +8,10 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tests share their machine's cores with each other (and CI with other jobs), where
+# torch's spin-waiting threads train 20-60x slower (bench/NOTES.md, "Threads, per
+# process"); ftgui itself no longer sets this outside the window. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
