@@ -259,6 +259,14 @@ def test_model_changed_before_resume_exits_2(tiny_config, tmp_path, capsys):
     text = run.config_path.read_text()
     cfg = RunConfig.load(run.config_path)
     run.config_path.write_text(text.replace(cfg.model.source, str(other)))
+    # the settings recorded when the run started catch it before any weights load
+    line = _one_error(capsys, ["resume", str(run.path)])
+    assert "the settings differ" in line and "model.source" in line
+    # a run from before that record: the checkpoint's weights do not fit, in one line
+    summary = json.loads(run.summary_path.read_text())
+    del summary["config"]
+    run.summary_path.write_text(json.dumps(summary))
+    capsys.readouterr()
     line = _one_error(capsys, ["resume", str(run.path)])
     assert "size mismatch" in line and "checkpoint-4" in line and "model.source" in line
     assert "Traceback" not in line
