@@ -78,17 +78,23 @@ def test_two_processes_against_one(tiny_config, tmp_path):
         torch.testing.assert_close(wb[name], wa[name], rtol=0, atol=1e-5, msg=name)
 
 
-def test_two_processes_stop_and_resume(tiny_config, tmp_path):
+def _two_ranks_at_step(tiny_config, tmp_path, step):
+    """A 400-step run of two processes, once it has logged ``step``: (run, process)."""
     path = _config(tiny_config, tmp_path, "run", max_steps=400, batch_size=4, nproc=2,
                    save_total_limit=None)
     run = RunDir(tmp_path / "run")
     proc = _ftgui("train", str(path))
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        if any(e.kind == "step" and e.step >= 5 for e in read_events(run.events_path)):
+        if any(e.kind == "step" and e.step >= step for e in read_events(run.events_path)):
             break
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()[0]
+    return run, proc
+
+
+def test_two_processes_stop_and_resume(tiny_config, tmp_path):
+    run, proc = _two_ranks_at_step(tiny_config, tmp_path, 5)
     proc.send_signal(signal.SIGINT)  # what Ctrl-C or the window's Stop sends
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
@@ -119,16 +125,7 @@ def test_fail9_sigusr1_to_every_process_stops_all_ranks_at_one_step(tiny_config,
     """Slurm's --signal=USR1@N signals every process of the job: the ftgui launcher,
     torchrun and both ranks. All stop after the same step with one checkpoint, exit 0."""
     import psutil
-    path = _config(tiny_config, tmp_path, "run", max_steps=400, batch_size=4, nproc=2,
-                   save_total_limit=None)
-    run = RunDir(tmp_path / "run")
-    proc = _ftgui("train", str(path))
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if any(e.kind == "step" and e.step >= 3 for e in read_events(run.events_path)):
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, proc.communicate()[0]
+    run, proc = _two_ranks_at_step(tiny_config, tmp_path, 3)
     family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
     assert len(family) >= 4          # ftgui, torchrun, two ranks
     for pid in family:
