@@ -108,10 +108,10 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(6, 6, 0, 6)
         left_layout.addWidget(self.tabs)
-        # the splitter may hide the pane, never squeeze its forms below their width
-        widest = max(p.minimumSizeHint().width() for p in (
+        # the width the forms need; resizeEvent keeps the pane at least that wide while
+        # the window has room (narrower, the pane scrolls sideways)
+        self._pane_needs = 40 + max(p.minimumSizeHint().width() for p in (
             self.model_panel, self.data_panel, self.training_panel, self.lora_panel))
-        left.setMinimumWidth(widest + 40)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
         # the right side: the run being trained, then what to do with runs afterwards
         self.side_tabs = QTabWidget(objectName="sideTabs")
@@ -239,6 +239,13 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         else:
             width = min(max(self._pane_width, 300), max(total - 400, 200))
             self.splitter.setSizes([width, total - width])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if 0 < sizes[0] < self._pane_needs and total - self._pane_needs >= 560:
+            self.splitter.setSizes([self._pane_needs, total - self._pane_needs])
 
     def _side_tab_changed(self, tab: int) -> None:
         self.set_pane_shown(self.pane_wanted(tab))
