@@ -57,7 +57,7 @@ def _export(args) -> int:
 
     try:
         out = export(args.run_dir, args.fmt, args.out, overwrite=args.force, progress=show,
-                     gguf_type=args.outtype)
+                     gguf_type=args.outtype, loss_plot=_loss_plot)
     finally:
         if open_line[0]:  # an error message starts a line of its own
             print(file=sys.stderr)
@@ -73,6 +73,12 @@ def _export(args) -> int:
     if args.fmt in ("gguf", "ollama") and not args.no_check:
         print(_gguf_check(args.run_dir, gguf_file, args.outtype, show))
     return 0
+
+
+def _loss_plot(run_dir, out) -> None:
+    """A model card's loss curve, drawn as `ftgui compare --out` draws it."""
+    from ftgui.gui.compare_png import write_run_loss_png   # PySide6 is a dependency already
+    write_run_loss_png(run_dir, out)
 
 
 def _gguf_check(run_dir, out, outtype: str, show) -> str:

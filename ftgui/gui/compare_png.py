@@ -48,3 +48,11 @@ def write_loss_png(runs: list[RunCurves], out: str | Path, with_eval: bool = Tru
     exporter.export(str(out))
     plot.deleteLater()
     return out
+
+
+def write_run_loss_png(run_dir: str | Path, out: str | Path) -> None:
+    """One run's loss curve (model_card.PlotWriter): for a model card. Qt draws on the
+    thread that owns the application, so call it there (the window renders before it
+    starts an export's worker)."""
+    from ftgui.core.compare import load_runs
+    write_loss_png(load_runs([run_dir]), out)

@@ -299,6 +299,7 @@ class ExportDialog(QDialog):
         self._out, self._fmt = out, fmt
         self._cancel.clear()
         cancel, run_dir, gguf_type = self._cancel, self.rd.path, self.gguf_type.currentData()
+        loss_plot = _card_plot(run_dir) if fmt in ("merged", "adapter") else None
         final_stage = f"Exporting {fmt}"
 
         def work(report):
@@ -311,7 +312,8 @@ class ExportDialog(QDialog):
                 report(p)
 
             heavy_imports()
-            path = export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type)
+            path = export(run_dir, fmt, out, overwrite, progress, gguf_type=gguf_type,
+                          loss_plot=loss_plot)
             if fmt not in QUANTISED:
                 return path, None
             gguf_file = path if fmt == "gguf" else next(Path(path).glob("*.gguf"))
@@ -448,3 +450,20 @@ class ExportDialog(QDialog):
         self.close_button.setEnabled(False)
         self.progress.setFormat("Cancelling…")
         self.stage.setText("Stopping at the next file or tensor; the partial export is removed.")
+
+
+def _card_plot(run_dir: Path):
+    """The model card's loss curve, drawn here on the GUI thread (Qt draws on the thread
+    that owns the application) and handed to the export's worker as bytes to write; None
+    when the run has no loss to draw."""
+    import tempfile
+
+    from ftgui.gui.compare_png import write_run_loss_png
+    with tempfile.TemporaryDirectory() as d:
+        png = Path(d) / "loss.png"
+        try:
+            write_run_loss_png(run_dir, png)
+            data = png.read_bytes()
+        except (FtguiError, OSError):
+            return None
+    return lambda _run, out: Path(out).write_bytes(data)

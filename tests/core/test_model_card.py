@@ -26,7 +26,9 @@ def carded_run(tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("kind,library", [("merged", "transformers"), ("adapter", "peft")])
 def test_export_writes_a_model_card(carded_run, tmp_path, kind, library):
-    out = export(carded_run, kind, tmp_path / kind)
+    from ftgui.cli import main
+    out = tmp_path / kind     # the command line draws the plot as `ftgui compare --out` does
+    assert main(["export", str(carded_run), "--format", kind, "--out", str(out)]) == 0
     text = (out / "README.md").read_text(encoding="utf-8")
     meta = front_matter(out / "README.md")
     assert text.startswith("---\n") and meta == yaml.safe_load(text.split("---\n")[1])
@@ -39,6 +41,14 @@ def test_export_writes_a_model_card(carded_run, tmp_path, kind, library):
     assert "Validation perplexity, base → fine-tuned: " in text and " → " in text
     assert "![Training loss](loss.png)" in text
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_core_alone_writes_the_card_without_a_plot(carded_run, tmp_path):
+    """The core draws nothing (no Qt): without a renderer the card has no image line."""
+    out = export(carded_run, "merged", tmp_path / "m")
+    text = (out / "README.md").read_text(encoding="utf-8")
+    assert "Validation perplexity" in text and "loss.png" not in text
+    assert not (out / "loss.png").exists()
 
 
 def test_a_hub_dataset_is_named_in_the_front_matter(carded_run, tmp_path):

@@ -55,8 +55,10 @@ def default_name(run_dir: str | Path, fmt: str) -> str:
 
 
 def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = False,
-           progress: ProgressFn | None = None, *, gguf_type: str = "f16") -> Path:
-    """Write ``fmt`` of the run at ``run_dir`` to ``out``; returns the path written."""
+           progress: ProgressFn | None = None, *, gguf_type: str = "f16",
+           loss_plot=None) -> Path:
+    """Write ``fmt`` of the run at ``run_dir`` to ``out``; returns the path written.
+    ``loss_plot`` (model_card.PlotWriter) draws the loss curve of a model card."""
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format '{fmt}'. Choose one of: "
                           f"{', '.join(FORMATS)}.")
@@ -86,7 +88,7 @@ def export(run_dir: str | Path, fmt: str, out: str | Path, overwrite: bool = Fal
     else:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=out.parent))
     try:
-        writer(rd, tmp, emit, gguf_type=gguf_type)
+        writer(rd, tmp, emit, gguf_type=gguf_type, loss_plot=loss_plot)
         if not IS_FILE[fmt]:
             write_marker(tmp, fmt, rd)
         _move_into_place(tmp, out)
@@ -268,21 +270,21 @@ def _copy_tree(src: Path, dst: Path, emit: ProgressFn, stage: str) -> None:
         emit(Progress(stage, i, len(files), f.name))
 
 
-def _merged(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+def _merged(rd: RunDir, tmp: Path, emit: ProgressFn, loss_plot=None, **_) -> None:
     from ftgui.core.export.model_card import write_card
 
     _check_model_folder(rd.model_dir)
     _copy_tree(rd.model_dir, tmp, emit, "Copying the merged model")
-    write_card(rd, tmp, "merged")
+    write_card(rd, tmp, "merged", loss_plot)
 
 
-def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, **_) -> None:
+def _adapter(rd: RunDir, tmp: Path, emit: ProgressFn, loss_plot=None, **_) -> None:
     if not (rd.adapter_dir / "adapter_config.json").exists():
         raise ExportError(f"{rd.adapter_dir} is incomplete (no adapter_config.json); the run's "
                           f"final save did not finish.")
     _copy_tree(rd.adapter_dir, tmp, emit, "Copying the adapter")
     from ftgui.core.export.model_card import write_card
-    write_card(rd, tmp, "adapter")
+    write_card(rd, tmp, "adapter", loss_plot)
 
 
 def _gguf(rd: RunDir, tmp: Path, emit: ProgressFn, gguf_type: str = "f16", **_) -> None:

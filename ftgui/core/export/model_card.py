@@ -10,23 +10,27 @@ loss curve as loss.png beside it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ftgui.core.errors import FtguiError
 from ftgui.core.runs import RunDir
 
 PLOT = "loss.png"
+# Draws a run's loss curve into a PNG: (run folder, PNG path). The core draws nothing
+# itself (it imports no Qt); the faces pass the renderer of `ftgui compare --out`.
+PlotWriter = Callable[[Path, Path], None]
 
 
-def write_loss_plot(rd: RunDir, out: Path) -> bool:
-    """The run's loss curve as a PNG (the same renderer as ``ftgui compare --out``);
-    False when the run logged no loss."""
-    from ftgui.core.compare import load_runs, write_loss_png
-
+def write_loss_plot(rd: RunDir, out: Path, plot: PlotWriter | None) -> bool:
+    """The run's loss curve as a PNG; False when no renderer was given or the run logged
+    no loss."""
+    if plot is None:
+        return False
     try:
-        write_loss_png(load_runs([rd.path]), out)
+        plot(rd.path, out)
     except FtguiError:
         return False
-    return True
+    return out.exists()
 
 
 def front_matter(rd: RunDir, kind: str) -> dict:
@@ -115,9 +119,10 @@ def render(rd: RunDir, kind: str, with_plot: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_card(rd: RunDir, folder: Path, kind: str) -> Path:
-    """README.md (and loss.png) into ``folder``; replaces the card PEFT writes."""
-    with_plot = write_loss_plot(rd, folder / PLOT)
+def write_card(rd: RunDir, folder: Path, kind: str, plot: PlotWriter | None = None) -> Path:
+    """README.md (and loss.png, when ``plot`` draws it) into ``folder``; replaces the card
+    PEFT writes."""
+    with_plot = write_loss_plot(rd, folder / PLOT, plot)
     out = folder / "README.md"
     out.write_text(render(rd, kind, with_plot), encoding="utf-8")
     return out
