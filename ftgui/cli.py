@@ -159,7 +159,10 @@ def _train(args) -> int:
     if args.resume_if_exists and not args.launched:
         existing = _existing_run(cfg)
         if existing is not None:
-            return _resume(argparse.Namespace(run_dir=str(existing), launched=False))
+            # the user's own config turning on remote code approves it, as for a new run
+            return _resume(argparse.Namespace(
+                run_dir=str(existing), launched=False,
+                trust_remote_code=cfg.model.trust_remote_code))
     if _launch_needed(cfg, args):
         from ftgui.core.launch import Launch
         return _launch(Launch(cfg, new_run=args.new_run))
