@@ -8,7 +8,8 @@ from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
                                QPushButton, QVBoxLayout)
 
-from ftgui.gui.worker import describe_error, run_task
+from ftgui.core.wording import describe_error
+from ftgui.gui.worker import run_task
 
 
 class SystemReportDialog(QDialog):

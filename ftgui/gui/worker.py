@@ -45,11 +45,11 @@ def heavy_imports() -> None:
         # collector, which the imports' millions of new objects trigger again and again,
         # each full pass longer. The imports make no garbage worth collecting: it is off
         # until they are done.
-        from ftgui.gui.preload import preload_torch_libraries
-        preload_torch_libraries()
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
+            from ftgui.gui.preload import preload_torch_libraries
+            preload_torch_libraries()
             import torch  # noqa: F401
             import transformers  # noqa: F401
             from transformers import (AutoConfig, AutoModelForCausalLM,  # noqa: F401

@@ -47,6 +47,8 @@ def test_stats_line_after_stop_resume_and_finish(window, qtbot, make_config):
     log = rp.log_pane.toPlainText()
     assert log.count(f"Stopped at step {stopped.step}") == 1, log
 
+    # whether the run can be resumed is read off the GUI thread
+    qtbot.waitUntil(rp.resume_button.isEnabled, timeout=30000)
     _click(qtbot, rp.resume_button)
     qtbot.waitUntil(lambda: rp.last_step is not None and rp.last_step.step > stopped.step,
                     timeout=120000)
