@@ -121,8 +121,10 @@ class TrainingConfig:
     save_steps: int = _f(500, "Write a checkpoint every N steps.", min=1)
     save_total_limit: int | None = _f(2, "Keep at most this many checkpoints (oldest "
                                       "deleted first). Empty keeps all.", min=1)
-    seed: int = _f(42, "Random seed for weights, data order and dropout (0 to 4294967295).",
-                   min=0, max=2**32 - 1)
+    # at most 2**31 - 1: what the window's seed box (a 32-bit QSpinBox) can hold, so a
+    # config loaded there is shown as it is, never silently lowered
+    seed: int = _f(42, "Random seed for weights, data order and dropout (0 to 2147483647).",
+                   min=0, max=2**31 - 1)
     device: str = _f("auto", "Where to train. auto: CUDA, else Apple MPS, else CPU.",
                      choices=("auto", "cpu", "cuda", "mps"))
     nproc: int = _f(1, "Processes per machine, one per GPU. Above 1, `ftgui train` "

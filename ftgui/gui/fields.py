@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 
 from ftgui.core.config import SECTIONS, RunConfig, _hints, _union_args, field_meta, help_text
 
-BIG = 2_000_000_000
+BIG = 2**31 - 1   # the largest value a QSpinBox holds
 
 LABELS = {
     "model.source": "Model", "model.method": "Method", "model.trust_remote_code":

@@ -105,13 +105,13 @@ def test_yaml_duplicate_nested_key_refused(tmp_path):
 
 
 # ---- Fail 8: seed range, output_dir in the way ---------------------------------------------------
-@pytest.mark.parametrize("seed", [2 ** 77, -1])
+@pytest.mark.parametrize("seed", [2 ** 77, 2 ** 31, -1])
 def test_seed_out_of_range_refused(tiny_config, tmp_path, capsys, seed):
     path = _write_cfg(tiny_config, tmp_path)
     line = _one_error(capsys, ["train", str(path), "--set", f"training.seed={seed}"])
     assert "training.seed" in line
-    assert RunConfig.from_dict({"training": {"seed": 2 ** 32 - 1}, "model": {"source": "m"},
-                                "data": {"source": "d"}}).training.seed == 2 ** 32 - 1
+    assert RunConfig.from_dict({"training": {"seed": 2 ** 31 - 1}, "model": {"source": "m"},
+                                "data": {"source": "d"}}).training.seed == 2 ** 31 - 1
 
 
 def test_output_dir_that_is_a_file_refused_before_setup(tiny_config, tmp_path, capsys):

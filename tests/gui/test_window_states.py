@@ -275,3 +275,10 @@ def test_train_tab_shows_the_stages_of_starting_and_what_the_plots_wait_for(
     final = rp.stages.text()
     assert final.startswith("Started in ") and final.count("✓") == 5, final
     assert plots.waiting.isHidden() and not plots.plot_area.isHidden()
+
+
+def test_the_largest_seed_a_config_may_hold_is_shown_unchanged(window, make_config):
+    """The seed's range is what the window's box holds: a loaded config is never lowered."""
+    assert window.load_config(make_config(training={"seed": 2 ** 31 - 1}))
+    assert window.fields["training.seed"].editor.value() == 2 ** 31 - 1
+    assert window.model.config.training.seed == 2 ** 31 - 1
