@@ -129,7 +129,14 @@ def _store(folder: Path, write: Callable[[Path], object]) -> None:
         write(tmp)
         for p in tmp.rglob("*"):
             os.chmod(p, 0o700 if p.is_dir() else 0o600)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not folder.exists():
+                raise
+            # another thread or process stored the same entry first (the window's model
+            # preview and a run may load one GGUF at once): theirs is kept, quietly
+            return
         _touch(folder.parent)
         evict(keep=folder.parent)
     except OSError as e:

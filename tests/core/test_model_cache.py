@@ -137,3 +137,20 @@ def test_cli_cache_clear(tiny_gguf, capsys):
     assert main(["cache", "--clear"]) == 0
     assert "Freed" in capsys.readouterr().out
     assert not model_cache.entry(tiny_gguf).exists()
+
+
+def test_a_second_writer_of_the_same_entry_keeps_the_first_quietly(tiny_gguf, caplog):
+    """Two loads of one GGUF at once (the window's model preview and a run) both write the
+    entry: the later one finds it stored, keeps it and says nothing."""
+    from transformers import AutoTokenizer
+    cfg = ModelConfig(source=str(tiny_gguf))
+    fresh = AutoTokenizer.from_pretrained(tiny_gguf.parent, gguf_file=tiny_gguf.name)
+    folder = model_cache.entry(tiny_gguf) / "tokenizer"
+    first = models.load_tokenizer(cfg)               # stores the entry
+    stored = sorted(p.name for p in folder.iterdir())
+    with caplog.at_level("WARNING", logger="ftgui"):
+        model_cache._store(folder, fresh.save_pretrained)   # the slower writer
+    assert "could not write" not in caplog.text
+    assert sorted(p.name for p in folder.iterdir()) == stored
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".tokenizer-")]
+    assert models.load_tokenizer(cfg)("a b c")["input_ids"] == first("a b c")["input_ids"]
