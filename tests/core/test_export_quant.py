@@ -23,6 +23,7 @@ import torch
 
 from ftgui.core.export import export
 from ftgui.core.export.gguf_check import check_text, measure
+from ftgui.core.runs import RunDir
 from ftgui.core.export.to_gguf import expected_size, write_gguf
 
 from test_export import make_run
@@ -78,6 +79,25 @@ def test_quantised_gguf_reads_back_close_to_f32(trained_run, tmp_path, outtype):
     assert abs(res["perplexity"] / res["perplexity_f32"] - 1) <= max_ppl, check_text(outtype,
                                                                                      res)
     assert check_text(outtype, res).startswith(f"{outtype}: perplexity ")
+    # the base model measured on the same sequences (the run measured it on all of them)
+    summary = RunDir(trained_run).summary()
+    if res["sequences"] == summary["eval_blocks"]:
+        assert res["perplexity_base"] == pytest.approx(summary["perplexity_before"], rel=1e-3)
+    assert "; the base model: " in check_text(outtype, res)
+
+
+def test_rounding_that_takes_the_fine_tune_back_is_named():
+    """bench/gguf_quality.py's q4_1 figures: a 2-step fine-tune of a Q4_1-sourced model,
+    rounded back near its base (57.94 before, 45.63 after, 57.40 read back)."""
+    text = check_text("q4_1", {"perplexity": 57.40, "perplexity_f32": 45.63,
+                               "perplexity_base": 57.94, "sequences": 25,
+                               "split": "validation"})
+    assert "the base model: 57.94" in text
+    assert "took back 96% of what the fine-tune gained" in text and "q8_0 or f16" in text
+    kept = check_text("q8_0", {"perplexity": 46.11, "perplexity_f32": 45.63,
+                               "perplexity_base": 57.94, "sequences": 25,
+                               "split": "validation"})
+    assert "the base model: 57.94" in kept and "took back" not in kept
 
 
 def test_sizes_shrink_with_the_type(trained_run):

@@ -42,7 +42,9 @@ def _loss(model, seqs, n: int) -> float:
 
 def measure(run_dir: str | Path, gguf_path: str | Path, max_blocks: int = 16,
             progress: Callable[[Progress], None] | None = None) -> dict:
-    """{'perplexity', 'perplexity_f32', 'sequences', 'split'} for the GGUF at ``gguf_path``.
+    """{'perplexity', 'perplexity_f32', 'perplexity_base', 'sequences', 'split'} for the
+    GGUF at ``gguf_path``; the base model (the one the run started from) is measured on
+    the same sequences, so that rounding that takes the fine-tune back out shows.
     Raises FtguiError when the run's data cannot be read any more."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -55,14 +57,14 @@ def measure(run_dir: str | Path, gguf_path: str | Path, max_blocks: int = 16,
     gguf_path = Path(gguf_path)
     cfg = rd.load_config()
     emit = progress or (lambda p: None)
-    emit(Progress("Measuring perplexity", 0, 3, "tokenizing the validation data"))
+    emit(Progress("Measuring perplexity", 0, 4, "tokenizing the validation data"))
     models.quiet_libraries()
     tok = models.load_tokenizer(ModelConfig(source=str(rd.model_dir)))
     prepared = data_mod.prepare(cfg.data, tok, cfg.training.seed)
     seqs, split = (prepared.eval, "validation") if prepared.eval is not None and len(
         prepared.eval) else (prepared.train, "training")
     n = min(max_blocks, len(seqs))
-    emit(Progress("Measuring perplexity", 1, 3, "the float32 model"))
+    emit(Progress("Measuring perplexity", 1, 4, "the float32 model"))
     f32 = AutoModelForCausalLM.from_pretrained(rd.model_dir, dtype=torch.float32,
                                                use_safetensors=True).eval()
     loss_f32 = _loss(f32, seqs, n)
@@ -70,16 +72,31 @@ def measure(run_dir: str | Path, gguf_path: str | Path, max_blocks: int = 16,
     if f32.config.model_type == "gpt2":
         kw["n_positions"] = f32.config.n_positions  # the loader reads context_length as n_ctx
     del f32
-    emit(Progress("Measuring perplexity", 2, 3, gguf_path.name))
+    emit(Progress("Measuring perplexity", 2, 4, "the base model"))
+    base = models.load_model(cfg.model).eval()     # (a GGUF base: from ftgui's cache)
+    loss_base = _loss(base, seqs, n)
+    del base
+    emit(Progress("Measuring perplexity", 3, 4, gguf_path.name))
     back = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
                                                 dtype=torch.float32, **kw).eval()
     loss = _loss(back, seqs, n)
-    emit(Progress("Measuring perplexity", 3, 3, gguf_path.name))
+    emit(Progress("Measuring perplexity", 4, 4, gguf_path.name))
     return {"perplexity": math.exp(loss), "perplexity_f32": math.exp(loss_f32),
-            "sequences": n, "split": split}
+            "perplexity_base": math.exp(loss_base), "sequences": n, "split": split}
 
 
 def check_text(outtype: str, res: dict) -> str:
-    return (f"{outtype}: perplexity {res['perplexity']:.2f} vs {res['perplexity_f32']:.2f} in "
+    text = (f"{outtype}: perplexity {res['perplexity']:.2f} vs {res['perplexity_f32']:.2f} in "
             f"f32 ({res['sequences']} {res['split']} sequences, the file read back by "
             f"transformers)")
+    base = res.get("perplexity_base")
+    if base is None:
+        return text
+    text += f"; the base model: {base:.2f}"
+    gained = base - res["perplexity_f32"]
+    lost = res["perplexity"] - res["perplexity_f32"]
+    if gained > 0 and lost >= 0.5 * gained:
+        # the fine-tune's changes are smaller than the rounding step: most of it is gone
+        text += (f". The rounding took back {min(lost / gained, 9.99):.0%} of what the "
+                 f"fine-tune gained; export q8_0 or f16 to keep it")
+    return text
