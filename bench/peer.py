@@ -165,7 +165,7 @@ def peer_config(w: dict, steps: int, out: Path, dataset_dir: Path) -> dict:
             "finetuning_type": "full", "dataset": "bench", "dataset_dir": str(dataset_dir),
             "template": p["template"], "cutoff_len": w["length"], "packing": p["packing"],
             "overwrite_cache": True, "preprocessing_num_workers": None,
-            "output_dir": str(out), "overwrite_output_dir": True, "logging_steps": 1,
+            "output_dir": str(out), "logging_steps": 1,   # a new folder each repetition
             "save_strategy": "no", "per_device_train_batch_size": 8,
             "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
             "lr_scheduler_type": "linear", "warmup_ratio": 0.0, "max_steps": steps,
