@@ -18,6 +18,8 @@ from ftgui.core.config import RunConfig
 from ftgui.core.errors import ConfigError
 from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir
+
+from stopped_run import stopped_run
 from adversarial_inputs import alias_bomb, damage_pickle, model_with_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,19 +227,7 @@ def test_template_time_limit_leaves_no_pending_stop():
 
 # ---- Fail 8: damaged checkpoint, changed model on resume ------------------------------------------
 def _stopped_run(tiny_config, **training):
-    from ftgui.core.events import StepLogged
-    cfg = tiny_config(training={"max_steps": 8, "save_steps": 2, "logging_steps": 1,
-                                "save_total_limit": None, **training})
-    holder = []
-
-    def stop_at_3(event):  # the step in flight completes: stopped at 4
-        if isinstance(event, StepLogged) and event.step == 3:
-            holder[0].request_stop()
-
-    assert run_config(cfg, [stop_at_3], runner_out=holder)["status"] == "stopped"
-    run = RunDir(cfg.training.output_dir)
-    assert run.latest_checkpoint().name == "checkpoint-4"
-    return run
+    return stopped_run(tiny_config, **training)
 
 
 def test_damaged_checkpoint_on_resume_exits_2(tiny_config, capsys):

@@ -187,17 +187,8 @@ def _fsize_limit(limit):
 
 
 def test_disk_full_keeps_the_last_checkpoint_and_resume_works_later(tiny_config, tmp_path):
-    from ftgui.core.events import StepLogged
-    cfg = tiny_config(training={"max_steps": 8, "save_steps": 4, "logging_steps": 1})
-    holder = []
-
-    def stop_at_3(event):  # the step in flight completes: stopped at 4
-        if isinstance(event, StepLogged) and event.step == 3:
-            holder[0].request_stop()
-
-    assert run_config(cfg, [stop_at_3], runner_out=holder)["status"] == "stopped"
-    run = RunDir(cfg.training.output_dir)
-    assert run.latest_checkpoint().name == "checkpoint-4"
+    from stopped_run import stopped_run
+    run = stopped_run(tiny_config, save_steps=4)
     size = (run.latest_checkpoint() / "model.safetensors").stat().st_size
     # files up to a bit more than the weights fit; the optimizer state (2x) does not
     r = _cli("resume", str(run.path), preexec=_fsize_limit(size + 100_000))
