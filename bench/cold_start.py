@@ -40,7 +40,7 @@ from ftgui.gui import main_window as mw
 
 WATCH_S = float(os.environ.get("BENCH_WATCH_S", "15"))
 state = {}
-from ftgui.gui import worker
+from ftgui.gui.workers import run_worker as worker
 
 if os.environ.get("BENCH_PLAIN_IMPORTS"):
     def plain_heavy_imports():

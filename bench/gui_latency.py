@@ -85,7 +85,7 @@ def main() -> int:
 
     from ftgui.core.config import RunConfig
     from ftgui.gui.main_window import MainWindow
-    from ftgui.gui.worker import wait_for_tasks
+    from ftgui.gui.workers.run_worker import wait_for_tasks
 
     if args.demo:
         cfg = RunConfig.load(ROOT / "resources" / "demo" / "demo.yaml")
@@ -112,7 +112,7 @@ def main() -> int:
     timer.timeout.connect(lambda: ticks.append(time.perf_counter() * 1000))
     trace: list[tuple[float, str]] = []
     if args.trace:  # what the worker thread emitted, stamped when it emitted it
-        from ftgui.gui import worker as worker_mod
+        from ftgui.gui.workers import run_worker as worker_mod
         original = worker_mod.RunWorker._sink
 
         def traced(self, e):

@@ -4,7 +4,7 @@ appended per update.
 
     python bench/plots.py [--quick] [--points 1000000] [--json OUT]
 
-Side "app": the app's own ``TrainingPlots`` widget (ftgui/gui/plots.py), offscreen at
+Side "app": the app's own ``TrainingPlots`` widget (ftgui/gui/widgets/plots.py), offscreen at
 1200 x 700, its series filled with N steps of loss, learning rate, grad norm and tokens/s
 (a validation point every 1,000 steps). One update = append 100 steps to every series
 (as events do, outside the timed part), then ``flush()`` (what the widget's 200 ms timer
@@ -43,7 +43,7 @@ def _curve(n: int, start: int = 0):
 
 def bench_app(points: int, updates: int) -> list[float]:
     from PySide6.QtWidgets import QApplication
-    from ftgui.gui.plots import TrainingPlots
+    from ftgui.gui.widgets.plots import TrainingPlots
     app = QApplication.instance() or QApplication([])
     w = TrainingPlots()
     w.resize(1200, 700)

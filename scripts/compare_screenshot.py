@@ -35,7 +35,7 @@ def main() -> int:
     from ftgui.core.config import RunConfig
     from ftgui.core.runner import run_config
     from ftgui.core.runs import RunDir
-    from ftgui.gui.worker import wait_for_tasks
+    from ftgui.gui.workers.run_worker import wait_for_tasks
 
     paths = []
     for lr in rates:

@@ -24,7 +24,7 @@ def main() -> int:
     from PySide6.QtGui import QPainter, QPixmap
     from PySide6.QtWidgets import QApplication
 
-    from ftgui.gui.export_dialog import CHECKING, ExportDialog
+    from ftgui.gui.dialogs.export_dialog import CHECKING, ExportDialog
 
     app = QApplication([sys.argv[0]])
     app.setApplicationDisplayName("ftgui")

@@ -97,7 +97,7 @@ def save(widget, out: str | Path, settle_s: float = 0.5) -> Path:
 
 def finish(win, tasks_ms: int = 10000) -> int:
     """Let background reads end, then close the window; 0, for the script's exit code."""
-    from ftgui.gui.worker import wait_for_tasks
+    from ftgui.gui.workers.run_worker import wait_for_tasks
 
     wait_for_tasks(tasks_ms)
     win.close()

@@ -75,7 +75,7 @@ def test_a_value_the_user_set_wins_and_children_get_the_defaults_back():
 
 
 def test_processes_launched_from_the_window_train_without_its_policy(monkeypatch):
-    from ftgui.gui.launch_worker import _child_env
+    from ftgui.gui.workers.launch_worker import _child_env
     for name in OMP:  # restored after the test, as they were
         monkeypatch.setenv(name, "x")
         monkeypatch.delenv(name)

@@ -1,6 +1,6 @@
 """One SFT dataset's look before training: the first examples as (text, trained on)
 pieces, and every example's token length for the histogram beside ``data.block_size``.
-Qt-free; the Dataset tab's preview (gui/sft_preview.py) shows it.
+Qt-free; the Dataset tab's preview (gui/widgets/sft_preview.py) shows it.
 
 The pieces come from ``sft.encode``'s own ids and labels, so what is highlighted as
 trained on is exactly what a run trains on (the EOS a response gets included)."""

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ftgui.gui.main_window import MainWindow
     from ftgui.gui.config_files import demo_config_path
-    from ftgui.gui.worker import wait_for_tasks
+    from ftgui.gui.workers.run_worker import wait_for_tasks
 
     win = MainWindow()
     paths = [a for a in argv if not a.startswith("-")]

@@ -16,20 +16,20 @@ from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QS
                                QTabWidget, QVBoxLayout, QWidget)
 
 from ftgui.core.wording import describe_error
-from ftgui.gui import inspect
+from ftgui.gui.workers import inspect
 from ftgui.gui.config_files import ConfigFiles
-from ftgui.gui.fields import ConfigField, ConfigModel
+from ftgui.gui.widgets.fields import ConfigField, ConfigModel
 from ftgui.gui.panels.data import DataPanel
 from ftgui.gui.panels.history import HistoryPanel
 from ftgui.gui.panels.model import ModelPanel
 from ftgui.gui.panels.playground import PlaygroundPanel
 from ftgui.gui.panels.run import RunPanel
 from ftgui.gui.panels.training import LoraPanel, TrainingPanel
-from ftgui.gui.questions import ask_yes_no
+from ftgui.gui.dialogs.questions import ask_yes_no
 from ftgui.gui.run_control import RunControl
-from ftgui.gui.widgets import DeviceBadge, ErrorBanner
+from ftgui.gui.widgets.common import DeviceBadge, ErrorBanner
 from ftgui.gui.window_state import WindowState
-from ftgui.gui.worker import error_field, run_task
+from ftgui.gui.workers.run_worker import error_field, run_task
 
 TAB_OF_SECTION = {"model": 0, "data": 1, "training": 2, "lora": 3}
 DEVICE_KEYS = ("*", "training.device", "training.precision")   # changes that redetect
@@ -209,7 +209,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self._fill_recent()
 
     def show_system_report(self) -> None:
-        from ftgui.gui.system_report import SystemReportDialog
+        from ftgui.gui.dialogs.system_report import SystemReportDialog
         if self.system_report is not None:
             self.system_report.close()
             self.system_report.deleteLater()
@@ -351,7 +351,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
 
     def export_run(self, run_dir: str):
         """Open the export dialog for ``run_dir`` (non-modal: the window stays usable)."""
-        from ftgui.gui.export_dialog import ExportDialog
+        from ftgui.gui.dialogs.export_dialog import ExportDialog
 
         dialog = ExportDialog(run_dir, self.settings, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -426,7 +426,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
                           f"{what}\n\nCancel {them} (the partial output is removed) and close?")
 
     def exports_in_progress(self) -> list:
-        from ftgui.gui.export_dialog import ExportDialog
+        from ftgui.gui.dialogs.export_dialog import ExportDialog
         return [d for d in self.findChildren(ExportDialog) if d.busy]
 
     def quit_asking(self) -> None:

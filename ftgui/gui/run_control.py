@@ -16,9 +16,9 @@ from ftgui.core import events as ev
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import FtguiError
 from ftgui.core.runs import RunDir
-from ftgui.gui.fields import label_for, plain_problem
-from ftgui.gui.questions import ask_yes_no
-from ftgui.gui.worker import RunController, RunWorker
+from ftgui.gui.widgets.fields import label_for, plain_problem
+from ftgui.gui.dialogs.questions import ask_yes_no
+from ftgui.gui.workers.run_worker import RunController, RunWorker
 
 # fields named by failures that are about resources, not the setting being wrong (out of
 # memory, disk full): marked as a hint, which the next Train or Resume clears
@@ -84,7 +84,7 @@ class RunControl:
         self.plots.reset()
         self.run_panel.log(f"Starting a run: {cfg.model.source} on {cfg.data.source} "
                            f"({cfg.model.method}).")
-        from ftgui.gui.launch_worker import worker_for  # nproc > 1: launched processes
+        from ftgui.gui.workers.launch_worker import worker_for  # nproc > 1: launched processes
         self._start(worker_for(cfg, new_run=new_run), "Starting…")
 
     def ask_existing_run(self, out: str) -> str:
@@ -116,7 +116,7 @@ class RunControl:
         self._resume_dir(run_dir)
 
     def _resume_dir(self, run_dir: str) -> None:
-        from ftgui.gui.questions import approve_run_code
+        from ftgui.gui.dialogs.questions import approve_run_code
         if not approve_run_code(self, run_dir, resume=True):
             self.show_error("Not resumed: the run's model needs its own code, which was not "
                             "approved.", level="warning")
@@ -126,7 +126,7 @@ class RunControl:
         self.plots.reset()
         self.plots.load_events(ev.read_events(RunDir(run_dir).events_path))
         self.run_panel.log(f"Resuming {run_dir}")
-        from ftgui.gui.launch_worker import resume_worker_for
+        from ftgui.gui.workers.launch_worker import resume_worker_for
         self._start(resume_worker_for(run_dir), "Resuming…")
         self._resuming = True
 

@@ -38,7 +38,7 @@ def window(qtbot, tmp_path):
     from PySide6.QtWidgets import QApplication
 
     from ftgui.gui.main_window import MainWindow
-    from ftgui.gui.worker import wait_for_tasks
+    from ftgui.gui.workers.run_worker import wait_for_tasks
 
     before = set(QApplication.topLevelWidgets())
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from ftgui.core.events import RunFinished, RunStarted, StepLogged, read_events
 from ftgui.core.runs import RunDir
-from ftgui.gui.launch_worker import LOG_NAME, LaunchWorker
+from ftgui.gui.workers.launch_worker import LOG_NAME, LaunchWorker
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +174,7 @@ def test_events_tail_waits_for_whole_lines(tmp_path):
     import json
 
     from ftgui.core.events import JsonlSink, Message
-    from ftgui.gui.launch_worker import EventsTail
+    from ftgui.gui.workers.launch_worker import EventsTail
 
     path = tmp_path / "events.jsonl"
     JsonlSink(path)(Message("before the launch"))

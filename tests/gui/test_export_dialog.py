@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from ftgui.core.export import export
 from ftgui.core.runs import RunDir
-from ftgui.gui.export_dialog import CHECKING, LAST_DIR_KEY, ExportDialog
+from ftgui.gui.dialogs.export_dialog import CHECKING, LAST_DIR_KEY, ExportDialog
 
 WIKI = Path(__file__).resolve().parents[1] / "fixtures" / "wiki-small.txt"
 
@@ -124,7 +124,7 @@ def test_merged_export_of_lora_run_loads_with_progress_and_a_live_gui(qtbot, lor
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
 
     opened = []
-    monkeypatch.setattr("ftgui.gui.export_dialog.QDesktopServices.openUrl",
+    monkeypatch.setattr("ftgui.gui.dialogs.export_dialog.QDesktopServices.openUrl",
                         lambda url: opened.append(url.toLocalFile()))
     qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
     assert opened == [str(out.resolve())]

@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from ftgui.core.errors import DataError, ModelError
 from ftgui.core.runs import RunDir
-from ftgui.gui import inspect
+from ftgui.gui.workers import inspect
 from ftgui.gui.panels.model import trust_question
-from ftgui.gui.worker import _LIVE, wait_for_tasks
+from ftgui.gui.workers.run_worker import _LIVE, wait_for_tasks
 
 TRUST = "model.trust_remote_code"
 
@@ -259,7 +259,7 @@ def test_a_background_task_outliving_its_signals_finishes_quietly(qtbot):
 
     import shiboken6
 
-    from ftgui.gui.worker import run_task
+    from ftgui.gui.workers.run_worker import run_task
 
     go, steps = threading.Event(), []
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ftgui.core.events import EvalLogged, StepLogged
-from ftgui.gui.plots import TrainingPlots, _Series, ema
+from ftgui.gui.widgets.plots import TrainingPlots, _Series, ema
 
 
 def ema_reference(values, weight):

@@ -41,7 +41,7 @@ def test_preload_maps_libtorch_before_import_and_torch_then_works():
 def test_heavy_imports_pause_the_collector_and_restore_it():
     out = run_child("""
         import gc, threading
-        from ftgui.gui import worker
+        from ftgui.gui.workers import run_worker as worker
         passes = []
         gc.callbacks.append(lambda phase, info: passes.append(info["generation"]))
         t = threading.Thread(target=worker.heavy_imports)
@@ -58,7 +58,7 @@ def test_heavy_imports_pause_the_collector_and_restore_it():
     assert out.strip() == "ok"
     out = run_child("""
         import gc
-        from ftgui.gui import worker
+        from ftgui.gui.workers import run_worker as worker
         gc.disable()                     # an embedding app's choice is kept
         worker.heavy_imports()
         print(gc.isenabled())

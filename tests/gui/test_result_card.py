@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer
 from ftgui.core.runner import run_config
 from ftgui.core.runs import RunDir
 from ftgui.core.evaluate import perplexity_text
-from ftgui.gui.result_card import ResultCard
+from ftgui.gui.widgets.result_card import ResultCard
 
 WIKI = Path(__file__).resolve().parents[1] / "fixtures" / "wiki-small.txt"
 
@@ -19,7 +19,7 @@ def _click(qtbot, button):
 
 def test_card_after_a_window_run_then_hidden_for_the_next(window, qtbot, make_config,
                                                           tmp_path):
-    from ftgui.gui.export_dialog import ExportDialog
+    from ftgui.gui.dialogs.export_dialog import ExportDialog
 
     card = window.run_panel.result_card
     assert not card.isVisible()
@@ -80,7 +80,7 @@ def test_evaluate_fills_a_run_without_validation(qtbot, tiny_config, tmp_path, m
         chosen.append(start)
         return str(held_out), filters.split(";;")[0]
 
-    monkeypatch.setattr("ftgui.gui.result_card.QFileDialog.getOpenFileName", pick)
+    monkeypatch.setattr("ftgui.gui.widgets.result_card.QFileDialog.getOpenFileName", pick)
     ticks = []
     timer = QTimer(interval=5)
     timer.timeout.connect(lambda: card.evaluating and ticks.append(1))

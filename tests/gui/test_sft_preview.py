@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ftgui.gui.sft_preview import render_html
+from ftgui.gui.widgets.sft_preview import render_html
 
 INSTRUCTIONS = Path(__file__).resolve().parents[1] / "fixtures" / "instructions.jsonl"
 

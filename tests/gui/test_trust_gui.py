@@ -30,7 +30,7 @@ def answers(monkeypatch):
         return QMessageBox.StandardButton.Yes if queue.pop(0) else \
             QMessageBox.StandardButton.No
 
-    monkeypatch.setattr("ftgui.gui.questions.QMessageBox.question", question)
+    monkeypatch.setattr("ftgui.gui.dialogs.questions.QMessageBox.question", question)
     return asked, queue
 
 
@@ -77,7 +77,7 @@ def test_playground_asks_before_running_a_received_runs_code(qtbot, panel, recei
 
 
 def test_evaluate_asks_and_no_measures_nothing(qtbot, received_run, answers):
-    from ftgui.gui.result_card import ResultCard
+    from ftgui.gui.widgets.result_card import ResultCard
     asked, queue = answers
     card = ResultCard()
     qtbot.addWidget(card)

@@ -11,7 +11,7 @@ from PySide6.QtGui import QKeySequence
 
 from ftgui.core.config import RunConfig, help_text
 from ftgui.core.events import EvalLogged, StepLogged
-from ftgui.gui.fields import section_keys
+from ftgui.gui.widgets.fields import section_keys
 
 NAMES = ["modelSource", "datasetSource", "outputDir", "trainButton", "stopButton",
          "resumeButton", "progressBar", "lossPlot", "deviceBadge", "errorBanner"]
@@ -199,7 +199,7 @@ def test_a_runs_events_are_handled_on_the_gui_thread(window, qtbot, tmp_path, mo
     one that may touch widgets (PySide6 can get this wrong for inherited slots)."""
     from PySide6.QtCore import QThread
 
-    from ftgui.gui.worker import RunWorker
+    from ftgui.gui.workers.run_worker import RunWorker
 
     threads = []
     monkeypatch.setattr(window.run_panel, "on_failed",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
-from ftgui.gui.fields import ConfigField, ConfigModel, label_for
+from ftgui.gui.widgets.fields import ConfigField, ConfigModel, label_for
 
 
 def add_fields(form: QFormLayout, model: ConfigModel, keys: list[str], owner: QWidget,
@@ -34,5 +34,5 @@ def new_form() -> QFormLayout:
 def remaining(section: str, placed) -> list[str]:
     """Keys of a config section not placed yet: fields added to the config later show
     up in the form without touching the GUI."""
-    from ftgui.gui.fields import section_keys
+    from ftgui.gui.widgets.fields import section_keys
     return [k for k in section_keys(section) if k not in placed]

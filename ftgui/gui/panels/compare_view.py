@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
 
 from ftgui.core.compare import PALETTE, RunCurves, config_differences, show_value
 from ftgui.core.wording import duration
-from ftgui.gui.plots import COLORS, VAL_NAME, legend_above, step_plot
+from ftgui.gui.widgets.plots import COLORS, VAL_NAME, legend_above, step_plot
 
 
 class CompareView(QWidget):

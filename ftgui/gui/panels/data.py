@@ -13,11 +13,12 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QPushB
 from ftgui.core.config import DataConfig, ModelConfig, help_text
 from ftgui.core.errors import FtguiError
 from ftgui.core.wording import describe_error
-from ftgui.gui import inspect, sft_preview
-from ftgui.gui.fields import ConfigModel
+from ftgui.gui.workers import inspect
+from ftgui.gui.widgets import sft_preview
+from ftgui.gui.widgets.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
-from ftgui.gui.widgets import BusyLine
-from ftgui.gui.worker import error_field, run_task
+from ftgui.gui.widgets.common import BusyLine
+from ftgui.gui.workers.run_worker import error_field, run_task
 
 PREVIEW_KEYS = {"data.source", "data.config", "data.split", "data.text_column",
                 "data.validation", "data.block_size", "data.add_eos", "data.max_rows",

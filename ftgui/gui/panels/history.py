@@ -28,7 +28,7 @@ from ftgui.core.runs import RunDir, default_runs_dir
 from ftgui.core.wording import describe_error
 from ftgui.gui.panels.compare_view import CompareView
 from ftgui.gui.panels.run_table import PathRole, RunTableModel, shown_rows
-from ftgui.gui.worker import run_task
+from ftgui.gui.workers.run_worker import run_task
 
 RUNS_DIR_KEY = "runs_dir"
 SPLITTER_KEY = "history/splitter"

@@ -9,10 +9,10 @@ from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QMessageBox, QPus
 from ftgui.core import memory
 from ftgui.core.errors import FtguiError
 from ftgui.core.wording import describe_error
-from ftgui.gui import inspect
-from ftgui.gui.fields import ConfigModel
+from ftgui.gui.workers import inspect
+from ftgui.gui.widgets.fields import ConfigModel
 from ftgui.gui.panels.common import add_fields, new_form, remaining
-from ftgui.gui.worker import error_field, run_task
+from ftgui.gui.workers.run_worker import error_field, run_task
 
 # settings the memory estimate depends on
 MEMORY_KEYS = {"model.method", "training.batch_size", "data.block_size", "training.precision",
@@ -58,7 +58,7 @@ class ModelPanel(QWidget):
 
         box = QGroupBox("About this model")
         info_form = QFormLayout(box)
-        from ftgui.gui.widgets import BusyLine
+        from ftgui.gui.widgets.common import BusyLine
         self.busy = BusyLine()
         self.arch = QLabel("–", objectName="modelArchitecture")
         self.params = QLabel("–", objectName="modelParams")

@@ -21,9 +21,9 @@ from ftgui.core.errors import FtguiError
 from ftgui.core.inference import trained_on_chat
 from ftgui.core.playground import GenerationSettings, ModelCache, source_name
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
-from ftgui.gui.generation import GenerationWorker
-from ftgui.gui.widgets import ErrorBanner
-from ftgui.gui.worker import RunController
+from ftgui.gui.workers.generation import GenerationWorker
+from ftgui.gui.widgets.common import ErrorBanner
+from ftgui.gui.workers.run_worker import RunController
 
 SETTINGS_GROUP = "playground"
 CHAT_RUN_KEY = "chat_run"   # the run the Chat template tick was left at
@@ -333,7 +333,7 @@ class PlaygroundPanel(QWidget):
             self.prompt.setFocus()
             return
         self.banner.clear()
-        from ftgui.gui.questions import approve_run_code
+        from ftgui.gui.dialogs.questions import approve_run_code
         if not approve_run_code(self, run):
             self.banner.show_message("Not generated: this run's model needs its own code, "
                                      "which was not approved.", level="warning")

@@ -16,10 +16,10 @@ from ftgui.core.evaluate import perplexity_text
 from ftgui.core.resumable import NOT_RESUMABLE, ResumeOption, resume_option
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.core.wording import describe_error, duration
-from ftgui.gui.plots import TrainingPlots
-from ftgui.gui.result_card import ResultCard
-from ftgui.gui.worker import run_task
-from ftgui.gui.widgets import WrapLabel
+from ftgui.gui.widgets.plots import TrainingPlots
+from ftgui.gui.widgets.result_card import ResultCard
+from ftgui.gui.workers.run_worker import run_task
+from ftgui.gui.widgets.common import WrapLabel
 
 
 def _run_entries(select: str | None) -> list[tuple[str, str]]:

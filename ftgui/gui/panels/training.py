@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from ftgui.gui.fields import ConfigModel, section_keys
+from ftgui.gui.widgets.fields import ConfigModel, section_keys
 from ftgui.gui.panels.common import add_fields, new_form, remaining
 
 BASICS = ["training.output_dir", "training.epochs", "training.max_steps",

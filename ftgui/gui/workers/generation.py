@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from ftgui.core.errors import FtguiError
 from ftgui.core.wording import describe_error
-from ftgui.gui.worker import heavy_imports
+from ftgui.gui.workers.run_worker import heavy_imports
 
 log = logging.getLogger("ftgui")
 

@@ -21,7 +21,7 @@ from PySide6.QtCore import Slot
 
 from ftgui.core import events as ev
 from ftgui.core.errors import FtguiError
-from ftgui.gui.worker import RunWorker
+from ftgui.gui.workers.run_worker import RunWorker
 
 LOG_NAME = "launcher.log"
 POLL_S = 0.25

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ftgui.core import preview, sft_sample as sft_sample_mod
 from ftgui.core.config import DataConfig, ModelConfig
-from ftgui.gui.worker import heavy_imports
+from ftgui.gui.workers.run_worker import heavy_imports
 
 ModelInfo = preview.ModelInfo
 DataPreview = preview.DataPreview

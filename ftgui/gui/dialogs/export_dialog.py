@@ -25,8 +25,8 @@ from ftgui.core.export import DESCRIPTIONS, FORMATS, IS_FILE, check_replace, def
 from ftgui.core.export.quantize import TYPES as GGUF_TYPE_INFO, human_size
 from ftgui.core.runs import RunDir
 from ftgui.core.wording import describe_error
-from ftgui.gui.questions import ask_yes_no
-from ftgui.gui.worker import heavy_imports, run_task
+from ftgui.gui.dialogs.questions import ask_yes_no
+from ftgui.gui.workers.run_worker import heavy_imports, run_task
 
 TITLES = {"merged": "Merged model folder", "adapter": "LoRA adapter folder",
           "gguf": "GGUF file", "ollama": "Ollama model folder", "script": "Python script"}

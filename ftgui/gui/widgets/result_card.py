@@ -21,7 +21,7 @@ from ftgui.core.errors import FtguiError
 from ftgui.core.evaluate import evaluate_run, perplexity_text
 from ftgui.core.runs import RunDir
 from ftgui.core.wording import describe_error, duration
-from ftgui.gui.worker import heavy_imports, run_task
+from ftgui.gui.workers.run_worker import heavy_imports, run_task
 
 
 class ResultCard(QFrame):
@@ -171,7 +171,7 @@ class ResultCard(QFrame):
     def evaluate(self, data_file: str) -> None:
         """Measure base and result on ``data_file`` off the GUI thread."""
         run_dir = self.run_dir
-        from ftgui.gui.questions import approve_run_code
+        from ftgui.gui.dialogs.questions import approve_run_code
         if not approve_run_code(self, run_dir):
             self.perplexity.setText("Not evaluated: this run's model needs its own code, "
                                     "which was not approved.")

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit
                                QPushButton, QVBoxLayout)
 
 from ftgui.core.wording import describe_error
-from ftgui.gui.worker import run_task
+from ftgui.gui.workers.run_worker import run_task
 
 
 class SystemReportDialog(QDialog):

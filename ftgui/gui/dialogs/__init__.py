@@ -1,0 +1,1 @@
+"""Dialogs: export, questions, the system report."""
