@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         from ftgui.gui.app import main as gui_main
         return gui_main([args.config] if getattr(args, "config", None) else [])
+    if args.command in TORCH_COMMANDS and not getattr(args, "launched", False):
+        # (a process torchrun started has its launcher's environment: the same choice)
+        from ftgui.threads import use_cli_policy
+        use_cli_policy(say=_THREADS_NOTE.append)   # said once the config is checked
     try:
         return _commands()[args.command](args)
     except _Done:
@@ -225,6 +229,7 @@ def _run(make_runner) -> int:
     from ftgui.core.runner import drive
 
     runner = make_runner([ConsoleSink()])
+    _say_threads()
 
     def on_sigint(signum, frame):
         if not runner.stop_event.is_set():
@@ -296,6 +301,7 @@ def _eval(args) -> int:
     from ftgui.core.inference import check_eval_sizes, model_config_for, perplexity
 
     check_eval_sizes(args.block_size, args.batch_size)  # before any model is loaded
+    _say_threads()
 
     if args.before_after:
         from ftgui.core.evaluate import evaluate_run, perplexity_text
@@ -324,6 +330,7 @@ def _generate(args) -> int:
         from ftgui.core.errors import ConfigError
         raise ConfigError("--prompt is empty: give the text for the model to continue, "
                           "e.g. --prompt 'Once upon a time'.", field="prompt")
+    _say_threads()
     model, tok = load_for_generation(args.model, args.trust_remote_code, args.allow_pickle)
     stream = stream_generate(model, tok, args.prompt, settings)
     if not chat:
@@ -358,6 +365,18 @@ def _cache(args) -> int:
     print(f"{u['folder']}\n  models (dequantised GGUF): {u['models'] / mib:,.1f} MiB"
           f"\n  data (tokenized): {u['data'] / mib:,.1f} MiB\nftgui cache --clear deletes them.")
     return 0
+
+
+# the commands that compute with torch (its threads' policy is set before it loads)
+TORCH_COMMANDS = ("train", "resume", "eval", "generate")
+_THREADS_NOTE: list[str] = []
+
+
+def _say_threads() -> None:
+    """The threading choice, in one line, when the command goes on to the slow work (a
+    command refused for bad input says only what was wrong)."""
+    while _THREADS_NOTE:
+        print(f"ftgui: {_THREADS_NOTE.pop()}", file=sys.stderr)
 
 
 def _commands() -> dict:
