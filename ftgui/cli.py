@@ -170,7 +170,9 @@ def _train(args) -> int:
     if _launch_needed(cfg, args):
         from ftgui.core.launch import Launch
         return _launch(Launch(cfg, new_run=args.new_run))
-    from ftgui.core.runner import Runner  # seconds of imports: after the config is checked
+    from ftgui.core.startup import import_training_libraries
+    import_training_libraries()  # seconds of imports: after the config is checked
+    from ftgui.core.runner import Runner
     return _run(lambda sinks: Runner(cfg, sinks, new_run=args.new_run,
                                      launched=args.launched))
 
@@ -202,7 +204,6 @@ class _Done(Exception):
 
 
 def _resume(args) -> int:
-    from ftgui.core.runner import Runner
     from ftgui.core.runs import RunDir
 
     if not args.launched:
@@ -214,6 +215,9 @@ def _resume(args) -> int:
         if _launch_needed(cfg, args):
             from ftgui.core.launch import Launch
             return _launch(Launch(cfg, resume_dir=args.run_dir))
+    from ftgui.core.startup import import_training_libraries
+    import_training_libraries()
+    from ftgui.core.runner import Runner
     return _run(lambda sinks: Runner.resume(args.run_dir, sinks, launched=args.launched,
                                             trust_remote_code=args.trust_remote_code))
 

@@ -11,7 +11,6 @@ shows before they load.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import traceback
@@ -45,9 +44,8 @@ def heavy_imports() -> None:
         # collector, which the imports' millions of new objects trigger again and again,
         # each full pass longer. The imports make no garbage worth collecting: it is off
         # until they are done.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        from ftgui.core.startup import gc_paused
+        with gc_paused():
             from ftgui.gui.preload import preload_torch_libraries
             preload_torch_libraries()
             import torch  # noqa: F401
@@ -57,13 +55,10 @@ def heavy_imports() -> None:
                                       TrainingArguments)
             import peft  # noqa: F401
             from ftgui.core import runner  # noqa: F401
-        finally:
-            # The libraries' long-lived objects go to the permanent generation: a full
-            # gc.collect() (the Trainer and the runner call it) then takes microseconds
-            # instead of ~0.3 s with the GIL held, which the window would feel as a freeze.
-            gc.freeze()
-            if gc_was_enabled:
-                gc.enable()
+        # (gc_paused ends with gc.freeze(): the libraries' long-lived objects go to the
+        # permanent generation, so a full gc.collect() (the Trainer and the runner call it)
+        # then takes microseconds instead of ~0.3 s with the GIL held, which the window
+        # would feel as a freeze.)
         _imported = True
 
 
