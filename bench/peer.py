@@ -3,7 +3,7 @@
 ``llamafactory-cli train``), on the same work.
 
     python bench/peer.py [--quick] [--repeats 3] [--steps 60] [--env NAME=VALUE]
-        [--nice -15] [--json OUT]
+        [--only SFT|PT] [--nice -15] [--json OUT]
 
 LLaMA-Factory (``PEER_VERSION``) is installed on first use into its own cached venv
 (``~/.cache/ftgui-bench/peer-venv``, or ``$FTGUI_PEER_VENV``), on the CPU torch of this
@@ -11,9 +11,10 @@ machine (a constraints file keeps pip from pulling another torch); when it canno
 installed the bench says why and skips.
 
 Workloads, both fp32, gradient checkpointing off, batch 8, no evaluation, one save at the
-end: SFT on LLaMA-Factory's own Alpaca demo file (cutoff 256; both sides render the
-examples with LLaMA-Factory's ``alpaca`` template, written into the model folder as its
-chat template so that ftgui uses it too) and plain-text pre-training on WikiText-2 valid
+end: SFT on LLaMA-Factory's own Alpaca demo file (the records both sides keep whole at
+cutoff 256: ``sft_data``; both sides render the examples with LLaMA-Factory's ``alpaca``
+template, written into the model folder as its chat template so that ftgui uses it too)
+and plain-text pre-training on WikiText-2 valid
 (packed blocks of 128, EOS after each line on both sides). The tiny GPT-2 of the tests.
 
 Each side is a separate process, started in turn (the order rotated every repetition,
