@@ -36,7 +36,8 @@ def _cli_at_load(load: float, tmp_path: Path, args: list[str]) -> tuple[list, st
     # the CLI's real path through a command, with the load average this machine reports
     # set to ``load`` per core; returns the OpenMP variables it ended with, its stderr and
     # whether torch was loaded only after the policy was chosen
-    code = (f"import os, sys; cores = len(os.sched_getaffinity(0)); "
+    code = (f"import os, sys; from ftgui.threads import usable_cores; "
+            f"cores = usable_cores(); "
             f"os.getloadavg = lambda: ({load} * cores, 0.0, 0.0); "
             f"import ftgui.threads as t; choose = t.use_cli_policy; "
             f"t.use_cli_policy = lambda *a, **k: (print('torch', 'torch' in sys.modules), "
