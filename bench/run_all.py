@@ -418,7 +418,10 @@ NOTES = {
         "met): the two sides run the same kernels on the same examples (ftgui pads to "
         "217 positions a step, the peer 223); ftgui's own per-step work (its callback, "
         "token count, event sinks) is ~0.6 ms of a 40–80 ms step, so the remaining "
-        "difference is this shared machine's noise. What would go beyond parity, not "
+        "difference is this shared machine's noise (an SFT-only re-run at load 8-11: "
+        "0.80, per repetition 0.72-1.24; the same batches in a bare loop: transformers "
+        "5.24 slower than the peer's 5.6 in 5 of 6 pairs, same ops, not isolated from "
+        "the load). What would go beyond parity, not "
         "done: grouping examples by length (19 % fewer padded positions here, but it "
         "changes the order training sees) or computing the LM head only where labels "
         "count; NOTES.md §peer.",
