@@ -12,6 +12,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # torch's spin-waiting threads train 20-60x slower (bench/NOTES.md, "Threads, per
 # process"); ftgui itself no longer sets this outside the window. Set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# huggingface_hub fixes its token file's path on import: one in a temporary folder, so that
+# no test sends the user's token or signs in over it (tests/hub_server.py, issue 21)
+import tempfile  # noqa: E402
+os.environ["HF_TOKEN_PATH"] = os.path.join(tempfile.mkdtemp(prefix="ftgui-hf-"), "token")
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"

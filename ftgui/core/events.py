@@ -31,6 +31,7 @@ class Progress(Event):
     current: int = 0
     total: int = 0
     detail: str = ""
+    unit: str = ""      # "bytes": current and total are bytes (a download)
 
 
 @dataclass
