@@ -337,6 +337,13 @@ class _Meter:
                            unit="bytes"))
 
 
+def progress_text(p: Progress) -> str:
+    """'12.0 MB of 30.0 MB · model.safetensors · 3.1 MB/s · 6 s left' for a download's
+    Progress event (the CLI's line and the window's bar)."""
+    head = f"{human_bytes(p.current)} of {human_bytes(p.total)}"
+    return f"{head} · {p.detail}" if p.detail else head
+
+
 def _tqdm_for(meter: _Meter, name: str):
     """A tqdm look-alike for hf_hub_download's ``tqdm_class`` (what it calls: update,
     close, context manager)."""

@@ -129,3 +129,19 @@ def test_cancel_mid_file_then_retry(hub, tiny_model_dir):
     assert retry[0].current > 0                        # kept files counted as done
     assert retry[-1].current == retry[-1].total
     assert hubmod.size_up(BIG_ID).download_bytes == 0
+
+
+def test_cli_train_downloads_as_a_stage_with_progress(hub, tiny_config, tmp_path, capsys):
+    from ftgui.cli import main
+    from ftgui.core.runs import RunDir
+    cfg = tiny_config(model={"source": MODEL_ID, "method": "full"},
+                      training={"max_steps": 2, "logging_steps": 1, "save_steps": 100})
+    cfg.save(tmp_path / "run.yaml")
+    assert main(["train", str(tmp_path / "run.yaml")]) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith(f"Downloading {MODEL_ID}: "))
+    assert " of " in line and ("MB" in line or "KB" in line)
+    assert RunDir(cfg.training.output_dir).summary()["status"] == "finished"
+    # the weights came from the download stage, and once only
+    gets = [p for m, p in hub.requests if m == "GET" and p.endswith("model.safetensors")]
+    assert len(gets) == 1
