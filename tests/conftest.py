@@ -14,8 +14,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # huggingface_hub fixes its token file's path on import: one in a temporary folder, so that
 # no test sends the user's token or signs in over it (tests/hub_server.py, issue 21)
+# huggingface_hub (and transformers through it) fix their endpoint, cache and token file
+# when imported: point them at loopback and a temporary folder for the whole session, so
+# that no test reaches the real Hub, fills the user's cache, or sends or overwrites the
+# user's token. The endpoint's port is where the `hub` fixture starts its server
+# (tests/hub_fixtures.py); without it a request is refused at once.
+import socket  # noqa: E402
 import tempfile  # noqa: E402
-os.environ["HF_TOKEN_PATH"] = os.path.join(tempfile.mkdtemp(prefix="ftgui-hf-"), "token")
+_HF_TMP = tempfile.mkdtemp(prefix="ftgui-hf-")
+with socket.socket() as _s:
+    _s.bind(("127.0.0.1", 0))
+    os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{_s.getsockname()[1]}"
+os.environ["HF_TOKEN_PATH"] = os.path.join(_HF_TMP, "token")
+os.environ["HF_HUB_CACHE"] = os.path.join(_HF_TMP, "hub")
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"

@@ -3,9 +3,11 @@ served as a repo, and the environment pointed at it (endpoint, cache, no token).
 
 from __future__ import annotations
 
-import struct
 import json
+import os
+import struct
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -35,7 +37,13 @@ def hub(tmp_path, monkeypatch, tiny_model_dir):
     """A started loopback Hub serving the tiny model as MODEL_ID (with duplicates loading
     must skip), a gated and a private copy; HF_ENDPOINT / HF_HOME point at it and a
     temporary cache; no token, not offline. Stopped afterwards."""
-    server = LoopbackHub().start()
+    # on the port conftest.py put in HF_ENDPOINT, where huggingface_hub and transformers
+    # (which fixed it on import) send their requests too
+    port = urlparse(os.environ["HF_ENDPOINT"]).port or 0
+    try:
+        server = LoopbackHub(port=port).start()
+    except OSError:     # taken by another program since: this test's calls still work
+        server = LoopbackHub().start()
     server.add(MODEL_ID, tiny_model_dir, files=DUPLICATES, card={"license": "apache-2.0"})
     server.add(GATED_ID, tiny_model_dir, gated="manual", card={"license": "llama3.2"},
                accepted={"tok-accepted"})
@@ -44,7 +52,7 @@ def hub(tmp_path, monkeypatch, tiny_model_dir):
                           "tok-other": "bob"})
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     yield server

@@ -60,13 +60,13 @@ def _etag(data: bytes) -> str:
 
 
 class LoopbackHub:
-    def __init__(self, rate: float | None = None):
+    def __init__(self, rate: float | None = None, port: int = 0):
         self.repos: dict[tuple[str, str], Repo] = {}
         self.tokens: dict[str, str] = {}     # token → user name
         self.rate = rate                     # bytes per second for file bodies; None: full speed
         self.requests: list[tuple[str, str]] = []
         self._connections: set = set()       # open keep-alive sockets, closed by stop()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="loopback-hub")

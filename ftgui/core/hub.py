@@ -275,15 +275,31 @@ def _size_up_cached(repo_id: str, allow_pickle: bool) -> SizeUp:
     return out
 
 
-def local_copy(repo_id: str) -> Path | None:
-    """The cached snapshot of a Hub model when it holds a config and weights (what the
-    download stage leaves), else None: loading then reads this folder, not the network."""
+def local_copy(repo_id: str, need: str = "weights") -> Path | None:
+    """The cached snapshot of a Hub model when it holds its config and what is needed:
+    ``weights`` (what the download stage leaves), ``tokenizer`` or just the ``config``
+    (what the size-up leaves); else None. Loading then reads this folder, not the network."""
     snap = cached_snapshot(repo_id)
     if snap is None or not (snap / "config.json").exists():
         return None
-    if not any(snap.glob("*.safetensors")) and not any(snap.glob("pytorch_model*.bin")):
-        return None
-    return snap
+    if need == "weights":
+        ok = any(snap.glob("*.safetensors")) or any(snap.glob("pytorch_model*.bin"))
+    elif need == "tokenizer":
+        ok = (snap / "tokenizer_config.json").exists() or (snap / "tokenizer.json").exists()
+    else:
+        ok = True
+    return snap if ok else None
+
+
+def cached_repo_ids(repo_type: str = "model") -> list[str]:
+    """Ids of the repos in the Hugging Face cache (folder names only: fast, no network),
+    for completing the model field."""
+    prefix = f"{repo_type}s--"
+    try:
+        names = os.listdir(cache_dir())
+    except OSError:
+        return []
+    return sorted(n[len(prefix):].replace("--", "/", 1) for n in names if n.startswith(prefix))
 
 
 def cached_snapshot(repo_id: str, repo_type: str = "model") -> Path | None:

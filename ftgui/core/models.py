@@ -77,12 +77,13 @@ def _package_file(source: str) -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / rel)
 
 
-def location(src: ModelSource) -> str:
-    """Where from_pretrained reads: a Hub model's cached snapshot once the download stage
-    fetched it (core/hub.py), so loading needs no network; else the id or the folder."""
+def location(src: ModelSource, need: str = "weights") -> str:
+    """Where from_pretrained reads: a Hub model's cached snapshot when it holds what is
+    needed (``weights``, ``tokenizer`` or ``config``: the download stage and the size-up
+    fill it, core/hub.py), so reading needs no network; else the id or the folder."""
     if src.kind == "hub":
         from ftgui.core import hub
-        snap = hub.local_copy(src.path)
+        snap = hub.local_copy(src.path, need)
         if snap is not None:
             return str(snap)
     return src.path
@@ -149,7 +150,7 @@ def load_tokenizer(cfg: ModelConfig):
     src = resolve_source(cfg.source)
     try:
         def fresh():
-            tok = AutoTokenizer.from_pretrained(location(src),
+            tok = AutoTokenizer.from_pretrained(location(src, "tokenizer"),
                                                 **hub_kwargs(src, cfg.trust_remote_code))
             if src.gguf_file:  # transformers' GGUF loader lacks some llama.cpp pre-tokenizers
                 gguf_tokenizer.match_gguf_pre_tokenizer(tok, Path(src.path) / src.gguf_file)
@@ -223,7 +224,7 @@ def context_length_of(cfg: ModelConfig) -> int | None:
 
     try:
         src = resolve_source(cfg.source)
-        config = AutoConfig.from_pretrained(location(src), **hub_kwargs(src, cfg.trust_remote_code,
+        config = AutoConfig.from_pretrained(location(src, "config"), **hub_kwargs(src, cfg.trust_remote_code,
                                                                 for_model=True))
     except Exception:  # noqa: BLE001 - load_model says what is wrong with the source
         return None

@@ -1,0 +1,69 @@
+"""The Hub in the window, against the loopback Hub (tests/hub_server.py): the model
+field's size-up and completion, a gated id's message, and a download as a run stage
+with its progress bar and Cancel while the window keeps ticking."""
+
+import time
+
+from PySide6.QtCore import Qt, QTimer
+
+from hub_fixtures import BIG_ID, GATED_ID, MODEL_ID, add_big_model, hub  # noqa: F401
+
+
+# `hub` before `window`: the server outlives the window's last background look-ups
+def test_model_field_sizes_up_a_hub_id(hub, window, qtbot, make_config):
+    assert window.load_config(make_config())
+    panel = window.model_panel
+    window.model.set("model.source", MODEL_ID)
+    qtbot.waitUntil(lambda: panel.hub_info.isVisible() and "download" in panel.hub_info.text(),
+                    timeout=30000)
+    text = panel.hub_info.text()
+    assert "public" in text and "license apache-2.0" in text and "GPT2LMHeadModel" in text
+    # the config came from the cache the size-up filled: architecture and memory follow
+    qtbot.waitUntil(lambda: panel.info is not None, timeout=60000)
+    assert "GPT2LMHeadModel" in panel.arch.text() and "≈" in panel.memory.text()
+    # the field completes from what was sized up and what is cached
+    assert MODEL_ID in panel._completer.model().stringList()
+
+    window.model.set("model.source", GATED_ID)
+    qtbot.waitUntil(lambda: "is gated" in window.model.problems().get("model.source", ""),
+                    timeout=30000)
+    assert f"{hub.url}/{GATED_ID}" in window.model.problems()["model.source"]
+    assert "gated (manual)" in panel.hub_info.text() and "llama3.2" in panel.hub_info.text()
+
+
+def test_download_stage_progress_cancel_and_retry_without_blocking(hub, window, qtbot,
+                                                                   make_config,
+                                                                   tiny_model_dir):
+    add_big_model(hub, tiny_model_dir)
+    hub.rate = 8 * 1024 * 1024           # the 24 MB shard takes ~3 s
+    assert window.load_config(make_config(model={"source": BIG_ID, "method": "full"},
+                                          training={"max_steps": 2}))
+    rp = window.run_panel
+    ticks, formats = [], []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: (ticks.append(time.perf_counter()),
+                                   formats.append(rp.progress.format())))
+
+    def in_shard():
+        return "zz-padding" in rp.progress.format() and rp.progress.value() > 0
+
+    qtbot.waitUntil(lambda: rp.train_button.isEnabled(), timeout=30000)
+    qtbot.mouseClick(rp.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Cancel download" in rp.stop_button.text(), timeout=60000)
+    timer.start()
+    qtbot.waitUntil(in_shard, timeout=30000)
+    assert "MB/s" in rp.progress.format() and " of " in rp.progress.format()
+    assert "download" in rp.stages.text()
+    with qtbot.waitSignal(window.runFailed, timeout=30000) as failed:
+        qtbot.mouseClick(rp.stop_button, Qt.MouseButton.LeftButton)
+    timer.stop()
+    assert "cancelled" in failed.args[0] and "kept in the cache" in failed.args[0]
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert len(ticks) > 20 and max(gaps) < 1.0, (len(ticks), max(gaps))
+    # the bar moved while the window ticked (huggingface_hub reports every 10 MB)
+    assert len({f for f in formats if f.startswith("Downloading")}) >= 2, set(formats)
+
+    hub.rate = None                        # the retry fetches the rest and trains
+    with qtbot.waitSignal(window.runFinished, timeout=120000):
+        qtbot.mouseClick(rp.train_button, Qt.MouseButton.LeftButton)
+    assert "✓ download" in rp.stages.text()
