@@ -8,6 +8,8 @@ from PySide6.QtCore import Qt, QTimer
 
 from hub_fixtures import BIG_ID, GATED_ID, MODEL_ID, add_big_model, hub  # noqa: F401
 
+SECOND_ID = "tiny-org/second"
+
 
 # `hub` before `window`: the server outlives the window's last background look-ups
 def test_model_field_sizes_up_a_hub_id(hub, window, qtbot, make_config):
@@ -67,3 +69,49 @@ def test_download_stage_progress_cancel_and_retry_without_blocking(hub, window, 
     with qtbot.waitSignal(window.runFinished, timeout=120000):
         qtbot.mouseClick(rp.train_button, Qt.MouseButton.LeftButton)
     assert "✓ download" in rp.stages.text()
+
+
+def test_cache_dialog_lists_and_deletes_a_revision(hub, window, qtbot, capsys,
+                                                    tiny_model_dir):
+    from ftgui.cli import main
+    from ftgui.core import hub as hubmod
+    hubmod.download(MODEL_ID)
+    hub.add(SECOND_ID, tiny_model_dir)
+    hubmod.size_up(SECOND_ID)                 # a second repo: its config only
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert MODEL_ID in out and SECOND_ID in out and "ftgui's cache" in out
+
+    dialog = window.show_hub_dialog("CacheDialog")
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=30000)
+    repos = [dialog.table.item(i, 1).text() for i in range(2)]
+    assert repos[0] == MODEL_ID                # largest first
+    assert "ago" in dialog.table.item(0, 5).text() or "just now" in dialog.table.item(0, 5).text()
+    assert str(hubmod.cache_dir()) in dialog.folder.text() and "GGUF" in dialog.own.text()
+    dialog.table.selectRow(0)
+    dialog.confirm = lambda text: MODEL_ID in text
+    with qtbot.waitSignal(dialog.ready, timeout=30000):
+        qtbot.mouseClick(dialog.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=30000)
+    assert dialog.table.item(0, 1).text() == SECOND_ID
+    assert hubmod.local_copy(MODEL_ID) is None
+    # the CLI: an unknown revision is one line and exit 2; a repo id deletes its revisions
+    assert main(["cache", "--delete", "nosuchrepo/x"]) == 2
+    assert "not in the Hugging Face cache" in capsys.readouterr().err
+    assert main(["cache", "--delete", SECOND_ID]) == 0
+    assert not hubmod.cached_repo_ids()
+
+
+def test_sign_in_dialog_checks_the_token(hub, window, qtbot, monkeypatch):
+    dialog = window.show_hub_dialog("SignInDialog")
+    qtbot.waitUntil(lambda: "Not signed in" in dialog.status.text(), timeout=30000)
+    dialog.token.setText("tok-revoked")
+    with qtbot.waitSignal(dialog.ready, timeout=30000):
+        qtbot.mouseClick(dialog.sign_in, Qt.MouseButton.LeftButton)
+    assert "refused your token (401)" in dialog.status.text()
+    from huggingface_hub import get_token
+    assert get_token() is None                  # nothing stored for a refused token
+    monkeypatch.setenv("HF_TOKEN", "tok-accepted")
+    dialog = window.show_hub_dialog("SignInDialog")
+    qtbot.waitUntil(lambda: "Signed in as" in dialog.status.text(), timeout=30000)
+    assert "alice" in dialog.status.text()
