@@ -11,9 +11,10 @@
   the Hub answers for missing and private repos), ``GatedRepo`` (401 without a token, 403
   with a token that has not accepted the terms), ``EntryNotFound``, ``RevisionNotFound``,
   and 401 ``Invalid credentials in Authorization header`` for an unknown token;
-* ``GET /api/whoami-v2``, ``POST /api/repos/create``, ``POST .../preupload/{rev}`` (every
-  file "regular") and ``POST .../commit/{rev}`` (ndjson, base64 contents): what
-  ``create_repo`` and ``upload_folder`` send.
+* ``GET /api/whoami-v2``, ``POST /api/repos/create``, ``POST /api/validate-yaml`` (a
+  model card's front matter), ``POST .../preupload/{rev}`` (every file "regular") and
+  ``POST .../commit/{rev}`` (ndjson, base64 contents): what ``create_repo`` and
+  ``create_commit`` send.
 
 Why not olah: its offline mode answers a missing optional file with 401 (breaking
 AutoTokenizer's probes), needs a revision for model info, and has no search, gating or
@@ -194,6 +195,8 @@ class LoopbackHub:
                         return self._whoami()
                     if path == "/api/repos/create" and method == "POST":
                         return self._create()
+                    if path == "/api/validate-yaml" and method == "POST":
+                        return self._validate_yaml()
                     for kind in ("model", "dataset"):
                         api = f"/api/{kind}s"
                         if path == api and method == "GET":
@@ -328,6 +331,17 @@ class LoopbackHub:
                         private=payload.get("visibility") == "private"
                         or bool(payload.get("private")))
                 self._json({"url": url, "name": repo_id})
+
+            def _validate_yaml(self):
+                """A model card's metadata (the README's front matter) must be YAML."""
+                import yaml
+                text = json.loads(self._body()).get("content", "")
+                if text.startswith("---"):
+                    try:
+                        yaml.safe_load(text.split("---")[1])
+                    except yaml.YAMLError as e:
+                        return self._json({"errors": [{"message": str(e)}]}, 400)
+                self._json({"errors": [], "warnings": []})
 
             def _write(self, kind: str, repo_id: str, marker: str, method: str):
                 token = self._token()
