@@ -115,3 +115,39 @@ def test_sign_in_dialog_checks_the_token(hub, window, qtbot, monkeypatch):
     dialog = window.show_hub_dialog("SignInDialog")
     qtbot.waitUntil(lambda: "Signed in as" in dialog.status.text(), timeout=30000)
     assert "alice" in dialog.status.text()
+
+
+def test_export_dialog_pushes_with_progress_and_asks_before_replacing(hub, qtbot, tiny_config,
+                                                                      tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+
+    from ftgui.core.runner import run_config
+    from ftgui.gui.dialogs.export_dialog import CHECKING, ExportDialog
+    cfg = tiny_config(model={"method": "lora"},
+                      training={"max_steps": 2, "save_steps": 100,
+                                "output_dir": str(tmp_path / "run")})
+    run_config(cfg)
+    monkeypatch.setenv("HF_TOKEN", "tok-accepted")
+    dialog = ExportDialog(tmp_path / "run", QSettings(str(tmp_path / "s.ini"),
+                                                      QSettings.Format.IniFormat))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: CHECKING not in dialog.reasons.values(), timeout=30000)
+    dialog.format_buttons["adapter"].setChecked(True)
+    dialog.push_repo.setText("alice/from-window")
+    formats = []
+    dialog.progress.valueChanged.connect(lambda _: formats.append(dialog.progress.format()))
+    with qtbot.waitSignal(dialog.pushed, timeout=120000) as done:
+        qtbot.mouseClick(dialog.push_button, Qt.MouseButton.LeftButton)
+    assert done.args[0] == f"{hub.url}/alice/from-window"
+    repo = hub.repos[("model", "alice/from-window")]
+    assert "README.md" in repo.files and "adapter_model.safetensors" in repo.files
+    assert any(f.startswith("Uploading to alice/from-window: ") for f in formats)
+    # pushing again asks first; No leaves the repo as it was
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: (asked.append(a[2]),
+                                                             QMessageBox.StandardButton.No)[1])
+    qtbot.mouseClick(dialog.push_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Nothing was pushed" in dialog.message.text(), timeout=30000)
+    assert "already holds" in asked[0] and len(repo.messages) == 1
