@@ -199,7 +199,7 @@ class SizeUp:
             left = self.download_bytes
             out.append(f"download {human_bytes(left)} of {human_bytes(self.total_bytes)} "
                        f"({len(self.files) - len(self.cached)} of {len(self.files)} files; "
-                       f"the rest is cached)" if self.cached and left
+                       f"{len(self.cached)} cached)" if self.cached and left
                        else f"all {len(self.files)} files cached "
                             f"({human_bytes(self.total_bytes)})" if not left
                        else f"download {human_bytes(left)} ({len(self.files)} files)")
@@ -353,11 +353,11 @@ class _Meter:
                            unit="bytes"))
 
 
-def progress_text(p: Progress) -> str:
+def progress_text(p: Progress, short: bool = False) -> str:
     """'12.0 MB of 30.0 MB · model.safetensors · 3.1 MB/s · 6 s left' for a download's
-    Progress event (the CLI's line and the window's bar)."""
+    Progress event (the CLI's line, the window's), ``short``: '12.0 MB of 30.0 MB'."""
     head = f"{human_bytes(p.current)} of {human_bytes(p.total)}"
-    return f"{head} · {p.detail}" if p.detail else head
+    return f"{head} · {p.detail}" if p.detail and not short else head
 
 
 def _tqdm_for(meter: _Meter, name: str):

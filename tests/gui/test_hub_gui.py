@@ -47,14 +47,15 @@ def test_download_stage_progress_cancel_and_retry_without_blocking(hub, window, 
                                    formats.append(rp.progress.format())))
 
     def in_shard():
-        return "zz-padding" in rp.progress.format() and rp.progress.value() > 0
+        return "zz-padding" in rp.stats.text() and rp.progress.value() > 0
 
     qtbot.waitUntil(lambda: rp.train_button.isEnabled(), timeout=30000)
     qtbot.mouseClick(rp.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Cancel download" in rp.stop_button.text(), timeout=60000)
     timer.start()
     qtbot.waitUntil(in_shard, timeout=30000)
-    assert "MB/s" in rp.progress.format() and " of " in rp.progress.format()
+    assert "MB/s" in rp.stats.text() and " left" in rp.stats.text()
+    assert rp.progress.format().startswith("Downloading ") and " MB of " in rp.progress.format()
     assert "download" in rp.stages.text()
     with qtbot.waitSignal(window.runFailed, timeout=30000) as failed:
         qtbot.mouseClick(rp.stop_button, Qt.MouseButton.LeftButton)

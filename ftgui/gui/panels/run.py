@@ -280,8 +280,10 @@ class RunPanel(QWidget):
 
     def on_progress(self, e: ev.Progress) -> None:
         text = e.stage + (f" {e.current:,}/{e.total:,}" if e.total else "…")
-        if e.unit == "bytes":   # a download: bytes as MB, and the file, speed and ETA
+        bar = text
+        if e.unit == "bytes":   # a download: bytes as MB; the file, speed and ETA below
             text = f"{e.stage}: {progress_text(e)}"
+            bar = f"{e.stage.split(' ')[0]} {progress_text(e, short=True)}"
         if e.total:
             if e.unit == "bytes":   # a progress bar counts in int: KB keeps GBs in range
                 self.progress.setRange(0, max(e.total // 1024, 1))
@@ -291,7 +293,7 @@ class RunPanel(QWidget):
                 self.progress.setValue(e.current)
         else:
             self.progress.setRange(0, 0)
-        self.progress.setFormat(text)
+        self.progress.setFormat(bar)
         self.stats.setText(text)
 
     def on_stage(self, e: ev.Stage) -> None:
