@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from ftgui.core.errors import FtguiError, ModelError
+from ftgui.core.errors import DataError, FtguiError, ModelError
 from ftgui.core.events import Progress
 from ftgui.core.memory import human_bytes
 from ftgui.core.wording import duration, first_line
@@ -77,36 +77,37 @@ def explain(exc: BaseException, repo_id: str, what: str = "model") -> FtguiError
     from huggingface_hub import errors as hf
 
     field_ = "model.source" if what == "model" else "data.source"
+    cls = ModelError if what == "model" else DataError
     status = getattr(getattr(exc, "response", None), "status_code", None)
     signed_in = token() is not None
     if isinstance(exc, hf.GatedRepoError):
         how = ("you are signed in, but your account has not been granted access yet"
                if signed_in else f"then sign in ({SIGN_IN})")
-        return ModelError(f"{field_}: '{repo_id}' is gated: accept its license at "
+        return cls(f"{field_}: '{repo_id}' is gated: accept its license at "
                           f"{repo_url(repo_id)} ({how}).", field=field_)
     if isinstance(exc, hf.RevisionNotFoundError):
-        return ModelError(f"{field_}: '{repo_id}' has no such revision on the Hub.",
+        return cls(f"{field_}: '{repo_id}' has no such revision on the Hub.",
                           field=field_)
     if isinstance(exc, hf.RepositoryNotFoundError):
         who = ("your account cannot see it" if signed_in
                else f"it is private and you are not signed in ({SIGN_IN})")
-        return ModelError(f"{field_}: no {what} '{repo_id}' on the Hugging Face Hub "
+        return cls(f"{field_}: no {what} '{repo_id}' on the Hugging Face Hub "
                           f"({status or 404}), or {who}. Check the id.", field=field_)
     if isinstance(exc, hf.HfHubHTTPError) and status == 401:
-        return ModelError(f"{field_}: the Hugging Face Hub refused your token (401): it "
+        return cls(f"{field_}: the Hugging Face Hub refused your token (401): it "
                           f"was revoked or mistyped. Sign in again ({SIGN_IN}).",
                           field=field_)
     if isinstance(exc, hf.HfHubHTTPError) and status == 403:
-        return ModelError(f"{field_}: your token may not read '{repo_id}' (403). A "
+        return cls(f"{field_}: your token may not read '{repo_id}' (403). A "
                           f"fine-grained token needs read access to it; make a new token "
                           f"and sign in again ({SIGN_IN}).", field=field_)
     if isinstance(exc, hf.RemoteEntryNotFoundError):
-        return ModelError(f"{field_}: '{repo_id}' lacks a file loading needs "
+        return cls(f"{field_}: '{repo_id}' lacks a file loading needs "
                           f"({first_line(exc, 120)}).", field=field_)
     if _is_offline_error(exc):
         why = ("HF_HUB_OFFLINE is set" if offline()
                else f"the Hub cannot be reached ({first_line(exc, 80)})")
-        return ModelError(f"{field_}: '{repo_id}' is not in the Hugging Face cache and {why}. "
+        return cls(f"{field_}: '{repo_id}' is not in the Hugging Face cache and {why}. "
                           f"Connect to the internet, or pick a cached {what} (`ftgui cache` "
                           f"lists them).", field=field_)
     return None
@@ -254,6 +255,54 @@ def size_up(repo_id: str, allow_pickle: bool = False) -> SizeUp:
     if "config.json" in wanted and "config.json" not in out.cached:
         out.cached.append("config.json")   # size_up fetched it just now
     return out
+
+
+@dataclass
+class DatasetSizeUp:
+    repo_id: str
+    gated: bool | str = False
+    private: bool = False
+    license: str | None = None
+    configs: dict[str, list[str]] = field(default_factory=dict)   # config → its splits
+    size: int = 0                                                  # bytes of its files
+
+    def lines(self) -> list[str]:
+        state = ("private" if self.private else "public") + (
+            f", gated ({self.gated})" if self.gated else "")
+        out = [f"{self.repo_id}: {state}, license {self.license or 'not stated'}, "
+               f"{human_bytes(self.size)}"]
+        for name, splits in self.configs.items():
+            out.append(f"config {name}: {', '.join(splits) or 'splits not stated'}")
+        return out
+
+
+def dataset_size_up(repo_id: str) -> DatasetSizeUp:
+    """A Hub dataset's access, license, size and its configs with their splits, from
+    the Hub's dataset info (its card's ``configs`` / ``dataset_info``); no data fetched."""
+    if offline():
+        raise DataError(f"data.source: HF_HUB_OFFLINE is set; the Hub's information on "
+                         f"'{repo_id}' cannot be read (a cached copy still loads).",
+                         field="data.source")
+    try:
+        info = api().dataset_info(repo_id, files_metadata=True)
+    except Exception as e:  # noqa: BLE001
+        raise explain(e, repo_id, "dataset") or DataError(
+            f"data.source: could not read the dataset '{repo_id}' on the Hub "
+            f"({first_line(e)}).", field="data.source") from e
+    card = info.card_data.to_dict() if info.card_data else {}
+    configs: dict[str, list[str]] = {}
+    for c in card.get("configs") or []:
+        files = c.get("data_files")
+        splits = ([f["split"] for f in files if isinstance(f, dict) and "split" in f]
+                  if isinstance(files, list) else [])
+        configs[c.get("config_name", "default")] = splits or ["train"]
+    described = card.get("dataset_info") or []
+    for d in [described] if isinstance(described, dict) else described:
+        names = [sp["name"] for sp in d.get("splits") or [] if "name" in sp]
+        configs.setdefault(d.get("config_name", "default"), names)
+    return DatasetSizeUp(repo_id, info.gated or False, bool(info.private),
+                         card.get("license"), configs,
+                         sum(int(s.size or 0) for s in info.siblings or []))
 
 
 def _size_up_cached(repo_id: str, allow_pickle: bool) -> SizeUp:

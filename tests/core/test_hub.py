@@ -145,3 +145,25 @@ def test_cli_train_downloads_as_a_stage_with_progress(hub, tiny_config, tmp_path
     # the weights came from the download stage, and once only
     gets = [p for m, p in hub.requests if m == "GET" and p.endswith("model.safetensors")]
     assert len(gets) == 1
+
+
+def test_dataset_size_up_lists_configs_and_splits(hub):
+    card = {"license": "cc-by-sa-3.0",
+            "configs": [{"config_name": "raw", "data_files": [
+                {"split": "train", "path": "raw/train.jsonl"},
+                {"split": "validation", "path": "raw/valid.jsonl"}]}],
+            "dataset_info": [{"config_name": "tokens", "splits": [{"name": "train"},
+                                                                    {"name": "test"}]}]}
+    hub.add("tiny-org/wiki", files={"raw/train.jsonl": b'{"text": "a"}\n' * 50,
+                                    "raw/valid.jsonl": b'{"text": "b"}\n'},
+            kind="dataset", card=card)
+    hub.add("tiny-org/gated-data", files={"a.jsonl": b"{}\n"}, kind="dataset",
+            gated="auto")
+    d = hubmod.dataset_size_up("tiny-org/wiki")
+    assert d.configs == {"raw": ["train", "validation"], "tokens": ["train", "test"]}
+    assert d.license == "cc-by-sa-3.0" and d.size == 14 * 50 + 14
+    assert "config raw: train, validation" in d.lines()
+    assert hubmod.dataset_size_up("tiny-org/gated-data").gated == "auto"
+    with pytest.raises(FtguiError) as e:
+        hubmod.dataset_size_up("tiny-org/no-data")
+    assert "no dataset 'tiny-org/no-data'" in str(e.value) and e.value.field == "data.source"

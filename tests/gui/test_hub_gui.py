@@ -4,6 +4,8 @@ with its progress bar and Cancel while the window keeps ticking."""
 
 import time
 
+import yaml
+
 from PySide6.QtCore import Qt, QTimer
 
 from hub_fixtures import BIG_ID, GATED_ID, MODEL_ID, add_big_model, hub  # noqa: F401
@@ -152,3 +154,29 @@ def test_export_dialog_pushes_with_progress_and_asks_before_replacing(hub, qtbot
     qtbot.mouseClick(dialog.push_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Nothing was pushed" in dialog.message.text(), timeout=30000)
     assert "already holds" in asked[0] and len(repo.messages) == 1
+
+
+def test_dataset_field_shows_configs_and_splits_from_the_hub(hub, window, qtbot, make_config):
+    card = {"license": "cc-by-sa-3.0", "configs": [
+        {"config_name": "raw", "data_files": [{"split": "train", "path": "raw/train.jsonl"},
+                                              {"split": "validation",
+                                               "path": "raw/valid.jsonl"}]}]}
+    readme = ("---\n" + yaml.safe_dump({"configs": card["configs"]}) + "---\n").encode()
+    rows = b"".join(b'{"text": "row %d of the wiki"}\n' % i for i in range(40))
+    hub.add("tiny-org/wiki", files={"raw/train.jsonl": rows, "raw/valid.jsonl": b"".join(rows.splitlines(True)[:3]),
+                                    "README.md": readme}, kind="dataset", card=card)
+    assert window.load_config(make_config(data={"config": "raw"}))
+    panel = window.data_panel
+    window.model.set("data.source", "tiny-org/wiki")
+    qtbot.waitUntil(lambda: not panel.hub_info.isHidden(), timeout=30000)
+    assert "config raw: train, validation" in panel.hub_info.text()
+    split = panel.fields["data.split"].editor
+    assert split.completer().model().stringList() == ["train", "validation"]
+    assert panel.fields["data.config"].editor.completer().model().stringList() == ["raw"]
+    # and datasets.load_dataset reads it from the same server: the preview's rows
+    qtbot.waitUntil(lambda: panel.table.rowCount() > 0, timeout=60000)
+    assert "row 0 of the wiki" in panel.table.item(0, 0).text()
+    # a dataset that is not there: the field says so, in the Hub's words for datasets
+    window.model.set("data.source", "tiny-org/no-data")
+    qtbot.waitUntil(lambda: "no dataset 'tiny-org/no-data'"
+                    in window.model.problems().get("data.source", ""), timeout=30000)

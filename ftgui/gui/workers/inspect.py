@@ -36,6 +36,15 @@ def data_preview(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
                  progress=None) -> preview.DataPreview:
     """The rows first (reported through ``progress`` as soon as known), then the token
     counts once the libraries are in."""
+    from ftgui.core import hub
+    from ftgui.core.config import looks_like_path
+    source = data_cfg.source.strip()
+    if source and not looks_like_path(source) and not hub.offline():
+        if progress:
+            progress("Sizing up on the Hugging Face Hub")
+        sized = hub.dataset_size_up(source)   # its configs and splits, or why not
+        if progress:
+            progress(sized)
     if progress:
         progress("Reading the dataset")
     out = preview.data_rows(data_cfg, seed)
