@@ -247,23 +247,34 @@ class LoopbackHub:
                     repo_id, marker, tail = rest, "", "main"
                 if marker in ("/preupload/", "/commit/"):
                     return self._write(kind, repo_id, marker, method)
-                repo = self._repo(kind, repo_id, files=False)
-                if repo is None:
+                found = self._at_revision(kind, repo_id, tail, files=False)
+                if found is None:
                     return
-                rev, _, sub = tail.partition("/")
-                if rev not in ("main", repo.sha):
-                    return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+                repo, sub = found
                 if marker == "/tree/":
                     return self._json([self._entry(repo, name) for name in sorted(repo.files)
                                        if name.startswith(sub)])
                 info = self._summary(repo)
                 info.update(sha=repo.sha, disabled=False, cardData=dict(repo.card),
-                            siblings=[{"rfilename": n, "size": len(d), "blobId": _etag(d)[:40],
-                                       **({"lfs": {"sha256": _etag(d), "size": len(d),
-                                                   "pointerSize": 134}}
-                                          if n.endswith(".safetensors") else {})}
-                                      for n, d in sorted(repo.files.items())])
+                            siblings=[{"rfilename": e["path"], "size": e["size"],
+                                       "blobId": e["oid"],
+                                       **({"lfs": {"sha256": e["lfs"]["oid"],
+                                                   "size": e["size"], "pointerSize": 134}}
+                                          if "lfs" in e else {})}
+                                      for e in map(lambda n: self._entry(repo, n),
+                                                   sorted(repo.files))])
                 self._json(info)
+
+            def _at_revision(self, kind: str, repo_id: str, tail: str, files: bool):
+                """(repo, the path after the revision), or None once the error is sent."""
+                repo = self._repo(kind, repo_id, files=files)
+                if repo is None:
+                    return None
+                rev, _, rest = tail.partition("/")
+                if rev not in ("main", repo.sha):
+                    self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+                    return None
+                return repo, rest
 
             def _entry(self, repo: Repo, name: str) -> dict:
                 data = repo.files[name]
@@ -275,12 +286,10 @@ class LoopbackHub:
 
             def _resolve(self, kind: str, rest: str):
                 repo_id, tail = self._split(rest, "/resolve/")
-                repo = self._repo(kind, repo_id, files=True)
-                if repo is None:
+                found = self._at_revision(kind, repo_id, tail, files=True)
+                if found is None:
                     return
-                rev, _, name = tail.partition("/")
-                if rev not in ("main", repo.sha):
-                    return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+                repo, name = found
                 if name not in repo.files:
                     return self._error(404, "EntryNotFound", f"{name} does not exist")
                 data = repo.files[name]
