@@ -29,13 +29,11 @@ def main() -> int:
     # before huggingface_hub is imported (transformers, by make_tiny_model): it fixes these
     os.environ.update(HF_ENDPOINT=server.url, HF_HOME=str(tmp / "hf"),
                       HF_TOKEN_PATH=str(tmp / "hf" / "token"))
-    from hub_fixtures import padding_safetensors
+    from hub_fixtures import add_big_model
     from tiny_model import make_tiny_model
 
     model = make_tiny_model(Path(tempfile.mkdtemp(prefix="ftgui-shot-model-")))
-    server.add(REPO, model, card={"license": "apache-2.0"},
-               files={"model-00002-of-00002.safetensors":
-                      padding_safetensors(60 * 1024 * 1024 // 4)})
+    add_big_model(server, model, 60, REPO, card={"license": "apache-2.0"})
     import yaml
     config = tmp / "hub.yaml"
     config.write_text(yaml.safe_dump({

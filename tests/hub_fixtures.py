@@ -19,6 +19,7 @@ PRIVATE_ID = "tiny-org/private-gpt2"
 BIG_ID = "tiny-org/big-gpt2"
 # files a real repo often carries next to its safetensors, which loading must not fetch
 DUPLICATES = {"pytorch_model.bin": b"\0" * 1000, "onnx/model.onnx": b"\0" * 1000,
+              "consolidated.safetensors": b"\0" * 1000,
               "model-q4.gguf": b"GGUF" + b"\0" * 996, "README.md": b"# tiny\n",
               "original/consolidated.pth": b"\0" * 1000}
 
@@ -59,9 +60,22 @@ def hub(tmp_path, monkeypatch, tiny_model_dir):
     server.stop()
 
 
-def add_big_model(server: LoopbackHub, tiny_model_dir: Path, mb: int = 24) -> int:
-    """BIG_ID: the tiny model plus a padding shard of ``mb`` MB (more than
-    huggingface_hub's 10 MB download chunk, so progress arrives mid-file). Its size."""
+def add_big_model(server: LoopbackHub, tiny_model_dir: Path, mb: int = 24,
+                  repo_id: str = BIG_ID, **kw) -> int:
+    """``repo_id``: the tiny model sharded in two, its second shard ``mb`` MB of padding (more
+    than huggingface_hub's 10 MB download chunk, so progress arrives mid-file; loading
+    reports the padding tensor as an unused weight). The padding shard's size."""
+    from safetensors import safe_open
     pad = padding_safetensors(mb * 1024 * 1024 // 4)
-    server.add(BIG_ID, tiny_model_dir, files={"zz-padding.safetensors": pad})
+    first, second = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    weights = tiny_model_dir / "model.safetensors"
+    with safe_open(str(weights), "np") as f:
+        keys = list(f.keys())
+    index = {"metadata": {"total_size": weights.stat().st_size + len(pad)},
+             "weight_map": {**{k: first for k in keys}, "pad": second}}
+    repo = server.add(repo_id, tiny_model_dir,
+                      files={first: weights.read_bytes(), second: pad,
+                             "model.safetensors.index.json": json.dumps(index).encode()},
+                      **kw)
+    del repo.files["model.safetensors"]
     return len(pad)

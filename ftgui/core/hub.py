@@ -142,7 +142,16 @@ def load_files(names: list[str], allow_pickle: bool = False) -> list[str]:
     patterns = list(LOAD_PATTERNS)
     if allow_pickle and not any(n.endswith(".safetensors") for n in top):
         patterns += PICKLE_PATTERNS
-    return [n for n in top if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    wanted = [n for n in top if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    # transformers reads model.safetensors, or the model-*-of-* shards of the index; other
+    # safetensors beside them (Mistral's consolidated.safetensors) are copies
+    if "model.safetensors.index.json" in top:
+        keep = lambda n: n.startswith("model-")  # noqa: E731
+    elif "model.safetensors" in top:
+        keep = lambda n: n == "model.safetensors"  # noqa: E731
+    else:
+        keep = lambda n: True  # noqa: E731
+    return [n for n in wanted if not n.endswith(".safetensors") or keep(n)]
 
 
 def cached_file(repo_id: str, name: str, revision: str) -> Path | None:

@@ -109,7 +109,7 @@ def test_cancel_mid_file_then_retry(hub, tiny_model_dir):
 
     def sink(e):
         events.append(e)
-        if "zz-padding" in e.detail and e.current < e.total:
+        if "model-00002" in e.detail and e.current < e.total:
             cancel.set()                  # first report inside the big file
 
     with pytest.raises(hubmod.DownloadCancelled) as e:
@@ -125,7 +125,7 @@ def test_cancel_mid_file_then_retry(hub, tiny_model_dir):
     cancel.clear()
     retry = []
     snap = hubmod.download(BIG_ID, retry.append, cancel)
-    assert (snap / "zz-padding.safetensors").stat().st_size == pad
+    assert (snap / "model-00002-of-00002.safetensors").stat().st_size == pad
     assert retry[0].current > 0                        # kept files counted as done
     assert retry[-1].current == retry[-1].total
     assert hubmod.size_up(BIG_ID).download_bytes == 0

@@ -49,7 +49,7 @@ def test_download_stage_progress_cancel_and_retry_without_blocking(hub, window, 
                                    formats.append(rp.progress.format())))
 
     def in_shard():
-        return "zz-padding" in rp.stats.text() and rp.progress.value() > 0
+        return "model-00002" in rp.stats.text() and rp.progress.value() > 0
 
     qtbot.waitUntil(lambda: rp.train_button.isEnabled(), timeout=30000)
     qtbot.mouseClick(rp.train_button, Qt.MouseButton.LeftButton)
