@@ -19,9 +19,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # that no test reaches the real Hub, fills the user's cache, or sends or overwrites the
 # user's token. The endpoint's port is where the `hub` fixture starts its server
 # (tests/hub_fixtures.py); without it a request is refused at once.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
 import socket  # noqa: E402
 import tempfile  # noqa: E402
 _HF_TMP = tempfile.mkdtemp(prefix="ftgui-hf-")
+atexit.register(shutil.rmtree, _HF_TMP, ignore_errors=True)
 with socket.socket() as _s:
     _s.bind(("127.0.0.1", 0))
     os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{_s.getsockname()[1]}"
