@@ -314,6 +314,29 @@ def dataset_size_up(repo_id: str) -> DatasetSizeUp:
                          sum(int(s.size or 0) for s in info.siblings or []))
 
 
+@dataclass
+class FirstRows:
+    """A streamed preview: the first rows of a Hub dataset's split."""
+    rows: list[dict]
+
+
+def dataset_first_rows(repo_id: str, config: str | None, split: str, n: int = 20
+                       ) -> list[dict]:
+    """The first ``n`` rows of a Hub dataset's split, streamed (``datasets``'
+    ``streaming=True``): nothing is downloaded beyond what those rows need."""
+    import itertools
+
+    import datasets
+    try:
+        ds = datasets.load_dataset(repo_id, config or None, split=split, streaming=True)
+        return list(itertools.islice(ds, n))
+    except Exception as e:  # noqa: BLE001
+        raise explain(e, repo_id, "dataset") or DataError(
+            f"data.source: could not stream the first rows of '{repo_id}'"
+            f"{' (' + config + ')' if config else ''} split '{split}' ({first_line(e)}).",
+            field="data.source") from e
+
+
 def _size_up_cached(repo_id: str, allow_pickle: bool) -> SizeUp:
     import json
     snap = cached_snapshot(repo_id)

@@ -167,3 +167,25 @@ def test_dataset_size_up_lists_configs_and_splits(hub):
     with pytest.raises(FtguiError) as e:
         hubmod.dataset_size_up("tiny-org/no-data")
     assert "no dataset 'tiny-org/no-data'" in str(e.value) and e.value.field == "data.source"
+
+
+def test_dataset_first_rows_are_streamed(hub):
+    import yaml
+    configs = [{"config_name": "raw", "data_files": [{"split": "train",
+                                                      "path": "raw/train.jsonl"}]}]
+    rows = b"".join(b'{"text": "row %d"}\n' % i for i in range(5000))
+    hub.add("tiny-org/streamed", kind="dataset", card={"configs": configs},
+            files={"raw/train.jsonl": rows,
+                   "README.md": ("---\n" + yaml.safe_dump({"configs": configs})
+                                 + "---\n").encode()})
+    first = hubmod.dataset_first_rows("tiny-org/streamed", "raw", "train", n=3)
+    assert first == [{"text": "row 0"}, {"text": "row 1"}, {"text": "row 2"}]
+    # streamed: the data file was read over HTTP, never put in a cache (datasets uses
+    # the cache huggingface_hub fixed on import)
+    from huggingface_hub import constants
+    for cache in (hubmod.cache_dir(), Path(constants.HF_HUB_CACHE)):
+        assert not list(cache.glob("datasets--tiny-org--streamed/**/train.jsonl"))
+    with pytest.raises(FtguiError) as e:
+        hubmod.dataset_first_rows("tiny-org/none", None, "train")
+    assert "'tiny-org/none'" in str(e.value) and "exist" in str(e.value)
+    assert e.value.field == "data.source"

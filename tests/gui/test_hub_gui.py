@@ -167,6 +167,11 @@ def test_dataset_field_shows_configs_and_splits_from_the_hub(hub, window, qtbot,
                                     "README.md": readme}, kind="dataset", card=card)
     assert window.load_config(make_config(data={"config": "raw"}))
     panel = window.data_panel
+    streamed = []   # the stats line each time rows were shown
+
+    def shown():
+        streamed.append(panel.stats.text())
+    panel.table.model().modelReset.connect(shown)
     window.model.set("data.source", "tiny-org/wiki")
     qtbot.waitUntil(lambda: not panel.hub_info.isHidden(), timeout=30000)
     assert "config raw: train, validation" in panel.hub_info.text()
@@ -174,8 +179,12 @@ def test_dataset_field_shows_configs_and_splits_from_the_hub(hub, window, qtbot,
     assert split.completer().model().stringList() == ["train", "validation"]
     assert panel.fields["data.config"].editor.completer().model().stringList() == ["raw"]
     # and datasets.load_dataset reads it from the same server: the preview's rows
-    qtbot.waitUntil(lambda: panel.table.rowCount() > 0, timeout=60000)
+    qtbot.waitUntil(lambda: "rows" in panel.stats.text() and "streamed" not in
+                    panel.stats.text() and panel.table.rowCount() > 0, timeout=60000)
     assert "row 0 of the wiki" in panel.table.item(0, 0).text()
+    # the streamed rows came first, then the full read's preview replaced them
+    assert any("streamed from the Hub" in t for t in streamed), streamed
+    panel.table.model().modelReset.disconnect(shown)
     # a dataset that is not there: the field says so, in the Hub's words for datasets
     window.model.set("data.source", "tiny-org/no-data")
     qtbot.waitUntil(lambda: "no dataset 'tiny-org/no-data'"

@@ -167,8 +167,23 @@ class DataPanel(QWidget):
             self._show(p)
         elif isinstance(p, hub.DatasetSizeUp):
             self.show_size_up(p)
+        elif isinstance(p, hub.FirstRows):
+            self.show_rows(p.rows)
         else:
             self.busy.start(f"{p}…")
+
+    def show_rows(self, rows: list[dict]) -> None:
+        """Rows as they are (a streamed preview, before the split is read and detected)."""
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        self.table.clear()
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels(columns)
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            for j, c in enumerate(columns):
+                self.table.setItem(i, j, QTableWidgetItem(str(r.get(c, ""))[:300]))
+        self.stats.setText(f"The first {len(rows)} rows, streamed from the Hub; the whole "
+                           f"split is being read for the counts…")
 
     def show_size_up(self, d: "hub.DatasetSizeUp") -> None:
         """A Hub dataset's configs and splits: the config and split fields complete from

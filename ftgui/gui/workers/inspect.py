@@ -45,6 +45,11 @@ def data_preview(data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
         sized = hub.dataset_size_up(source)   # its configs and splits, or why not
         if progress:
             progress(sized)
+            progress("Streaming the first rows")
+            heavy_imports()
+            # shown while the whole split loads for the counts
+            progress(hub.FirstRows(hub.dataset_first_rows(source, data_cfg.config,
+                                                          data_cfg.split)))
     if progress:
         progress("Reading the dataset")
     out = preview.data_rows(data_cfg, seed)
