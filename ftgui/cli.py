@@ -83,9 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the report as JSON (for a "
                    "bug report)")
     cli_data.add_parser(sub)
-    k = sub.add_parser("cache", help="show the size of ftgui's caches (dequantised GGUF "
-                       "models, tokenized data); --clear deletes them")
-    k.add_argument("--clear", action="store_true", help="delete the cached models and data")
+    k = sub.add_parser("cache", help="list the Hugging Face cache (models and datasets, "
+                       "each revision with size and last use) and ftgui's own caches "
+                       "(dequantised GGUF models, tokenized data); --delete and --clear "
+                       "free them")
+    k.add_argument("--clear", action="store_true", help="delete ftgui's cached models and "
+                   "data (not Hub downloads)")
+    k.add_argument("--delete", nargs="+", metavar="REV", help="delete these Hugging Face "
+                   "cache revisions: commit hashes (6+ characters) or repo ids (all their "
+                   "revisions)")
 
     gen.add_argument("--chat", action="store_true",
                      help="send the prompt as a user turn through the chat template (the "
@@ -359,15 +365,27 @@ def _doctor(args) -> int:
 
 
 def _cache(args) -> int:
-    from ftgui.core import model_cache
+    from ftgui.core import hub, hub_cache, model_cache
 
     mib = 2**20
+    if args.delete:
+        chosen = hub_cache.select(args.delete)   # all named before any is deleted
+        freed = hub_cache.delete(chosen)
+        print(f"Deleted {len(chosen)} revision(s), freed {freed / mib:,.1f} MiB in "
+              f"{hub.cache_dir()}")
+        return 0
     if args.clear:
         print(f"Freed {model_cache.clear() / mib:,.1f} MiB in {model_cache.cache_base()}")
         return 0
+    revisions = hub_cache.list_cached()
+    print(f"Hugging Face cache: {hub.cache_dir()}")
+    print(hub_cache.table(revisions) if revisions else "  (empty)")
+    if revisions:
+        print("ftgui cache --delete REV|REPO frees a revision or a repo.")
     u = model_cache.usage()
-    print(f"{u['folder']}\n  models (dequantised GGUF): {u['models'] / mib:,.1f} MiB"
-          f"\n  data (tokenized): {u['data'] / mib:,.1f} MiB\nftgui cache --clear deletes them.")
+    print(f"\nftgui's cache: {u['folder']}\n  models (dequantised GGUF): "
+          f"{u['models'] / mib:,.1f} MiB\n  data (tokenized): {u['data'] / mib:,.1f} MiB\n"
+          f"ftgui cache --clear deletes them.")
     return 0
 
 

@@ -7,6 +7,7 @@ an exit code and raises ``FtguiError`` for mistakes in the input (the CLI maps t
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ftgui.core.errors import FtguiError
 
@@ -20,10 +21,16 @@ def add_parsers(sub) -> None:
     x.add_argument("run_dir", help="the run's folder")
     x.add_argument("--format", dest="fmt", required=True, choices=FORMATS,
                    help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
-    x.add_argument("--out", required=True,
+    x.add_argument("--out", default=None,
                    help="where to write it: a folder (merged, adapter), a .gguf file or a "
-                        ".py file; it must not exist unless --force")
-    x.add_argument("--force", action="store_true", help="replace --out if it exists")
+                        ".py file; it must not exist unless --force. Needed unless --push")
+    x.add_argument("--force", action="store_true", help="replace --out if it exists, and "
+                   "with --push the files of an existing Hub repo")
+    x.add_argument("--push", metavar="ORG/NAME", default=None,
+                   help="merged, adapter: upload the export with its model card to this "
+                        "Hugging Face Hub repo (created if missing; sign in first)")
+    x.add_argument("--private", action="store_true", help="with --push: create the repo "
+                   "private")
     x.add_argument("--outtype", default="f16", choices=tuple(TYPES),
                    help="GGUF and Ollama: number format of the weight matrices (default f16); "
                    + "; ".join(f"{k}: {v[2]}" for k, v in TYPES.items()))
@@ -55,6 +62,11 @@ def _export(args) -> int:
             if not open_line[0]:
                 print(file=sys.stderr)
 
+    if args.push:
+        return _export_push(args, show, open_line)
+    if not args.out:
+        raise FtguiError("--out: say where to write the export (or --push ORG/NAME to "
+                         "upload it to the Hub).")
     try:
         out = export(args.run_dir, args.fmt, args.out, overwrite=args.force, progress=show,
                      gguf_type=args.outtype, loss_plot=_loss_plot)
@@ -72,6 +84,43 @@ def _export(args) -> int:
     print(f"Exported {args.fmt} to {out}\n{hint}")
     if args.fmt in ("gguf", "ollama") and not args.no_check:
         print(_gguf_check(args.run_dir, gguf_file, args.outtype, show))
+    return 0
+
+
+def _export_push(args, show, open_line) -> int:
+    """export --push: refuse before writing anything, export (to --out, or a temporary
+    folder), upload with progress."""
+    import tempfile
+
+    from ftgui.core.export import default_name, export
+    from ftgui.core.export.push import push, preflight
+    from ftgui.core.hub import progress_text
+
+    if args.fmt not in ("merged", "adapter"):
+        raise FtguiError(f"--push: only the merged and adapter formats go to the Hub, not "
+                         f"{args.fmt}.")
+    preflight(args.push, args.force)
+
+    def shown(p) -> None:
+        if p.unit == "bytes":
+            print(f"\r{p.stage}: {progress_text(p)}\033[K" if sys.stderr.isatty()
+                  else f"{p.stage}: {progress_text(p)}", end="" if sys.stderr.isatty()
+                  else "\n", file=sys.stderr, flush=True)
+            open_line[0] = sys.stderr.isatty()
+        else:
+            show(p)
+    with tempfile.TemporaryDirectory(prefix="ftgui-push-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp) / default_name(args.run_dir, args.fmt)
+        try:
+            export(args.run_dir, args.fmt, out, overwrite=args.force, progress=show,
+                   loss_plot=_loss_plot)
+            url = push(out, args.push, private=args.private, force=args.force,
+                       message=f"Upload {args.fmt} of the ftgui run {Path(args.run_dir).name}",
+                       progress=shown)
+        finally:
+            if open_line[0]:
+                print(file=sys.stderr)
+    print(f"Pushed {args.fmt} to {url}" + (f" (kept in {out})" if args.out else ""))
     return 0
 
 

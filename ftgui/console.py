@@ -41,7 +41,16 @@ class ConsoleSink:
                     return
                 self._last_draw = now
                 count = f" {e.current:,}/{e.total:,}" if e.total else " ..."
+                if e.unit == "bytes":
+                    from ftgui.core.hub import progress_text
+                    count = f": {progress_text(e)}"
                 self._status(f"{e.stage}{count}")
+            elif e.unit == "bytes":   # a download, piped: a line every few seconds
+                now = time.time()
+                if now - self._last_draw >= 5 or e.current == e.total:
+                    from ftgui.core.hub import progress_text
+                    self._last_draw = now
+                    self._line(f"{e.stage}: {progress_text(e)}")
             elif e.stage != self._last_stage:
                 self._line(f"{e.stage}...")
             self._last_stage = e.stage

@@ -12,6 +12,24 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # torch's spin-waiting threads train 20-60x slower (bench/NOTES.md, "Threads, per
 # process"); ftgui itself no longer sets this outside the window. Set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# huggingface_hub fixes its token file's path on import: one in a temporary folder, so that
+# no test sends the user's token or signs in over it (tests/hub_server.py, issue 21)
+# huggingface_hub (and transformers through it) fix their endpoint, cache and token file
+# when imported: point them at loopback and a temporary folder for the whole session, so
+# that no test reaches the real Hub, fills the user's cache, or sends or overwrites the
+# user's token. The endpoint's port is where the `hub` fixture starts its server
+# (tests/hub_fixtures.py); without it a request is refused at once.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import tempfile  # noqa: E402
+_HF_TMP = tempfile.mkdtemp(prefix="ftgui-hf-")
+atexit.register(shutil.rmtree, _HF_TMP, ignore_errors=True)
+with socket.socket() as _s:
+    _s.bind(("127.0.0.1", 0))
+    os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{_s.getsockname()[1]}"
+os.environ["HF_TOKEN_PATH"] = os.path.join(_HF_TMP, "token")
+os.environ["HF_HUB_CACHE"] = os.path.join(_HF_TMP, "hub")
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"

@@ -162,6 +162,10 @@ def _hub_rows(cfg: DataConfig, split: str) -> list[dict]:
     try:
         ds = datasets.load_dataset(cfg.source, cfg.config or None, split=split)
     except Exception as e:  # noqa: BLE001 - network, missing id, wrong config or split
+        from ftgui.core import hub
+        known = hub.explain(e, cfg.source, "dataset")   # gated, private, token, offline
+        if known is not None:
+            raise known from e
         first = first_line(e)
         raise DataError(f"data.source: could not load the Hub dataset '{cfg.source}'"
                         f"{' (' + cfg.config + ')' if cfg.config else ''} split '{split}': "

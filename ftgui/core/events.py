@@ -31,6 +31,7 @@ class Progress(Event):
     current: int = 0
     total: int = 0
     detail: str = ""
+    unit: str = ""      # "bytes": current and total are bytes (a download)
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Stage(Event):
 # the stages of starting a run, in order, and what a person reads for each
 STAGES = {"tokenizer": "tokenizer", "data": "reading data", "model": "model",
           "base_eval": "base evaluation", "first_step": "first step"}
+# and before them, for a Hub model, its download (core/hub.py)
+ALL_STAGES = {"download": "download", **STAGES}
 
 
 @dataclass

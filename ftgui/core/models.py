@@ -77,6 +77,18 @@ def _package_file(source: str) -> str:
     return str(Path(list(spec.submodule_search_locations)[0]) / rel)
 
 
+def location(src: ModelSource, need: str = "weights") -> str:
+    """Where from_pretrained reads: a Hub model's cached snapshot when it holds what is
+    needed (``weights``, ``tokenizer`` or ``config``: the download stage and the size-up
+    fill it, core/hub.py), so reading needs no network; else the id or the folder."""
+    if src.kind == "hub":
+        from ftgui.core import hub
+        snap = hub.local_copy(src.path, need)
+        if snap is not None:
+            return str(snap)
+    return src.path
+
+
 def hub_kwargs(src: ModelSource, trust_remote_code: bool, for_model: bool = False) -> dict:
     """from_pretrained arguments; ``for_model``: for AutoConfig / AutoModel (not the
     tokenizer), which need the GGUF's context length put right (see below)."""
@@ -115,6 +127,10 @@ def load_error(src: ModelSource, what: str, exc: Exception) -> ModelError:
                           f"GPT-2 or Phi-3 family GGUF, or the original model folder.",
                           field="model.source")
     if src.kind == "hub":
+        from ftgui.core import hub
+        known = hub.explain(exc, src.path)
+        if known is not None:
+            return known
         return ModelError(f"model.source: could not get {what} for '{src.path}' from the "
                           f"Hugging Face Hub ({text}). Check the id and your connection; "
                           f"a local folder must be written as a path (./name or /abs/name).",
@@ -134,7 +150,7 @@ def load_tokenizer(cfg: ModelConfig):
     src = resolve_source(cfg.source)
     try:
         def fresh():
-            tok = AutoTokenizer.from_pretrained(src.path,
+            tok = AutoTokenizer.from_pretrained(location(src, "tokenizer"),
                                                 **hub_kwargs(src, cfg.trust_remote_code))
             if src.gguf_file:  # transformers' GGUF loader lacks some llama.cpp pre-tokenizers
                 gguf_tokenizer.match_gguf_pre_tokenizer(tok, Path(src.path) / src.gguf_file)
@@ -173,7 +189,8 @@ def load_model(cfg: ModelConfig, dtype=None):
     if src.kind == "gguf":
         return model_cache.load_model(Path(src.label), lambda: _load_gguf(src, kw), dtype)[0]
     try:
-        return AutoModelForCausalLM.from_pretrained(src.path, dtype=dtype or torch.float32,
+        return AutoModelForCausalLM.from_pretrained(location(src),
+                                                    dtype=dtype or torch.float32,
                                                     **kw)
     except Exception as e:  # noqa: BLE001 - see load_tokenizer
         raise load_error(src, "the model", e) from e
@@ -207,7 +224,7 @@ def context_length_of(cfg: ModelConfig) -> int | None:
 
     try:
         src = resolve_source(cfg.source)
-        config = AutoConfig.from_pretrained(src.path, **hub_kwargs(src, cfg.trust_remote_code,
+        config = AutoConfig.from_pretrained(location(src, "config"), **hub_kwargs(src, cfg.trust_remote_code,
                                                                 for_model=True))
     except Exception:  # noqa: BLE001 - load_model says what is wrong with the source
         return None

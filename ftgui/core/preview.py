@@ -35,7 +35,7 @@ def model_info(cfg: ModelConfig, progress=None) -> ModelInfo:
 
     kw = models.hub_kwargs(src, cfg.trust_remote_code, for_model=True)
     try:
-        hf = AutoConfig.from_pretrained(src.path, **kw)
+        hf = AutoConfig.from_pretrained(models.location(src, "config"), **kw)
     except Exception as e:  # noqa: BLE001 - about the input; say so at the field
         raise models.load_error(src, "the model config", e) from e
     if progress:

@@ -25,7 +25,7 @@ from typing import Iterable
 from transformers import TrainerCallback
 
 from ftgui.core import data as data_mod
-from ftgui.core import compat, data_report, devices, models, trust
+from ftgui.core import compat, data_report, devices, hub, models, trust
 from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
@@ -123,6 +123,14 @@ class Runner:
         self.device = device
         self.emit(Message(f"Device: {device.description} ({device.reason})."))
 
+        if models.resolve_source(cfg.model.source).kind == "hub":
+            # a stage of its own, with bytes, speed and ETA; Stop cancels it (hub.py).
+            # Rank 0 fetches, the other ranks then find the files in the cache.
+            self._stage("download")
+            with main_process_first(self.world_size, device.device):
+                hub.download(cfg.model.source, self.emit, self.stop_event,
+                             cfg.model.allow_pickle)
+            self._stage_done("download")
         self._stage("tokenizer")
         self.emit(Progress("Loading tokenizer", 0, 0, cfg.model.source))
         # every data error before any weights load: context length from config.json or

@@ -46,6 +46,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.device_choice = None
         self._device_gen = 0
         self.system_report = None   # Help ▸ System report…, made afresh each time
+        self.hub_dialog = None      # Help ▸ Hugging Face sign-in… / cache…
         self._closing = False   # asked to close: closes once the run and exports have ended
         self._init_run_control()
 
@@ -202,6 +203,12 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
             h, "&System report…", self.show_system_report,
             tip="Python, torch, GPUs, Qt, free disk, the Hugging Face cache and Hub "
                 "(ftgui doctor), to copy into a bug report")
+        action(h, "Hugging Face &sign-in…", lambda: self.show_hub_dialog("SignInDialog"),
+               tip="Sign in to the Hub for gated and private models (huggingface_hub's "
+                   "own token store, shared with its tools)")
+        action(h, "Hugging Face &cache…", lambda: self.show_hub_dialog("CacheDialog"),
+               tip="Models and datasets downloaded from the Hub, their sizes and last use; "
+                   "delete what you no longer need")
         action(h, "&About ftgui", lambda: QMessageBox.about(
             self, "About ftgui", "<b>ftgui</b><br>Point-and-click fine-tuning of causal "
             "language models on your own machine.<br>The same run works headless: "
@@ -215,6 +222,17 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
             self.system_report.deleteLater()
         self.system_report = SystemReportDialog(self)
         self.system_report.show()
+
+    def show_hub_dialog(self, name: str):
+        """Help ▸ Hugging Face sign-in… / cache… (gui/dialogs/hub_dialogs.py), made afresh."""
+        from ftgui.gui.dialogs import hub_dialogs
+        old = self.hub_dialog
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        self.hub_dialog = getattr(hub_dialogs, name)(self)
+        self.hub_dialog.show()
+        return self.hub_dialog
 
     # ---- the settings pane: shown where it does something -------------------------------
     def pane_wanted(self, tab: int) -> bool:

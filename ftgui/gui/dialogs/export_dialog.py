@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QFileDialog, QFormLayout,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QRadioButton, QVBoxLayout, QWidget)
 
@@ -53,6 +53,7 @@ class ExportDialog(QDialog):
     exported = Signal(str)       # the path written
     exportFailed = Signal(str)   # the message shown
     exportEnded = Signal()       # after either of those, or after a cancelled export
+    pushed = Signal(str)         # the Hub repo's URL, after a push
 
     def __init__(self, run_dir: str | Path, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -109,6 +110,20 @@ class ExportDialog(QDialog):
         dest_row.addWidget(self.browse)
         form = QFormLayout()
         form.addRow("Save to:", dest_row)
+        # or publish: merged / adapter with the model card to a Hub repo (core/export/push.py)
+        self.push_repo = QLineEdit(objectName="pushRepo")
+        self.push_repo.setPlaceholderText("ORG/NAME on the Hugging Face Hub")
+        self.push_private = QCheckBox("private", objectName="pushPrivate")
+        self.push_button = QPushButton("Push…", objectName="pushButton")
+        self.push_button.setToolTip("Export the merged model or the adapter with its model "
+                                    "card and upload it to this Hub repo (sign in first: "
+                                    "Help ▸ Hugging Face sign-in)")
+        self.push_button.clicked.connect(self.start_push)
+        push_row = QHBoxLayout()
+        push_row.addWidget(self.push_repo, 1)
+        push_row.addWidget(self.push_private)
+        push_row.addWidget(self.push_button)
+        form.addRow("Push to:", push_row)
 
         self.progress = QProgressBar(objectName="exportProgress")
         self.progress.setRange(0, 1)
@@ -333,7 +348,79 @@ class ExportDialog(QDialog):
         self._set_busy(True)
         run_task(work, self._done, self._failed, self._on_progress, owner=self)
 
+    def start_push(self) -> None:
+        """Export to a temporary folder and upload it; an existing repo's files are replaced
+        only after asking. The same checks as ftgui export --push, off the GUI thread."""
+        fmt = self.selected_format()
+        repo_id = self.push_repo.text().strip()
+        if self.busy or fmt is None or self.reasons[fmt] is not None:
+            return
+        if fmt not in ("merged", "adapter"):
+            self._show_message("Only the merged model or the adapter can be pushed to the "
+                               "Hub; choose one of them.", error=True)
+            return
+        self._push_step(fmt, repo_id, force=False)
+
+    def _push_step(self, fmt: str, repo_id: str, force: bool) -> None:
+        self._out, self._fmt = None, fmt
+        self._cancel.clear()
+        cancel, run_dir, private = self._cancel, self.rd.path, self.push_private.isChecked()
+        loss_plot = _card_plot(run_dir)
+
+        def work(report):
+            import tempfile
+
+            from ftgui.core.export import export
+            from ftgui.core.export.push import preflight, push
+
+            def progress(p: ev.Progress) -> None:
+                if cancel.is_set():
+                    raise ExportCancelled()
+                report(p)
+            preflight(repo_id, force)
+            heavy_imports()
+            with tempfile.TemporaryDirectory(prefix="ftgui-push-") as tmp:
+                out = Path(tmp) / default_name(run_dir, fmt)
+                export(run_dir, fmt, out, False, progress, loss_plot=loss_plot)
+                return push(out, repo_id, private=private, force=force, progress=progress,
+                            message=f"Upload {fmt} of the ftgui run {run_dir.name}")
+
+        def failed(e: BaseException) -> None:
+            if isinstance(e, FtguiError) and "already holds" in e.message and not force:
+                self._set_busy(False)
+                if ask_yes_no(self, "Replace the repo's files?",
+                              e.message.removeprefix("--push: ") + "\n\nReplace them?"):
+                    self._push_step(fmt, repo_id, force=True)
+                    return
+                self._show_message("Nothing was pushed.")
+                return
+            self._failed(e)
+
+        self.message.hide()
+        self.open_button.hide()
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"Pushing the {TITLES[fmt].lower()} to {repo_id}…")
+        self._set_busy(True)
+        run_task(work, self._pushed, failed, self._on_progress, owner=self)
+
+    def _pushed(self, url: str) -> None:
+        self._set_busy(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        self.progress.setFormat("Pushed")
+        self.stage.setText(" ")
+        self._show_message(f'Pushed to <a href="{escape(url)}">{escape(url)}</a>')
+        self.message.setOpenExternalLinks(True)
+        self.pushed.emit(url)
+        self.exportEnded.emit()
+
     def _on_progress(self, p: ev.Progress) -> None:
+        if p.unit == "bytes" and p.total:   # an upload: KB keep a progress bar in range
+            from ftgui.core.hub import progress_text
+            self.progress.setRange(0, max(p.total // 1024, 1))
+            self.progress.setValue(p.current // 1024)
+            self.progress.setFormat(f"{p.stage}: {progress_text(p)}")
+            return
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.current)
@@ -388,6 +475,8 @@ class ExportDialog(QDialog):
         self.dest.setEnabled(not busy)
         self.browse.setEnabled(not busy)
         self.export_button.setEnabled(not busy and fmt is not None)
+        self.push_button.setEnabled(not busy)
+        self.push_repo.setEnabled(not busy)
         self.close_button.setText("Cancel" if busy else "Close")
         self.close_button.setEnabled(not (busy and self._cancel.is_set()))
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QCompleter, QGroupBox, QHeaderView, QLabel,
+                               QLineEdit, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
+from ftgui.core import hub
 from ftgui.core.config import DataConfig, ModelConfig, help_text
 from ftgui.core.errors import FtguiError
 from ftgui.core.wording import describe_error
@@ -70,7 +72,11 @@ class DataPanel(QWidget):
         self.raise_block = QPushButton(objectName="raiseBlockSize")
         self.raise_block.setVisible(False)
         self.raise_block.clicked.connect(self._raise_block_size)
+        self.hub_info = QLabel("", objectName="hubDatasetInfo")   # a Hub id's size-up
+        self.hub_info.setWordWrap(True)
+        self.hub_info.hide()
         box_layout.addWidget(self.busy)
+        box_layout.addWidget(self.hub_info)
         box_layout.addWidget(self.stats)
         box_layout.addWidget(self.raise_block)
         box_layout.addWidget(self.table, 1)
@@ -140,6 +146,7 @@ class DataPanel(QWidget):
         data_cfg, model_cfg = DataConfig(**vars(cfg.data)), ModelConfig(**vars(cfg.model))
         seed = cfg.training.seed
         self.busy.start("Reading the dataset…")
+        self.hub_info.hide()
 
         def work(progress):
             out = inspect.data_preview(data_cfg, model_cfg, seed, progress)
@@ -158,8 +165,40 @@ class DataPanel(QWidget):
             return
         if isinstance(p, inspect.DataPreview):
             self._show(p)
+        elif isinstance(p, hub.DatasetSizeUp):
+            self.show_size_up(p)
+        elif isinstance(p, hub.FirstRows):
+            self.show_rows(p.rows)
         else:
             self.busy.start(f"{p}…")
+
+    def show_rows(self, rows: list[dict]) -> None:
+        """Rows as they are (a streamed preview, before the split is read and detected)."""
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        self.table.clear()
+        self.table.setColumnCount(len(columns))
+        self.table.setHorizontalHeaderLabels(columns)
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            for j, c in enumerate(columns):
+                self.table.setItem(i, j, QTableWidgetItem(str(r.get(c, ""))[:300]))
+        self.stats.setText(f"The first {len(rows)} rows, streamed from the Hub; the whole "
+                           f"split is being read for the counts…")
+
+    def show_size_up(self, d: "hub.DatasetSizeUp") -> None:
+        """A Hub dataset's configs and splits: the config and split fields complete from
+        them; the facts go above the preview."""
+        self.hub_info.setText("<br>".join(d.lines()))
+        self.hub_info.show()
+        config = self.model.config.data.config or next(iter(d.configs), None)
+        splits = d.configs.get(config) or sorted({s for v in d.configs.values() for s in v})
+        for key, words in (("data.config", list(d.configs)), ("data.split", splits)):
+            editor = self.fields[key].editor
+            if isinstance(editor, QLineEdit):
+                completer = QCompleter(words, editor)
+                completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+                editor.setCompleter(completer)
+                editor.setToolTip(f"On the Hub: {', '.join(words) or 'not stated'}")
 
     def _done(self, gen: int, result) -> None:
         if gen != self._generation:

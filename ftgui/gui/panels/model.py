@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QFormLayout, QGroupBox, QLabel, QMessageBox, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCompleter, QFormLayout, QGroupBox, QLabel, QLineEdit,
+                               QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
-from ftgui.core import memory
+from ftgui.core import hub, memory
 from ftgui.core.errors import FtguiError
 from ftgui.core.wording import describe_error
 from ftgui.gui.workers import inspect
@@ -64,6 +64,11 @@ class ModelPanel(QWidget):
         self.params = QLabel("–", objectName="modelParams")
         self.context = QLabel("–", objectName="modelContext")
         self.memory = QLabel("–", objectName="memoryEstimate")
+        # a Hub id's size-up: access, license, download size, what is cached (core/hub.py)
+        self.hub_info = QLabel("", objectName="hubSizeUp")
+        self.hub_info.setWordWrap(True)
+        self.hub_info.setOpenExternalLinks(True)
+        self.hub_info.hide()
         for w in (self.arch, self.params, self.context, self.memory):
             w.setWordWrap(True)   # a long line would widen the settings pane beyond its room
         for w in (self.arch, self.params, self.context, self.memory):
@@ -73,6 +78,7 @@ class ModelPanel(QWidget):
         self.reload.setToolTip("Read the model's config again (architecture, size, context)")
         self.reload.clicked.connect(lambda: self.load_info(force=True))
         info_form.addRow(self.busy)
+        info_form.addRow(self.hub_info)
         info_form.addRow("Architecture:", self.arch)
         info_form.addRow("Parameters:", self.params)
         info_form.addRow("Context length:", self.context)
@@ -83,6 +89,14 @@ class ModelPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(box)
         layout.addStretch(1)
+
+        self._completer_ids: set[str] = set()
+        self._completer = QCompleter([], self)
+        self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self._completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        if isinstance(self.source, QLineEdit):
+            self.source.setCompleter(self._completer)
+        self.remember_ids(hub.cached_repo_ids())
 
         self._debounce = QTimer(self, singleShot=True, interval=500)
         self._debounce.timeout.connect(self.load_info)
@@ -139,11 +153,35 @@ class ModelPanel(QWidget):
         self.busy.start("Reading the model…")
         from ftgui.core.config import ModelConfig
         snapshot = ModelConfig(**vars(cfg))
+        self.hub_info.hide()
         run_task(lambda progress: inspect.model_info(snapshot, progress),
                  lambda info: self._loaded(gen, info),
                  lambda e: self._failed(gen, e),
-                 lambda text: gen == self._generation and self.busy.start(str(text) + "…"),
+                 lambda step: self._progress(gen, step),
                  owner=self)
+
+    def _progress(self, gen: int, step) -> None:
+        if gen != self._generation:
+            return
+        if isinstance(step, hub.SizeUp):
+            self.show_size_up(step)
+        else:
+            self.busy.start(str(step) + "…")
+
+    def show_size_up(self, s: "hub.SizeUp") -> None:
+        lines = s.lines()
+        if s.gated or s.license:
+            lines.append(f'<a href="{hub.repo_url(s.repo_id)}">{hub.repo_url(s.repo_id)}</a>')
+        self.hub_info.setText("<br>".join(lines))
+        self.hub_info.show()
+        self.remember_ids([s.repo_id])
+
+    def remember_ids(self, ids) -> None:
+        """Hub ids the model field completes: cached repos and ids sized up."""
+        new = set(ids) - self._completer_ids
+        if new:
+            self._completer_ids |= new
+            self._completer.model().setStringList(sorted(self._completer_ids))
 
     def _loaded(self, gen: int, info: inspect.ModelInfo) -> None:
         if gen != self._generation:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTex
 
 from ftgui.core import events as ev
 from ftgui.core.evaluate import perplexity_text
+from ftgui.core.hub import progress_text
 from ftgui.core.resumable import NOT_RESUMABLE, ResumeOption, resume_option
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.core.wording import describe_error, duration
@@ -279,12 +280,20 @@ class RunPanel(QWidget):
 
     def on_progress(self, e: ev.Progress) -> None:
         text = e.stage + (f" {e.current:,}/{e.total:,}" if e.total else "…")
+        bar = text
+        if e.unit == "bytes":   # a download: bytes as MB; the file, speed and ETA below
+            text = f"{e.stage}: {progress_text(e)}"
+            bar = f"{e.stage.split(' ')[0]} {progress_text(e, short=True)}"
         if e.total:
-            self.progress.setRange(0, e.total)
-            self.progress.setValue(e.current)
+            if e.unit == "bytes":   # a progress bar counts in int: KB keeps GBs in range
+                self.progress.setRange(0, max(e.total // 1024, 1))
+                self.progress.setValue(e.current // 1024)
+            else:
+                self.progress.setRange(0, e.total)
+                self.progress.setValue(e.current)
         else:
             self.progress.setRange(0, 0)
-        self.progress.setFormat(text)
+        self.progress.setFormat(bar)
         self.stats.setText(text)
 
     def on_stage(self, e: ev.Stage) -> None:
@@ -294,6 +303,10 @@ class RunPanel(QWidget):
             self._stages[e.stage] = ("started", time.monotonic())
         else:
             self._stages[e.stage] = (e.state, e.seconds)
+        if e.stage == "download" and self.stop_button.isEnabled():
+            # Stop during the download cancels it; finished files stay in the cache
+            self.stop_button.setText("■  Cancel download" if e.state == "started"
+                                     else "■  Stop")
         if e.stage == "first_step" and e.state == "done":
             self._started_in = time.monotonic() - self._stage_t0
             self._stage_timer.stop()
@@ -304,13 +317,15 @@ class RunPanel(QWidget):
         running = [s for s, (state, _) in self._stages.items() if state == "started"]
         if running:
             self.plots.set_waiting(f"Waiting for the first training step: "
-                                   f"{ev.STAGES[running[-1]]}…")
+                                   f"{ev.ALL_STAGES[running[-1]]}…")
 
     def stages_text(self) -> str:
         """'Starting: ✓ tokenizer 0.2 s · ✓ reading data 1.1 s · ◌ model… · base
         evaluation · first step', then 'Started in 9.8 s: …' once the first step is done."""
         parts = []
-        for stage, label in ev.STAGES.items():
+        for stage, label in ev.ALL_STAGES.items():
+            if stage not in ev.STAGES and stage not in self._stages:
+                continue   # the download: only for a Hub model
             state, value = self._stages.get(stage, ("waiting", 0.0))
             if state == "done":
                 parts.append(f"✓ {label} {value:.1f} s")
