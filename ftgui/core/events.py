@@ -88,6 +88,7 @@ class StepLogged(Event):
     tokens_processed: int | None = None
     peak_memory: int | None = None         # bytes, see peak_memory_kind
     peak_memory_kind: str = ""
+    metrics: dict | None = None     # preference runs: TRL's rewards/* (callbacks.LOGGED)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class EvalLogged(Event):
     step: int
     loss: float
     perplexity: float
+    metrics: dict | None = None     # preference runs: rewards/* on the validation data
 
 
 @dataclass
