@@ -122,9 +122,13 @@ def _messages(value, n: int, where: str) -> list[dict]:
     if not isinstance(value, list) or not value:
         raise DataError(f"data.source: {where} row {n}: expected text or a list of "
                         f"messages, got {type(value).__name__}.", field="data.source")
+    # formats checks whole conversations; a prompt alone lacks the answer, an answer
+    # alone the question: stand-ins make them whole for the check and are dropped again
     lead = [{"role": "user", "content": "."}] if _role(value[0]) == "assistant" else []
-    out = formats._messages(lead + list(value), n, where)
-    return out[len(lead):]
+    tail = [{"role": "assistant", "content": "."}] \
+        if _role(value[-1]) in ("user", "tool") else []
+    out = formats._messages(lead + list(value) + tail, n, where)
+    return out[len(lead):len(out) - len(tail)]
 
 
 def _role(m) -> str | None:
