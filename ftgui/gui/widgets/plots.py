@@ -206,12 +206,12 @@ def step_plot(y_label: str, object_name: str) -> pg.PlotWidget:
     return w
 
 
-def legend_above(item: pg.PlotItem) -> pg.LegendItem:
+def legend_above(item: pg.PlotItem, columns: int = 3) -> pg.LegendItem:
     """The legend in the title's row, above the data, so that it never covers the newest
     points; curves plotted with a name join it."""
     item.layout.removeItem(item.titleLabel)
     item.titleLabel.hide()
-    legend = pg.LegendItem(colCount=3)
+    legend = pg.LegendItem(colCount=columns)
     item.layout.addItem(legend, 0, 1)
     item.legend = legend
     return legend
@@ -313,7 +313,7 @@ class TrainingPlots(QWidget):
         self._markers = {self.val_curve}   # validation: points at the evaluations
         for w in (self.rewards_plot, self.accuracy_plot):
             w.setMinimumHeight(110)
-            legend_above(w.getPlotItem())
+            legend_above(w.getPlotItem(), 4 if w is self.rewards_plot else 2)
             self._curves[w] = []
         for key, (_, where, name, color) in REWARDS.items():
             w = self.rewards_plot if where == "rewards" else self.accuracy_plot
