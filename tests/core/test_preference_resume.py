@@ -106,3 +106,39 @@ def test_two_processes_against_one(tmp_path):
     # agree to 1e-5
     for name in wa:
         torch.testing.assert_close(wb[name], wa[name], rtol=0, atol=1e-4, msg=name)
+
+
+def test_a_dpo_run_is_listed_compared_and_exported(tmp_path, tiny_model_dir, capsys):
+    """History, compare and the export formats work on a preference run's folder: the
+    merged model and the adapter load and keep what was learned; the script export says
+    it cannot reproduce it yet (exit 2), rather than write an SFT script."""
+    from transformers import AutoModelForCausalLM
+
+    from ftgui.cli import main
+    from ftgui.core import compare, history
+    from ftgui.core.export import export
+
+    data = _data(tmp_path)
+    raw = _raw(tiny_model_dir, data, tmp_path / "runs" / "dpo", max_steps=4)
+    raw["model"]["method"] = "lora"
+    run_config(RunConfig.from_dict(raw))
+    raw["training"].update(objective="sft", output_dir=str(tmp_path / "runs" / "sft"))
+    raw["data"].update(source=str(tmp_path / "sft.jsonl"), validation=None)
+    (tmp_path / "sft.jsonl").write_text(json.dumps({"prompt": "a b", "completion": "c"}) + "\n")
+    run_config(RunConfig.from_dict(raw))
+
+    rows = {r["name"]: r for r in history.runs_table(tmp_path / "runs")}
+    assert rows["dpo"]["status"] == "finished"
+    runs = compare.load_runs([tmp_path / "runs" / "dpo", tmp_path / "runs" / "sft"])
+    assert ("training.objective", ["dpo", "sft"]) in compare.config_differences(runs)
+    merged = export(tmp_path / "runs" / "dpo", "merged", tmp_path / "merged")
+    adapter = export(tmp_path / "runs" / "dpo", "adapter", tmp_path / "adapter")
+    assert (adapter / "adapter_config.json").is_file()
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    saved = load_file(RunDir(tmp_path / "runs" / "dpo").model_dir / "model.safetensors")
+    torch.testing.assert_close(model.state_dict()["transformer.wte.weight"],
+                               saved["transformer.wte.weight"])
+    assert main(["export", str(tmp_path / "runs" / "dpo"), "--format", "script",
+                 "--out", str(tmp_path / "train.py")]) == 2
+    assert "training.objective: dpo" in capsys.readouterr().err
+    assert not (tmp_path / "train.py").exists()
