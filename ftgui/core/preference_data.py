@@ -337,9 +337,6 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
     """The rows of data.* as preference examples: (reading, train, eval, splits info).
     Raises a DataError naming training.objective when they are not preference data."""
     from ftgui.core import data as data_mod
-    from ftgui.core import files
-    from ftgui.core.config import looks_like_path
-    from pathlib import Path
 
     rows = data_mod._source_rows(cfg, cfg.split)
     where = cfg.source
@@ -355,42 +352,12 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
         train = train[:cfg.max_rows]
     eval_items = None
     v, validation_from = data_mod.validation_choice(cfg)
-    if isinstance(v, float):
-        n_eval = max(1, int(round(len(train) * v)))
-        if len(train) - n_eval < 1:
-            raise DataError(f"data.validation: holding out {v} of {len(train)} rows leaves "
-                            f"nothing to train on; use a smaller fraction or a file.",
-                            field="data.validation")
-        if reading.kind == "unpaired":   # a prompt's answers stay on one side
-            keys = sorted({json.dumps(e["prompt"], sort_keys=True) for e in train})
-            order = np.random.default_rng(seed).permutation(len(keys))
-            held, count = set(), 0
-            for i in order:
-                if count >= n_eval:
-                    break
-                held.add(keys[i])
-                count += sum(json.dumps(e["prompt"], sort_keys=True) == keys[i]
-                             for e in train)
-            eval_items = [e for e in train if json.dumps(e["prompt"], sort_keys=True) in held]
-            train = [e for e in train if json.dumps(e["prompt"], sort_keys=True) not in held]
-            if not train:
-                raise DataError(f"data.validation: holding out {v} leaves nothing to train "
-                                f"on; use a smaller fraction or a file.",
-                                field="data.validation")
-        else:
-            order = np.random.default_rng(seed).permutation(len(train))
-            held = set(order[:n_eval].tolist())
-            eval_items = [t for i, t in enumerate(train) if i in held]
-            train = [t for i, t in enumerate(train) if i not in held]
+    if isinstance(v, float):   # (KTO) a prompt's answers stay on one side
+        train, eval_items = data_mod.hold_out(
+            train, v, seed, key=(lambda e: json.dumps(e["prompt"], sort_keys=True))
+            if reading.kind == "unpaired" else None)
     elif isinstance(v, str) and v.strip():
-        if looks_like_path(v):
-            vrows, vwhere = files.read_rows(v, "data.validation"), v
-        elif looks_like_path(cfg.source) and Path(cfg.source).is_file():
-            raise DataError(f"data.validation: '{v}' is a split name, but {cfg.source} is a "
-                            f"single file. Give a fraction (e.g. 0.05) or a validation file.",
-                            field="data.validation")
-        else:
-            vrows, vwhere = data_mod._source_rows(cfg, v, "data.validation"), f"split '{v}'"
+        vrows, vwhere = data_mod.validation_rows(cfg, v)
         vreading = detect(vrows, vwhere) if vrows else None
         if vreading is None or vreading.kind != reading.kind:
             raise DataError(f"data.validation: {vwhere} is not {reading.format} data like "
