@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,7 @@ def main() -> int:
     def run(side):
         def go():
             count["n"] += 1
+            shutil.rmtree(work / f"{side}-{count['n']}", ignore_errors=True)  # an earlier run's
             return run_json([sys.executable, __file__, "--side", side, "--data", str(data),
                              "--steps", str(a.steps), "--out",
                              str(work / f"{side}-{count['n']}")])
