@@ -17,6 +17,19 @@ from ftgui.core.events import CheckpointSaved, EvalLogged, Event, StepLogged
 from ftgui.core.measure import TokenCounter, peak_memory
 
 
+# what TRL logs for preference runs that the curves show beside the loss (with eval_ in
+# front for the validation data): DPO, KTO and ORPO rewards, KTO's KL, ORPO's two terms
+LOGGED = ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
+          "kl", "nll_loss", "log_odds_ratio")
+
+
+def logged_metrics(logs: dict, prefix: str = "") -> dict | None:
+    out = {k[len(prefix):]: float(v) for k, v in logs.items()
+           if k.startswith(prefix) and k[len(prefix):] in LOGGED
+           and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return out or None
+
+
 class EventCallback(TrainerCallback):
     def __init__(self, emit: Callable[[Event], None], stop: threading.Event,
                  tokens_per_step: int, on_begin: Callable[[int, int], None],
@@ -131,11 +144,13 @@ class EventCallback(TrainerCallback):
                 loss=float(logs["loss"]), learning_rate=float(logs.get("learning_rate", 0.0)),
                 grad_norm=_num(logs.get("grad_norm")),
                 tokens_per_second=processed_per_s, elapsed=self.elapsed_before + elapsed,
-                eta=per_step * max(state.max_steps - state.global_step, 0), **measured))
+                eta=per_step * max(state.max_steps - state.global_step, 0),
+                metrics=logged_metrics(logs), **measured))
             self._step_time, self._last_step = 0.0, state.global_step
         if "eval_loss" in logs:
             loss = float(logs["eval_loss"])
-            self.emit(EvalLogged(step=state.global_step, loss=loss, perplexity=perplexity(loss)))
+            self.emit(EvalLogged(step=state.global_step, loss=loss, perplexity=perplexity(loss),
+                                 metrics=logged_metrics(logs, "eval_")))
 
     def on_save(self, args, state, control, **kw):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"

@@ -87,6 +87,14 @@ class DataConfig:
 
 @dataclass
 class TrainingConfig:
+    objective: str = _f("sft", "What the run learns. sft: supervised fine-tuning on the "
+                        "answers. dpo: prefer the chosen over the rejected answer of each "
+                        "pair (Direct Preference Optimization). kto: good and bad answers, "
+                        "unpaired, marked by a label (Kahneman-Tversky Optimization). orpo: "
+                        "pairs, without a reference model (Odds Ratio Preference "
+                        "Optimization). With data.format auto, a preference file suggests "
+                        "dpo and a labelled one kto.",
+                        choices=("sft", "dpo", "kto", "orpo"))
     output_dir: str = _f("", "Run directory. Empty: a new folder in the runs folder, "
                          "named after the model and the time.", path=True)
     epochs: float = _f(1.0, "Passes over the training data (ignored when max_steps is set).",
@@ -157,8 +165,39 @@ class LoraConfig:
                                          "architecture, or give a list of module names.")
 
 
+@dataclass
+class DpoConfig:
+    beta: float = _f(0.1, "How far the model may move from the reference (the model before "
+                     "training): higher keeps it closer.", above=0)
+    loss_type: str = _f("sigmoid", "TRL's DPO loss: sigmoid (the DPO paper), ipo, hinge, "
+                        "robust, bco_pair, sppo_hard, nca_pair, aot, aot_unpaired, apo_zero, "
+                        "apo_down, discopop, sigmoid_norm.",
+                        choices=("sigmoid", "ipo", "hinge", "robust", "bco_pair",
+                                 "sppo_hard", "nca_pair", "aot", "aot_unpaired", "apo_zero",
+                                 "apo_down", "discopop", "sigmoid_norm"))
+
+
+@dataclass
+class KtoConfig:
+    beta: float = _f(0.1, "How far the model may move from the reference (the model before "
+                     "training): higher keeps it closer.", above=0)
+    desirable_weight: float = _f(1.0, "Weight of the good (label true) examples in the "
+                                 "loss; raise it when they are fewer than the bad ones.",
+                                 above=0)
+    undesirable_weight: float = _f(1.0, "Weight of the bad (label false) examples in the "
+                                   "loss; raise it when they are fewer than the good ones.",
+                                   above=0)
+
+
+@dataclass
+class OrpoConfig:
+    beta: float = _f(0.1, "Weight of the odds-ratio (preference) term beside the "
+                     "supervised loss on the chosen answers (lambda in the ORPO paper).",
+                     above=0)
+
+
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
-            "lora": LoraConfig}
+            "lora": LoraConfig, "dpo": DpoConfig, "kto": KtoConfig, "orpo": OrpoConfig}
 
 
 @dataclass
@@ -167,6 +206,9 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
+    dpo: DpoConfig = field(default_factory=DpoConfig)
+    kto: KtoConfig = field(default_factory=KtoConfig)
+    orpo: OrpoConfig = field(default_factory=OrpoConfig)
 
     # ---- dict / YAML ----------------------------------------------------------
     @classmethod

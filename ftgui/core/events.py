@@ -91,6 +91,7 @@ class StepLogged(Event):
     tokens_processed: int | None = None
     peak_memory: int | None = None         # bytes, see peak_memory_kind
     peak_memory_kind: str = ""
+    metrics: dict | None = None     # preference runs: TRL's rewards/* (callbacks.LOGGED)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class EvalLogged(Event):
     step: int
     loss: float
     perplexity: float
+    metrics: dict | None = None     # preference runs: rewards/* on the validation data
 
 
 @dataclass

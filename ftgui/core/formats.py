@@ -184,27 +184,34 @@ def _refuse_media(columns: list[str], sample: list[dict], where: str) -> None:
                         f"dataset.", field="data.source")
 
 
+class PreferenceFile(DataError):
+    """Preference (``objective`` dpo) or labelled (kto) rows where SFT data was expected:
+    with data.format auto the run switches to that objective (core/preference.py)."""
+
+    def __init__(self, message: str, objective: str):
+        super().__init__(message, field="data.format")
+        self.objective = objective
+
+
 def _refuse_preference(columns: list[str], sample: list[dict], where: str) -> None:
     for a, b in PREFERENCE_PAIRS:
         ca, cb = _find(columns, [a]), _find(columns, [b])
         if ca and cb:
-            raise DataError(
+            raise PreferenceFile(
                 f"data.source: {where} is a preference dataset (columns {ca} and {cb}: a "
-                f"better and a worse answer to each prompt), made for preference tuning "
-                f"(DPO), which ftgui does not do yet. It is not trained as plain fine-tuning "
-                f"on one answer; to do that on purpose, set data.format and the column "
-                f"(e.g. data.format: chat, data.messages_column: {ca}).",
-                field="data.format")
+                f"better and a worse answer to each prompt), made for preference tuning: "
+                f"set training.objective: dpo (or orpo, kto). It is not trained as plain "
+                f"fine-tuning on one answer; to do that on purpose, set data.format and the "
+                f"column (e.g. data.format: chat, data.messages_column: {ca}).", "dpo")
     label = _find(columns, ["label", "kto_tag"])
     answers = _message_columns(columns, sample) or (
         _find(columns, ["prompt"]) and _find(columns, ["completion"]))
     if label and answers and _labels_are_bool(sample, label):
-        raise DataError(
+        raise PreferenceFile(
             f"data.source: {where} is an unpaired preference (KTO) dataset: column {label} "
-            f"marks each answer good or bad. That is for preference tuning, which ftgui does "
-            f"not do yet; training on it as plain fine-tuning would teach the bad answers "
-            f"too. Keep only the good rows (and drop {label}) to fine-tune on them.",
-            field="data.format")
+            f"marks each answer good or bad. That is for preference tuning: set "
+            f"training.objective: kto. Training on it as plain fine-tuning would teach the "
+            f"bad answers too; keep only the good rows (and drop {label}) for that.", "kto")
 
 
 # ---- detection -------------------------------------------------------------------------

@@ -74,15 +74,20 @@ class MemoryEstimate:
     optimizer: int
     activations: int
     overhead: int
+    reference: int = 0     # DPO / KTO with full fine-tuning: the frozen starting model
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.activations + self.overhead
+        return self.weights + self.gradients + self.optimizer + self.activations + \
+            self.overhead + self.reference
 
     def parts(self) -> list[tuple[str, int]]:
-        return [("weights", self.weights), ("gradients", self.gradients),
-                ("optimizer", self.optimizer), ("activations", self.activations),
-                ("overhead", self.overhead)]
+        out = [("weights", self.weights), ("gradients", self.gradients),
+               ("optimizer", self.optimizer), ("activations", self.activations),
+               ("overhead", self.overhead)]
+        if self.reference:
+            out.insert(1, ("reference model", self.reference))
+        return out
 
 
 def activation_bytes(shape: ModelShape, batch_size: int, block_size: int, precision: str,
@@ -111,9 +116,12 @@ def activation_bytes(shape: ModelShape, batch_size: int, block_size: int, precis
 
 def estimate(shape: ModelShape, *, method: str, trainable_params: int, batch_size: int,
              block_size: int, precision: str, device: str = "cpu",
-             gradient_checkpointing: bool = False) -> MemoryEstimate:
+             gradient_checkpointing: bool = False, objective: str = "sft") -> MemoryEstimate:
     """Peak memory of one training step. ``precision`` is the resolved one (fp32, bf16,
-    fp16), ``device`` cpu, cuda or mps."""
+    fp16), ``device`` cpu, cuda or mps. Preference objectives run two sequences per
+    example (chosen and rejected; KTO's answer and its KL mismatch); DPO and KTO with full
+    fine-tuning keep a frozen copy of the model as the reference (with LoRA the
+    reference is the base with the adapter off: no copy)."""
     half = precision in ("bf16", "fp16")
     base_bytes = 2 if (method == "lora" and device == "cuda" and half) else 4
     frozen = max(shape.total_params - trainable_params, 0)
@@ -121,12 +129,15 @@ def estimate(shape: ModelShape, *, method: str, trainable_params: int, batch_siz
     gradients = trainable_params * 4
     optimizer = trainable_params * 8
     # CUDA kernels (SDPA / flash) do not keep the s×s attention matrix; CPU and MPS may
-    acts = activation_bytes(shape, batch_size, block_size, precision,
+    sequences = batch_size * (2 if objective in ("dpo", "kto", "orpo") else 1)
+    acts = activation_bytes(shape, sequences, block_size, precision,
                             attention_scores=device != "cuda",
                             gradient_checkpointing=gradient_checkpointing)
-    subtotal = weights + gradients + optimizer + acts
+    reference = shape.total_params * 4 if method == "full" and objective in ("dpo", "kto") \
+        else 0
+    subtotal = weights + gradients + optimizer + acts + reference
     overhead = int(0.1 * subtotal) + int((0.5 if device == "cuda" else 0.4) * GB)
-    return MemoryEstimate(weights, gradients, optimizer, acts, overhead)
+    return MemoryEstimate(weights, gradients, optimizer, acts, overhead, reference)
 
 
 def lora_trainable_params(linear_shapes: list[tuple[int, int]], r: int) -> int:

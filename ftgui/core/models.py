@@ -245,21 +245,31 @@ def count_params(model) -> tuple[int, int]:
     return total, trainable
 
 
-def apply_lora(model, cfg: LoraConfig):
-    from peft import LoraConfig as PeftLoraConfig, get_peft_model
+def lora_config(model, cfg: LoraConfig):
+    """peft's LoraConfig for ``model`` from the lora.* settings."""
+    from peft import LoraConfig as PeftLoraConfig
 
     targets = None if cfg.target_modules == "auto" else list(cfg.target_modules)
     if targets is None and not _peft_knows(model):
         targets = "all-linear"
+    return PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                          target_modules=targets, task_type="CAUSAL_LM")
+
+
+def apply_lora(model, cfg: LoraConfig):
+    from peft import get_peft_model
+
     try:
-        peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                                  target_modules=targets, task_type="CAUSAL_LM")
-        return get_peft_model(model, peft_cfg)
+        return get_peft_model(model, lora_config(model, cfg))
     except ValueError as e:
-        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-                        if type(m).__name__ in ("Linear", "Conv1D")})
-        raise ModelError(f"lora.target_modules: {e}. Module names in this model: "
-                         f"{', '.join(names)}.", field="lora.target_modules") from e
+        raise lora_error(model, e) from e
+
+
+def lora_error(model, e: Exception) -> ModelError:
+    names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                    if type(m).__name__ in ("Linear", "Conv1D")})
+    return ModelError(f"lora.target_modules: {e}. Module names in this model: "
+                      f"{', '.join(names)}.", field="lora.target_modules")
 
 
 def _peft_knows(model) -> bool:

@@ -96,9 +96,18 @@ class DataPreview:
     validation_from: str = ""
 
 
+PREFERENCE_FORMATS = ("preference", "unpaired preference")
+
+
 def data_rows(data_cfg: DataConfig, seed: int) -> DataPreview:
     """Rows, columns and the detected text column (no tokenizer needed)."""
-    raw = data.load_raw(data_cfg, seed)
+    from ftgui.core import formats
+    try:
+        raw = data.load_raw(data_cfg, seed)
+    except formats.PreferenceFile:
+        if data_cfg.format != "auto":
+            raise
+        return _preference_rows(data_cfg, seed)
     return DataPreview(raw.columns, str(raw.text_column), raw.preview_rows, len(raw.train),
                        len(raw.eval or []), format=raw.format,
                        detected=bool(raw.reading and raw.reading.detected),
@@ -107,11 +116,38 @@ def data_rows(data_cfg: DataConfig, seed: int) -> DataPreview:
                        validation_from=raw.validation_from)
 
 
+def _preference_rows(data_cfg: DataConfig, seed: int) -> DataPreview:
+    """A preference file (a run with data.format auto trains it with DPO or KTO): its
+    examples as prompt / chosen / rejected (or completion / label) text, side by side."""
+    from ftgui.core import preference_data
+
+    reading, train, ev, info = preference_data.read(data_cfg, seed)
+
+    def text(messages):
+        return "\n\n".join(m["content"] for m in messages)
+
+    rows = [{"prompt": text(e["prompt"][-1:]),
+             **({"chosen": text(e["chosen"]), "rejected": text(e["rejected"])}
+                if "chosen" in e else {"completion": text(e["completion"]),
+                                       "label": e["label"]})} for e in train[:50]]
+    return DataPreview(list(rows[0]) if rows else [], ", ".join(
+                           f"{r}={c}" for r, c in reading.columns.items()), rows, len(train),
+                       len(ev or []), format=reading.format, detected=True,
+                       mapping=dict(reading.columns), ignored=dict(reading.ignored),
+                       validation_from=info["validation_from"],
+                       note=f"Preference data: trained with training.objective "
+                            f"{reading.objective} (or "
+                            f"{'orpo, kto' if reading.kind == 'paired' else 'nothing else'}"
+                            f"), not as supervised fine-tuning.")
+
+
 def count_tokens(out: DataPreview, data_cfg: DataConfig, model_cfg: ModelConfig, seed: int,
                  progress=None) -> DataPreview:
     """Tokens and blocks with the model's tokenizer, into ``out`` (a note instead when the
     model cannot be read): the same preparation a run does, which also fills the cache
     the run uses."""
+    if out.format in PREFERENCE_FORMATS:
+        return out   # counted when the run prepares them (core/preference_data.py)
     try:
         tok = models.load_tokenizer(model_cfg)
     except FtguiError:

@@ -25,7 +25,7 @@ from typing import Iterable
 from transformers import TrainerCallback
 
 from ftgui.core import data as data_mod
-from ftgui.core import compat, data_report, devices, hub, models, trust
+from ftgui.core import compat, data_report, devices, formats, hub, models, trust
 from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
@@ -137,19 +137,27 @@ class Runner:
         # the GGUF header, then the tokenizer and the data
         models.check_block_size(cfg.model, cfg.data.block_size)
         tokenizer = models.load_tokenizer(cfg.model)
+        self._tokenizer = tokenizer
         self._stage_done("tokenizer")
         self._stage("data")
         with main_process_first(self.world_size, device.device):
-            prepared = data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+            prepared = self._prepare_data(tokenizer)
         self._stage_done("data")
         s = prepared.stats
         data_lines = data_report.lines(data_report.report(s, cfg.data.block_size))
         for line in data_lines:
             self.emit(Message(line))
-        self.emit(Message(
-            f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
-            f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
-            f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation blocks."))
+        if cfg.training.objective == "sft":
+            self.emit(Message(
+                f"Data{' (from cache)' if prepared.cached else ''}: {s['train_rows']:,} rows, "
+                f"{s['train_tokens']:,} tokens, {s['train_blocks']:,} blocks of "
+                f"{cfg.data.block_size} for training; {s['eval_blocks']:,} validation "
+                f"blocks."))
+        else:
+            self.emit(Message(
+                f"Data: {s['train_blocks']:,} {cfg.training.objective.upper()} examples "
+                f"({s['train_tokens']:,} tokens) for training; {s['eval_blocks']:,} for "
+                f"validation."))
         if s.get("skipped_note"):  # also kept in summary.json (skipped_rows, skipped_note)
             self.emit(Message(s["skipped_note"], level="warning"))
 
@@ -176,27 +184,32 @@ class Runner:
         self._use_cache = getattr(model.config, "use_cache", None)
         if self._use_cache:
             model.config.use_cache = False
-        if cfg.model.method == "lora":
+        if cfg.model.method == "lora" and cfg.training.objective == "sft":
             from transformers import set_seed
             set_seed(cfg.training.seed)  # the adapters' initial weights depend on it
             model = models.apply_lora(model, cfg.lora)
-        total, trainable = models.count_params(model)
         self._stage_done("model")
-        self.emit(Message(f"Model: {type(model).__name__}, {total:,} parameters, "
-                          f"{trainable:,} trainable ({cfg.model.method})."))
 
         self.run = RunDir(run_path)
+        self._eval_examples = (prepared.eval or []) if cfg.training.objective != "sft" \
+            else []
         self.trainer = self._build_trainer(model, tokenizer, prepared, device)
+        # counted on the trainer's model: TRL adds the adapters of a LoRA preference run
+        total, trainable = models.count_params(self.trainer.model)
+        self.emit(Message(f"Model: {type(self.trainer.model).__name__}, {total:,} parameters, "
+                          f"{trainable:,} trainable ({cfg.model.method})."))
         self._open_run_dir(run_path)  # last: a setup that fails leaves no run folder
         before = self.run.summary() if self.resume_dir else {}
         if self.resume_dir and not self._checkpoint:
             # starting again from step 0: evaluate the base model again, as a new run
             # does, so the random state (and the result) is the same as a new run's
-            for key in ("eval_loss_before", "perplexity_before"):
+            for key in ("eval_loss_before", "perplexity_before",
+                        "preference_accuracy_before", "preference_margin_before"):
                 before.pop(key, None)
         self._summary = {
             **before,
             "status": "running", "model": cfg.model.source, "method": cfg.model.method,
+            "objective": cfg.training.objective,
             "dataset": cfg.data.source, "device": device.description,
             "total_params": total, "trainable_params": trainable, **s,
             "data_summary": data_lines,
@@ -276,13 +289,33 @@ class Runner:
         for name in ("ftgui", "transformers", "peft"):
             logging.getLogger(name).addHandler(handler)
 
+    def _prepare_data(self, tokenizer):
+        """SFT sequences, or preference examples for dpo / kto / orpo. A preference or
+        labelled file read with data.format auto switches an sft run to dpo / kto, and
+        says so."""
+        cfg = self.config
+        if cfg.training.objective == "sft":
+            try:
+                return data_mod.prepare(cfg.data, tokenizer, cfg.training.seed, self.emit)
+            except formats.PreferenceFile as e:
+                if cfg.data.format != "auto":
+                    raise
+                cfg.training.objective = e.objective
+                self.emit(Message(
+                    f"Guessed training.objective: {e.objective} ({cfg.data.source} is "
+                    f"{'a preference' if e.objective == 'dpo' else 'an unpaired preference'}"
+                    f" dataset). Set training.objective to choose another (orpo, kto, dpo)."))
+        from ftgui.core import preference_data
+        return preference_data.prepare(cfg.data, cfg.training.objective, tokenizer,
+                                       cfg.training.seed, self.emit)
+
     def _build_trainer(self, model, tokenizer, prepared, device):
-        from transformers import Trainer, TrainingArguments
+        from transformers import Trainer
         from transformers.trainer_callback import PrinterCallback
 
         t = self.config.training
         has_eval = prepared.eval is not None
-        args = TrainingArguments(
+        args = dict(
             output_dir=str(self.run.checkpoints_dir),
             num_train_epochs=t.epochs,
             max_steps=t.max_steps or -1,
@@ -321,22 +354,30 @@ class Runner:
             dataloader_num_workers=0,
         )
         tokens_per_step = t.batch_size * t.gradient_accumulation * self.config.data.block_size \
-            * max(args.world_size, 1)
+            * max(self.world_size, 1)
         carried = TokenCounter.resumed(self._checkpoint)
         self._tokens_known = carried is not None   # a checkpoint from before the counting
         self.tokens = carried or TokenCounter()
-        self.tokens.attach(model)
         self.callback = EventCallback(self.emit, self.stop_event, tokens_per_step,
                                       self._on_begin, stop_file=self.run.stop_path,
                                       elapsed_before=self._elapsed_before(),
                                       counter=self.tokens, device=device.device)
         self._tokens_per_step = tokens_per_step
-        trainer = Trainer(model=model, args=args,
-                       train_dataset=data_mod.SequenceDataset(prepared.train),
-                       eval_dataset=data_mod.SequenceDataset(prepared.eval) if has_eval else None,
-                       data_collator=data_mod.PadCollator(tokenizer.pad_token_id),
-                       processing_class=tokenizer,
-                       callbacks=[self.callback])
+        if t.objective != "sft":
+            from ftgui.core import preference
+            trainer = preference.build_trainer(self.config, model, tokenizer, prepared, args,
+                                               [self.callback])
+            self.tokens.attach(trainer.model)   # TRL wraps a LoRA model in its adapters
+        else:
+            from transformers import TrainingArguments
+            self.tokens.attach(model)
+            trainer = Trainer(model=model, args=TrainingArguments(**args),
+                              train_dataset=data_mod.SequenceDataset(prepared.train),
+                              eval_dataset=data_mod.SequenceDataset(prepared.eval)
+                              if has_eval else None,
+                              data_collator=data_mod.PadCollator(tokenizer.pad_token_id),
+                              processing_class=tokenizer,
+                              callbacks=[self.callback])
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output
         trainer.add_callback(_BaseEval(self))
         return trainer
@@ -376,6 +417,8 @@ class Runner:
                 self._on_begin(trainer.state.max_steps, trainer.state.global_step)
                 out = None
             else:
+                if not ckpt:
+                    self._pair_scores("before")
                 out = trainer.train(resume_from_checkpoint=ckpt)
             status = "stopped" if self.callback.stopped else "finished"
             state = trainer.state
@@ -401,7 +444,10 @@ class Runner:
                     if loss is None:
                         self.emit(Progress("Evaluating the fine-tuned model", 0, 0))
                         loss = trainer.evaluate()["eval_loss"]
-                    self._summary.update(eval_loss_after=loss, perplexity_after=perplexity(loss))
+                    self._summary["eval_loss_after"] = loss
+                    if self.config.training.objective == "sft":
+                        self._summary["perplexity_after"] = perplexity(loss)
+                    self._pair_scores("after")
                 self.emit(Progress("Saving the model", 0, 0))
                 self._save_final()
                 self._summary["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -431,6 +477,27 @@ class Runner:
             log.error("run failed:\n%s", tb)
             self._fail(describe_error(e), False, None)
             raise
+
+    def _pair_scores(self, when: str) -> None:
+        """Preference runs: how often the model ranks a validation pair's chosen answer
+        above the rejected one, and the mean log-probability margin, kept in the summary
+        as preference_accuracy_before / _after and preference_margin_before / _after."""
+        if self.config.training.objective == "sft" or not self.is_main \
+                or not self.trainer.eval_dataset:
+            return
+        from ftgui.core import preference
+        self.emit(Progress(f"Ranking the validation pairs ({when})", 0, 0))
+        scores = preference.pair_scores(self.trainer.model, self._tokenizer,
+                                        self._eval_examples)
+        if not scores:
+            return
+        self._summary.update({f"preference_accuracy_{when}": scores["accuracy"],
+                              f"preference_margin_{when}": scores["margin"],
+                              "preference_pairs": scores["pairs"]})
+        self._write_summary()
+        self.emit(Message(f"Validation pairs ranked right {when} training: "
+                          f"{scores['accuracy']:.0%} of {scores['pairs']} (mean margin "
+                          f"{scores['margin']:+.3f})."))
 
     def _divergence_message(self, step: int, what: str, value: float) -> str:
         lr = self.config.training.learning_rate
@@ -472,7 +539,7 @@ class Runner:
         if not self.is_main:
             return
         model = self.trainer.model
-        tokenizer = self.trainer.processing_class
+        tokenizer = self._tokenizer   # ORPO's trainer holds a copy (core/preference.py)
         if models.is_peft(model):
             _atomic_dir(self.run.adapter_dir, lambda p: (model.save_pretrained(
                 p, save_embedding_layers=False),
@@ -558,8 +625,9 @@ class _BaseEval(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kw):
         if state.global_step == 0 and metrics and "eval_loss" in metrics:
             loss = metrics["eval_loss"]
-            self.runner._summary.update(eval_loss_before=loss,
-                                        perplexity_before=perplexity(loss))
+            self.runner._summary["eval_loss_before"] = loss
+            if self.runner.config.training.objective == "sft":
+                self.runner._summary["perplexity_before"] = perplexity(loss)
             self.runner._write_summary()
             self.runner._stage_done("base_eval")
             self.runner._stage("first_step")

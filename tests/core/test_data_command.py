@@ -86,7 +86,9 @@ def untouchable_model(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"source": str(F / "llamafactory_kto.json")}, "unpaired preference (KTO)"),
+    ({"source": str(F / "llamafactory_kto.json"), "format": "chat"},
+     "unpaired preference (KTO)"),
+    ({"source": str(F / "alpaca.json"), "objective": "dpo"}, "training.objective"),
     ({"source": str(F / "alpaca.json"), "format": "chat"}, "data.messages_column: could not"),
     ({"source": str(F / "alpaca.json"), "response_column": "answer"},
      "data.response_column: there is no column 'answer'"),
@@ -100,7 +102,9 @@ def untouchable_model(tiny_model_dir, tmp_path):
 ])
 def test_data_errors_come_before_the_weights(tiny_config, untouchable_model, data, message,
                                              capsys):
-    cfg = tiny_config(model={"source": str(untouchable_model)}, data=data)
+    data = dict(data)
+    training = {"objective": data.pop("objective")} if "objective" in data else {}
+    cfg = tiny_config(model={"source": str(untouchable_model)}, data=data, training=training)
     path = cfg.training.output_dir + ".yaml"
     cfg.save(path)
     assert main(["train", path]) == 2

@@ -85,3 +85,20 @@ def test_human_bytes():
     assert human_bytes(512) == "512 B"
     assert human_bytes(3 * 1024 ** 2) == "3.0 MB"
     assert human_bytes(24 * 1024 ** 3) == "24.0 GB"
+
+
+def test_preference_objectives_count_the_reference_and_both_answers():
+    kw = dict(trainable_params=GPT2_SMALL.total_params, batch_size=4, block_size=128,
+              precision="fp32")
+    sft = estimate(GPT2_SMALL, method="full", **kw)
+    dpo = estimate(GPT2_SMALL, method="full", objective="dpo", **kw)
+    orpo = estimate(GPT2_SMALL, method="full", objective="orpo", **kw)
+    assert dpo.reference == 4 * GPT2_SMALL.total_params   # the frozen fp32 copy
+    assert ("reference model", dpo.reference) in dpo.parts()
+    assert dpo.activations == activation_bytes(GPT2_SMALL, 8, 128, "fp32")
+    assert orpo.reference == 0 and orpo.activations == dpo.activations   # no reference
+    assert sft.reference == 0 and dpo.total > orpo.total > sft.total
+    lora = estimate(GPT2_SMALL, method="lora", objective="dpo", precision="fp32",
+                    trainable_params=lora_trainable_params([(768, 768)] * 24, r=8),
+                    batch_size=4, block_size=128)
+    assert lora.reference == 0   # the base with the adapter off is the reference

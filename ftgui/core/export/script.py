@@ -38,6 +38,12 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
     ``auto`` settings replaced by what the run detected (its summary records them)."""
     from ftgui.core import data as data_mod
 
+    objective = getattr(cfg.training, "objective", "sft")
+    if objective != "sft":
+        raise ScriptExportError(
+            f"Script export: this run is preference tuning (training.objective: "
+            f"{objective}), which the exported script does not reproduce yet; export the "
+            f"model (merged or adapter) instead, or its GGUF file.")
     fmt = run_format(cfg, summary)
     raw = cfg.to_dict()
     data = raw["data"]

@@ -17,7 +17,7 @@ from ftgui.gui.workers.run_worker import error_field, run_task
 # settings the memory estimate depends on
 MEMORY_KEYS = {"model.method", "training.batch_size", "data.block_size", "training.precision",
                "training.device", "training.gradient_checkpointing", "lora.r",
-               "lora.target_modules"}
+               "lora.target_modules", "training.objective"}
 
 TRUST_KEY = "model.trust_remote_code"
 
@@ -249,7 +249,8 @@ class ModelPanel(QWidget):
                               batch_size=cfg.training.batch_size,
                               block_size=cfg.data.block_size, precision=precision,
                               device=device,
-                              gradient_checkpointing=cfg.training.gradient_checkpointing)
+                              gradient_checkpointing=cfg.training.gradient_checkpointing,
+                              objective=cfg.training.objective)
         text = f"≈ {memory.human_bytes(est.total)}"
         color = ""
         if dev and dev.memory_bytes:

@@ -367,6 +367,14 @@ class RunPanel(QWidget):
 
     def on_eval(self, e: ev.EvalLogged) -> None:
         what = "base model" if e.step == 0 else f"step {e.step}"
+        m = getattr(e, "metrics", None) or {}
+        if m:   # a preference run: its loss is not a language model's, no perplexity
+            acc = m.get("rewards/accuracies")
+            self.log(f"Validation loss at {what}: {e.loss:.4f}"
+                     + (f"; reward accuracy {acc:.0%}" if acc is not None else "")
+                     + (f", margin {m['rewards/margins']:+.3f}"
+                        if "rewards/margins" in m else "") + ".")
+            return
         self.log(f"Validation loss at {what}: {e.loss:.4f} (perplexity {e.perplexity:,.1f}).")
 
     def on_checkpoint(self, e: ev.CheckpointSaved) -> None:

@@ -17,6 +17,10 @@ MORE = ["training.gradient_accumulation", "training.weight_decay", "training.pre
         "training.seed"]
 
 
+# what is learned (sft, dpo, kto, orpo) and each preference objective's own settings
+PREFERENCE = ["training.objective", *section_keys("dpo"), *section_keys("kto"),
+              *section_keys("orpo")]
+
 ONE_CONTROL = ("training.device", "training.nproc")
 
 
@@ -25,8 +29,10 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         self.fields = {}
-        groups = [("Run", BASICS), ("Hardware, logging and checkpoints", MORE),
-                  ("Several GPUs and other settings", remaining("training", BASICS + MORE))]
+        groups = [("Run", BASICS), ("Objective (preference tuning)", PREFERENCE),
+                  ("Hardware, logging and checkpoints", MORE),
+                  ("Several GPUs and other settings",
+                   remaining("training", BASICS + MORE + PREFERENCE))]
         for title, keys in groups:
             if not keys:
                 continue

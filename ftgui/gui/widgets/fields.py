@@ -22,6 +22,9 @@ from ftgui.core.config import SECTIONS, RunConfig, _hints, _union_args, field_me
 BIG = 2**31 - 1   # the largest value a QSpinBox holds
 
 LABELS = {
+    "training.objective": "Objective", "dpo.beta": "DPO beta", "dpo.loss_type": "DPO loss",
+    "kto.beta": "KTO beta", "kto.desirable_weight": "KTO weight, good",
+    "kto.undesirable_weight": "KTO weight, bad", "orpo.beta": "ORPO beta",
     "model.source": "Model", "model.method": "Method", "model.trust_remote_code":
     "Trust remote code", "data.source": "Dataset", "data.config": "Hub config",
     "data.split": "Split", "data.text_column": "Text column", "data.validation":

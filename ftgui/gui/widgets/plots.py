@@ -26,7 +26,16 @@ from ftgui.core.events import EvalLogged, StepLogged
 
 VAL_NAME = "validation loss"   # the same words on the Train and History tabs
 COLORS = {"raw": (59, 130, 246, 80), "smooth": (59, 130, 246), "val": (245, 158, 11),
-          "lr": (16, 185, 129), "grad": (168, 85, 247), "tput": (20, 184, 166)}
+          "lr": (16, 185, 129), "grad": (168, 85, 247), "tput": (20, 184, 166),
+          "chosen": (22, 163, 74), "rejected": (220, 38, 38), "margin": (59, 130, 246)}
+# preference runs (DPO, KTO, ORPO): TRL's rewards, train curves and validation points;
+# series key → (metric, plot, legend name, colour)
+REWARDS = {"r_chosen": ("rewards/chosen", "rewards", "chosen", "chosen"),
+           "r_rejected": ("rewards/rejected", "rewards", "rejected", "rejected"),
+           "r_margin": ("rewards/margins", "rewards", "margin", "margin"),
+           "r_acc": ("rewards/accuracies", "acc", "train", "margin"),
+           "v_margin": ("rewards/margins", "rewards", "validation margin", "val"),
+           "v_acc": ("rewards/accuracies", "acc", "validation", "val")}
 
 
 def _plottable(value: float) -> bool:
@@ -197,12 +206,12 @@ def step_plot(y_label: str, object_name: str) -> pg.PlotWidget:
     return w
 
 
-def legend_above(item: pg.PlotItem) -> pg.LegendItem:
+def legend_above(item: pg.PlotItem, columns: int = 3) -> pg.LegendItem:
     """The legend in the title's row, above the data, so that it never covers the newest
     points; curves plotted with a name join it."""
     item.layout.removeItem(item.titleLabel)
     item.titleLabel.hide()
-    legend = pg.LegendItem(colCount=3)
+    legend = pg.LegendItem(colCount=columns)
     item.layout.addItem(legend, 0, 1)
     item.legend = legend
     return legend
@@ -232,7 +241,8 @@ class TrainingPlots(QWidget):
         pal = self.palette()
         pg.setConfigOptions(antialias=True, background=pal.color(QPalette.ColorRole.Base),
                             foreground=pal.color(QPalette.ColorRole.Text))
-        self.series = {k: _Series() for k in ("loss", "val", "lr", "grad", "tput")}
+        self.series = {k: _Series() for k in ("loss", "val", "lr", "grad", "tput",
+                                              *REWARDS)}
         self.smoothed = _Series()   # the EMA of the loss, continued as points arrive
         self._ema_state = (0.0, 0)
         self._drawn = 0
@@ -296,6 +306,27 @@ class TrainingPlots(QWidget):
                                          (self.val_curve, self.series["val"])]}
         for key, (w, curve) in self.small.items():
             self._curves[w] = [(curve, self.series[key])]
+        # the rewards row: shown once a preference run logs them
+        self.rewards_plot = step_plot("reward", "rewardsPlot")
+        self.accuracy_plot = step_plot("reward accuracy", "rewardAccuracyPlot")
+        self.reward_curves = {}
+        self._markers = {self.val_curve}   # validation: points at the evaluations
+        for w in (self.rewards_plot, self.accuracy_plot):
+            w.setMinimumHeight(110)
+            legend_above(w.getPlotItem(), 4 if w is self.rewards_plot else 2)
+            self._curves[w] = []
+        for key, (_, where, name, color) in REWARDS.items():
+            w = self.rewards_plot if where == "rewards" else self.accuracy_plot
+            if key.startswith("v_"):
+                curve = w.getPlotItem().plot(name=name, pen=pg.mkPen(COLORS[color], width=2),
+                                             symbol="o", symbolSize=7,
+                                             symbolBrush=COLORS[color], symbolPen=None)
+                self._markers.add(curve)
+            else:
+                curve = w.getPlotItem().plot(name=name,
+                                             pen=pg.mkPen(COLORS[color], width=1.6))
+            self.reward_curves[key] = curve
+            self._curves[w].append((curve, self.series[key]))
         self._view_timer = QTimer(self, interval=30, singleShot=True)
         self._view_timer.timeout.connect(self._draw)
         self._drawn_view = {}   # view box -> (step range or None for all, columns) drawn
@@ -312,6 +343,8 @@ class TrainingPlots(QWidget):
         lp.addItem(self.cursor, ignoreBounds=True)
         for w in [self.loss_plot] + [w for w, _ in self.small.values()]:
             w.scene().sigMouseMoved.connect(lambda pos, w=w: self._hover(w, pos))
+        for w in (self.rewards_plot, self.accuracy_plot):
+            w.scene().sigMouseMoved.connect(lambda pos, w=w: self._hover(w, pos))
 
         self.plot_area = QWidget()
         grid = QGridLayout(self.plot_area)
@@ -320,8 +353,12 @@ class TrainingPlots(QWidget):
         grid.addWidget(self.loss_plot, 0, 0, 1, 3)
         for col, (w, _) in enumerate(self.small.values()):
             grid.addWidget(w, 1, col)
+        grid.addWidget(self.rewards_plot, 2, 0, 1, 2)
+        grid.addWidget(self.accuracy_plot, 2, 2)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+        self._show_rewards(False)
 
         # before the first point: what the curves wait for, not empty axes
         self.waiting = QLabel(objectName="plotsWaiting", wordWrap=True,
@@ -359,7 +396,15 @@ class TrainingPlots(QWidget):
         self._ema_state = (0.0, 0)
         self.readout.setText(" ")
         self.cursor.setVisible(False)
+        self._show_rewards(False)
         self.flush()
+
+    def _show_rewards(self, on: bool) -> None:
+        self.rewards_plot.setVisible(on)
+        self.accuracy_plot.setVisible(on)
+
+    def has_rewards(self) -> bool:
+        return any(len(self.series[k]) for k in REWARDS)
 
     def add_step(self, e: StepLogged) -> None:
         s = self.series
@@ -370,13 +415,24 @@ class TrainingPlots(QWidget):
         if e.grad_norm is not None and _plottable(e.grad_norm):
             s["grad"].add(e.step, e.grad_norm)
         s["tput"].add(e.step, e.tokens_per_second)
+        self._add_rewards(e.step, e.metrics, "r_")
         self._schedule()
+
+    def _add_rewards(self, step: int, metrics: dict | None, prefix: str) -> None:
+        if not metrics:
+            return
+        for key, (metric, *_) in REWARDS.items():
+            if key.startswith(prefix) and metric in metrics and _plottable(metrics[metric]):
+                self.series[key].add(step, metrics[metric])
+        if self.rewards_plot.isHidden() and self.has_rewards():
+            self._show_rewards(True)
 
     def add_eval(self, e: EvalLogged) -> None:
         # the base-model evaluation can arrive again on resume: a point at the same step
         # replaces the earlier one
         if _plottable(e.loss):
             self.series["val"].add(e.step, e.loss)
+        self._add_rewards(e.step, getattr(e, "metrics", None), "v_")
         self._schedule()
 
     def load_events(self, events) -> None:
@@ -423,7 +479,7 @@ class TrainingPlots(QWidget):
                 self._drawn_key[curve] = key
                 smooth = curve is self.smooth_curve
                 x, y = series.view(*(x_range or (None, None)), columns, peaks=not smooth)
-                if curve is self.val_curve:
+                if curve in self._markers:
                     # markers only while they stand apart: a thousand of them cost a
                     # frame and hide the line
                     curve.setSymbol("o" if len(x) <= columns // 12 else None)
@@ -485,7 +541,8 @@ class TrainingPlots(QWidget):
         self.auto_range()
 
     def auto_range(self) -> None:
-        for w in [self.loss_plot] + [w for w, _ in self.small.values()]:
+        for w in [self.loss_plot, self.rewards_plot, self.accuracy_plot] + \
+                [w for w, _ in self.small.values()]:
             w.getPlotItem().enableAutoRange()
         self._draw()   # every step again, so that the range fits the whole run
 
@@ -549,6 +606,13 @@ class TrainingPlots(QWidget):
             rows[int(x)]["loss_smoothed"] = sm
         cols = ["step", "loss", "loss_smoothed", "eval_loss", "learning_rate", "grad_norm",
                 "tokens_per_second"]
+        if self.has_rewards():
+            for key, (metric, *_) in REWARDS.items():
+                col = ("eval_" if key.startswith("v_") else "") + metric
+                cols.append(col)
+                s = self.series[key]
+                for x, y in zip(s.x.tolist(), s.y.tolist()):
+                    rows.setdefault(int(x), {})[col] = y
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=cols)
             w.writeheader()

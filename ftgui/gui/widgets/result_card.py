@@ -45,6 +45,14 @@ class ResultCard(QFrame):
         self.perplexity.setTextFormat(Qt.TextFormat.RichText)
         self.perplexity.setWordWrap(True)
         self.perplexity.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # preference runs: how often the validation pairs' chosen answer wins
+        self.preference = QLabel(objectName="resultPreference")
+        self.preference.setTextFormat(Qt.TextFormat.RichText)
+        self.preference.setWordWrap(True)
+        self.preference.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preference.setToolTip("Share of the validation pairs whose chosen answer has a "
+                                   "higher log-probability than the rejected one, and the "
+                                   "mean difference: higher is better")
         self.details = QLabel(objectName="resultDetails")
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.eval_button = QPushButton("Evaluate…", objectName="evaluateButton")
@@ -86,6 +94,7 @@ class ResultCard(QFrame):
         col.setSpacing(4)
         col.addLayout(head)
         col.addLayout(ppl_row)
+        col.addWidget(self.preference)
         col.addWidget(self.details)
         col.addLayout(buttons)
         self.hide()
@@ -105,7 +114,22 @@ class ResultCard(QFrame):
             parts.insert(0, f"Final training loss {loss:.4f}")
         self.details.setText(" · ".join(parts))
         self._show_perplexity(s)
+        self._show_preference(s)
         self.show()
+
+    def _show_preference(self, s: dict) -> None:
+        before, after = s.get("preference_accuracy_before"), s.get("preference_accuracy_after")
+        if before is None or after is None:
+            self.preference.hide()
+            return
+        margins = (s.get("preference_margin_before"), s.get("preference_margin_after"))
+        margin = (f" (mean margin {margins[0]:+.2f} → {margins[1]:+.2f})"
+                  if None not in margins else "")
+        self.preference.setText(
+            f"{str(s.get('objective', '')).upper()}: validation pairs ranked right, base → "
+            f"result: <b>{before:.0%} → {after:.0%}</b> of {s.get('preference_pairs', 0)}"
+            f"{margin}")
+        self.preference.show()
 
     def _show_perplexity(self, s: dict) -> None:
         before, after = s.get("perplexity_before"), s.get("perplexity_after")
