@@ -101,7 +101,7 @@ def test_prepare_reports_stats_and_uses_the_cache(tmp_path, tok, wiki_text, monk
 
     def boom(*a, **k):
         raise AssertionError("tokenized again")
-    monkeypatch.setattr(data_mod, "pack", boom)
+    monkeypatch.setattr(data_mod, "tokenize", boom)
     second = data_mod.prepare(cfg, tok)
     assert second.cached
     assert np.array_equal(first.train.ids, second.train.ids)
