@@ -427,6 +427,17 @@ def pack_examples(ids: list[list[int]], labels: list[list[int]], size: int):
     return out_ids, out_labels
 
 
+def give_pad_token(tokenizer) -> None:
+    """A pad token for a tokenizer without one: its EOS (the labels of padding are -100,
+    so EOS keeps being learned), else a new <|pad|>. Packed causal-LM blocks need no
+    padding, but the SFT collator and generate() do."""
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+
+
 class SequenceDataset:
     """A torch-style dataset: input_ids and labels of each sequence."""
 

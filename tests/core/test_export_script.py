@@ -226,17 +226,11 @@ def _modules_imported(text: str) -> list[str]:
 def test_embedded_pieces_do_not_redefine_each_other():
     """The embedded files share one namespace in the script: a top-level name defined by
     two of them would silently replace the first (an import of the same name is fine)."""
-    from ftgui.core.export.script import embedded_code
+    from ftgui.core.export.script import defined_names, embedded_code
 
     seen: dict[str, str] = {}
     for node in ast.parse(embedded_code()).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names = [node.name]
-        elif isinstance(node, ast.Assign):
-            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-        else:
-            continue
-        for name in names:
+        for name in defined_names(node):
             code = ast.dump(node)
             assert seen.get(name, code) == code, f"{name} is defined twice in the script"
             seen[name] = code
@@ -258,6 +252,28 @@ def test_exported_script_reads_a_gzipped_jsonl_run(tiny_config, tmp_path, wiki_t
     summary = run_config(cfg)
     assert summary["status"] == "finished"
     script = export(cfg.training.output_dir, "script", tmp_path / "scripts" / "train_run.py")
+    repro = _run_script(script, tmp_path / "scripts" / "out")
+    assert repro["steps"] == summary["steps"] == 6
+    for key in ("final_train_loss", "eval_loss_before", "eval_loss_after"):
+        assert abs(repro[key] - summary[key]) <= TOL, (key, repro[key], summary[key])
+
+
+def test_exported_script_reproduces_a_gguf_run(tiny_config, tmp_path):
+    """A GGUF source: the script loads the file with transformers, clears the quantized
+    marks with compat's reset and gives the tokenizer the GGUF's split, as the run did."""
+    from ftgui.core.export.to_gguf import write_gguf
+    from ftgui.core.runner import run_config
+    from tiny_model import make_tiny_model
+
+    # n_positions 1024: transformers reads a GPT-2 GGUF with that many positions
+    model_dir = make_tiny_model(tmp_path / "tiny-gpt2", n_positions=1024)
+    (tmp_path / "gguf").mkdir()
+    gguf = write_gguf(model_dir, tmp_path / "gguf" / "tiny.gguf", outtype="f32")
+    cfg = tiny_config(model={"source": str(gguf)}, training={"max_steps": 6, "seed": 8})
+    summary = run_config(cfg)
+    assert summary["status"] == "finished"
+    script = export(cfg.training.output_dir, "script", tmp_path / "scripts" / "train_run.py")
+    assert "gguf_file" in script.read_text()
     repro = _run_script(script, tmp_path / "scripts" / "out")
     assert repro["steps"] == summary["steps"] == 6
     for key in ("final_train_loss", "eval_loss_before", "eval_loss_after"):

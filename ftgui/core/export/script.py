@@ -1,9 +1,10 @@
 """A run → one standalone Python script that reproduces it with plain transformers / peft.
 
 The script imports no ftgui: the run's config is inlined, and ftgui's own data code is
-embedded verbatim (files.py, formats.py, templates.py, data_steps.py whole; sft.py's
-encoding, errors.py's error classes, wording.first_line and compat.forget_gguf_quantization
-by name), so a fix in the core reaches the next exported script. Only the model loading,
+embedded verbatim (files.py, formats.py, templates.py, data_steps.py, gguf_tokenizer.py
+whole; sft.py's encoding, errors.py's error classes, wording.first_line and
+compat.forget_gguf_quantization by name), so a fix in the core reaches the next exported
+script. Only the model loading,
 LoRA setup and ``TrainingArguments`` are written out here, mirroring ``ftgui.core.models``
 and ``ftgui.core.runner`` step by step (including the evaluation before training, which
 keeps the random number streams in the same order), so that with the same seed on the same
@@ -129,7 +130,8 @@ def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
 def embedded_code() -> str:
     """ftgui's own data code, as the script holds it: each piece verbatim, in an order
     where every name is defined before the code that runs it."""
-    from ftgui.core import compat, data_steps, errors, files, formats, sft, templates, wording
+    from ftgui.core import (compat, data_steps, errors, files, formats, gguf_tokenizer, sft,
+                            templates, wording)
 
     pieces = [
         ("errors.py: the error classes", _definitions(errors, "_LINE_BREAKS", "FtguiError",
@@ -143,6 +145,7 @@ def embedded_code() -> str:
             "segments", "encode_pieces", "encode", "_final_response_length",
             "_without_oldest_turn", "encode_fitting")),
         ("data_steps.py", _module(data_steps)),
+        ("gguf_tokenizer.py", _module(gguf_tokenizer)),
         ("compat.py: forget_gguf_quantization",
          _definitions(compat, "forget_gguf_quantization")),
     ]
@@ -174,13 +177,7 @@ def _definitions(module, *names: str) -> str:
     source = inspect.getsource(module)
     found = {}
     for node in ast.parse(source).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defined = [node.name]
-        elif isinstance(node, ast.Assign):
-            defined = [t.id for t in node.targets if isinstance(t, ast.Name)]
-        else:
-            continue
-        for name in defined:
+        for name in defined_names(node):
             if name in names:
                 start = min([node.lineno] + [d.lineno for d in
                                              getattr(node, "decorator_list", [])])
@@ -190,6 +187,15 @@ def _definitions(module, *names: str) -> str:
     if missing:
         raise RuntimeError(f"script export: {module.__name__} has no {sorted(missing)}")
     return "\n\n".join(code for _, code in sorted(found.values())) + "\n"
+
+
+def defined_names(node: ast.stmt) -> list[str]:
+    """The names a top-level function, class or assignment defines."""
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return []
 
 
 # the second line of every exported script: how `ftgui export --force` knows the file is
@@ -262,11 +268,9 @@ def load_tokenizer(m):
     if m["gguf_file"]:
         kw["gguf_file"] = m["gguf_file"]
     tok = AutoTokenizer.from_pretrained(m["path"], **kw)
-    if tok.pad_token is None:
-        if tok.eos_token is not None:
-            tok.pad_token = tok.eos_token
-        else:
-            tok.add_special_tokens({"pad_token": "<|pad|>"})
+    if m["gguf_file"]:   # the split the GGUF names, as ftgui's run tokenized
+        match_gguf_pre_tokenizer(tok, Path(m["path"]) / m["gguf_file"])
+    give_pad_token(tok)
     return tok
 
 
