@@ -15,9 +15,8 @@ from typing import Callable
 from ftgui.core.config import DataConfig
 # the shared steps, under the names the rest of ftgui has used
 from ftgui.core.data_steps import (AUTO_FRACTION, CHUNK_CHARS, RawData,  # noqa: F401
-                                   SequenceDataset, Sequences, check_template, load_raw,
-                                   pack, tokenize, validation_choice)
-from ftgui.core.data_steps import PadCollator  # noqa: F401
+                                   SequenceDataset, Sequences, check_template, collator,
+                                   load_raw, pack, tokenize, validation_choice)
 from ftgui.core.events import Progress
 from ftgui.core.files import looks_like_path, split_files
 from ftgui.core.sft import prepare_tokenizer

@@ -439,7 +439,8 @@ def give_pad_token(tokenizer) -> None:
 
 
 class SequenceDataset:
-    """A torch-style dataset: input_ids and labels of each sequence."""
+    """A torch-style dataset: input_ids and labels of each sequence, as lists of ints
+    (what transformers' collators take without a copy per tensor)."""
 
     def __init__(self, seqs: Sequences):
         self.seqs = seqs
@@ -448,30 +449,24 @@ class SequenceDataset:
         return len(self.seqs)
 
     def __getitem__(self, i):
-        import torch
         ids, labels = self.seqs.get(i)
-        return {"input_ids": torch.from_numpy(ids.astype(np.int64)),
-                "labels": torch.from_numpy(labels.astype(np.int64))}
+        return {"input_ids": ids.astype(np.int64).tolist(),
+                "labels": labels.astype(np.int64).tolist()}
 
 
-class PadCollator:
-    """Stacks equal-length sequences as they are; pads ragged ones on the right (pad id
-    in input_ids, -100 in labels, 0 in attention_mask)."""
+def collator(tokenizer, fmt: str):
+    """How sequences become batches, from transformers. Packed text blocks all have one
+    length: stacked as they are (``default_data_collator``). SFT sequences are ragged:
+    ``DataCollatorForSeq2Seq`` pads them on the right (pad id in input_ids, -100 in
+    labels, 0 in attention_mask). It pads on the tokenizer's side, so it gets a copy set
+    to the right: a model whose tokenizer pads on the left for generation would otherwise
+    train on shifted positions, and the saved tokenizer keeps its own side."""
+    from transformers import DataCollatorForSeq2Seq, default_data_collator
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    if fmt == "text":
+        return default_data_collator
+    import copy
 
-    def __call__(self, items: list[dict]) -> dict:
-        import torch
-        lengths = [len(x["input_ids"]) for x in items]
-        if len(set(lengths)) == 1:
-            return {k: torch.stack([x[k] for x in items]) for k in ("input_ids", "labels")}
-        n = max(lengths)
-        ids = torch.full((len(items), n), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(items), n), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(items), n), dtype=torch.long)
-        for row, (x, size) in enumerate(zip(items, lengths)):
-            ids[row, :size] = x["input_ids"]
-            labels[row, :size] = x["labels"]
-            mask[row, :size] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    right = copy.copy(tokenizer)
+    right.padding_side = "right"
+    return DataCollatorForSeq2Seq(right, padding=True, label_pad_token_id=IGNORE)

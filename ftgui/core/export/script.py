@@ -259,7 +259,7 @@ def prepare_data(data, tokenizer, seed):
     print(f"data: {len(raw.train)} training rows in {len(train)} sequences, "
           f"{0 if evals is None else len(evals)} validation sequences ({raw.format})")
     return SequenceDataset(train), (SequenceDataset(evals) if evals is not None else None), \
-        PadCollator(tokenizer.pad_token_id)
+        collator(tokenizer, raw.format)
 
 
 # ---- model ----------------------------------------------------------------------------------
