@@ -353,7 +353,9 @@ def section_peer(r, cmd):
     names = {"start_to_first_step_s": "process start → first step logged",
              "steady_steps_per_s": "steady steps/s (steps 10 → last)",
              "tokens_per_s": "non-pad tokens/s", "peak_rss_mb": "peak RSS (process tree)",
-             "final_loss": "final loss", "tokens_per_step": "non-pad tokens per step",
+             "final_loss": "final loss",
+             "tokens_per_step": "non-pad tokens per step (ftgui: its examples' lengths; "
+                                "peer: counted)",
              "wall_s": "wall time of the whole run"}
     wl = r["workloads"]
     env = ", ".join(r.get("env_both_sides") or []) or "none (library defaults)"
@@ -371,6 +373,13 @@ def section_peer(r, cmd):
             spread = ", ".join(f(v) for v in x["per_repeat"])
             cells += [f(x["ftgui"]), f(x["peer"]), f"**{f(x['ratio'])}** ({spread})"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    own = {"trained_tokens_per_step": "tokens trained on per step (ftgui's own count)",
+           "processed_tokens_per_step": "tokens processed per step, padding included "
+                                        "(ftgui's own count)"}
+    for m, label in own.items():
+        if all(m in w["summary"] for w in wl.values()):
+            lines.append(f"| {label} | " + " | ".join(
+                f"{f(w['summary'][m]['ftgui'])} | – | –" for w in wl.values()) + " |")
     targets = []
     for w, v in wl.items():
         for m in ("steady_steps_per_s", "start_to_first_step_s", "peak_rss_mb"):
