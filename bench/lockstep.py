@@ -53,6 +53,35 @@ class Baton:
         os.write(self.fd_out, b"f" if finished else b"n")
 
 
+class TokenTally:
+    """Tokens of every training forward, counted from the batch the model is given, the
+    same way on both sides (the rule of ftgui/core/measure.py, written here again because
+    the baseline's process must not import ftgui): processed = every input position,
+    padding included; non-pad = positions the attention mask keeps; trained = positions
+    whose next-token loss counts (labels != -100 after the one-position shift)."""
+
+    def __init__(self):
+        self.processed = self.non_pad = self.trained = 0
+
+    def attach(self, model) -> None:
+        model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs):
+        if not module.training:
+            return
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask, labels = kwargs.get("attention_mask"), kwargs.get("labels")
+        if ids is None:
+            return
+        self.processed += ids.numel()
+        self.non_pad += int(mask.sum()) if mask is not None else ids.numel()
+        if labels is not None:
+            self.trained += int((labels[..., 1:] != -100).sum())
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.processed, self.non_pad, self.trained
+
+
 class Turns(TrainerCallback):
     """Hands the baton over at the start of training and at every step end."""
 
@@ -61,6 +90,14 @@ class Turns(TrainerCallback):
         self.step_times: list[float] = []
         self.losses: dict[int, float] = {}
         self._t = None
+        self.tally = TokenTally()
+        self.step_tokens: list[tuple[int, int, int]] = []   # per step: processed, non-pad, trained
+        self._before = (0, 0, 0)
+
+    def step_done(self) -> None:
+        now = self.tally.snapshot()
+        self.step_tokens.append(tuple(b - a for a, b in zip(self._before, now)))
+        self._before = now
 
     def _hand_over(self, finished=False):
         self.baton.pass_on(self.name, finished)
@@ -74,6 +111,7 @@ class Turns(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         self.step_times.append(time.perf_counter() - self._t)
+        self.step_done()
         self._hand_over(finished=state.global_step >= state.max_steps)
 
     def on_log(self, args, state, control, logs=None, **kw):
@@ -88,6 +126,7 @@ def _loop(a, turns: Turns):
     from transformers import AutoModelForCausalLM
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
     model.train()
+    turns.tally.attach(model)
     opt = torch.optim.AdamW(model.parameters(), lr=a.learning_rate, fused=True)
     x = torch.randint(0, model.config.vocab_size, (a.batch_size, a.block_size))
 
@@ -98,6 +137,7 @@ def _loop(a, turns: Turns):
             opt.step()
             opt.zero_grad(set_to_none=True)
             turns.step_times.append(time.perf_counter() - turns._t)
+            turns.step_done()
             turns._hand_over(finished=i == a.max_steps - 1)
     return train, {}
 
@@ -117,13 +157,20 @@ def _ftgui_side(a, turns: Turns, tmp: Path):
     runner = Runner(cfg)
     runner.setup()
     runner.trainer.add_callback(turns)
+    turns.tally.attach(runner.trainer.model)
+    info: dict = {}
 
     def train():
         try:
             runner.train()
         finally:
             runner.cleanup()
-    return train, {}
+        # ftgui's own counts (core/measure.py), to set beside the tally's
+        import json
+        summary = json.loads((tmp / "run" / "summary.json").read_text())
+        info["own_counts"] = {k: summary.get(k) for k in ("tokens_processed",
+                                                          "tokens_trained")}
+    return train, info
 
 
 def side_main(a) -> int:
@@ -142,6 +189,7 @@ def side_main(a) -> int:
     else:
         import plain_trainer
         plain, _, info = plain_trainer.build(a, callbacks=[turns])
+        turns.tally.attach(plain.model)
         train = plain.train
     baton.pass_on()
     baton.wait()  # train()'s preamble too
@@ -166,6 +214,16 @@ def side_main(a) -> int:
     out.update(steps_per_s=len(timed) / total if total else float("nan"),
                real_tokens_per_step=tokens,
                real_tokens_per_s=tokens * len(timed) / total if total else 0.0)
+    # the tokens counted in the batches of the timed steps (TokenTally): per step and per s
+    counted = turns.step_tokens[WARMUP:-1] if len(st) > WARMUP + 1 else turns.step_tokens
+    for i, name in enumerate(("processed", "non_pad", "trained")):
+        n = sum(c[i] for c in counted)
+        out[f"{name}_tokens_per_step"] = n / len(counted) if counted else 0.0
+        out[f"{name}_tokens_per_s"] = n / total if total else 0.0
+    out["tokens_counted"] = dict(zip(("processed", "non_pad", "trained"),
+                                     turns.tally.snapshot()))
+    if info.get("own_counts"):
+        out["ftgui_own_counts"] = info["own_counts"]
     emit_json(out)
     shutil.rmtree(tmp, ignore_errors=True)
     if info.get("out_dir"):

@@ -55,13 +55,15 @@ def compare(c: dict, other: str) -> dict:
     runs = [pair(other, c) for _ in range(c["repeats"])]
     if any(r[other]["ftgui_imported"] for r in runs):  # the baseline must not see ftgui
         raise RuntimeError(f"the {other} side's process imported ftgui")
-    key = "steps_per_s" if other == "plain" else "real_tokens_per_s"
+    # packed against padded: the tokens trained on (labels != -100), counted in the batches
+    key = "steps_per_s" if other == "plain" else "trained_tokens_per_s"
     ratios = [r["ftgui"][key] / r[other][key] for r in runs]
     # per step pair (adjacent in time): robust to a burst of load hitting one step
     step_ratios = []
     for r in runs:
         a_t, b_t = r["ftgui"]["step_times"], r[other]["step_times"]
-        scale = r["ftgui"]["real_tokens_per_step"] / r[other]["real_tokens_per_step"]
+        scale = r["ftgui"]["trained_tokens_per_step"] / r[other]["trained_tokens_per_step"] \
+            if other != "plain" else 1.0
         step_ratios += [scale * tb / ta for ta, tb in zip(a_t[2:-1], b_t[2:-1])]
     out = {"config": c["name"], "kinds": ["ftgui", other], "metric": key,
            "ratio_median": median(ratios), "ratios": ratios,
@@ -70,7 +72,17 @@ def compare(c: dict, other: str) -> dict:
            other: median([r[other][key] for r in runs]),
            "steps": c["steps"], "batch": c["batch"], "block": c["block"],
            "repeats": c["repeats"], "threads": runs[0]["threads"],
-           "baseline_process_imported_ftgui": False}
+           "baseline_process_imported_ftgui": False,
+           # ftgui's own counts (summary.json) beside those counted in the batches
+           "ftgui_own_counts": runs[0]["ftgui"].get("ftgui_own_counts"),
+           "ftgui_counted": runs[0]["ftgui"].get("tokens_counted")}
+    for name in ("processed", "non_pad", "trained"):
+        out[f"{name}_tokens_per_step"] = {
+            side: median([r[side][f"{name}_tokens_per_step"] for r in runs])
+            for side in ("ftgui", other)}
+        out[f"{name}_tokens_per_s"] = {
+            side: median([r[side][f"{name}_tokens_per_s"] for r in runs])
+            for side in ("ftgui", other)}
     if other == "plain":
         diffs = []
         for r in runs:

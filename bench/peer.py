@@ -21,7 +21,7 @@ Each side is a separate process, started in turn (the order rotated every repeti
 so that the shared machine's load falls on both alike). Measured per run: process start
 -> first step logged, steady steps/s (steps 10 -> last), non-pad tokens per step (ftgui:
 its data pipeline's examples; the peer: transformers' ``num_input_tokens_seen``),
-non-pad tokens/s, peak RSS of the process tree, final loss. The ratios ftgui / peer of
+non-pad tokens/s, ftgui's own counts of the tokens trained on and processed (summary.json), peak RSS of the process tree, final loss. The ratios ftgui / peer of
 the medians go into RESULTS.md (``run_all.py``) and ``bench/peer-result.json``.
 """
 
@@ -345,6 +345,11 @@ def run(quick: bool = False, repeats: int = 3, steps: int = 60,
                 s = summarize(res)
                 s["tokens_per_step"] = (res["tokens_seen"][-1] / len(res["tokens_seen"])
                                         if res["tokens_seen"] else ftgui_tokens)
+                if side == "ftgui":   # its own counts (core/measure.py), summed over steps
+                    done = json.loads((d / "run" / "summary.json").read_text())
+                    n = max(done.get("steps") or len(res["step_times"]), 1)
+                    s["trained_tokens_per_step"] = (done.get("tokens_trained") or 0) / n
+                    s["processed_tokens_per_step"] = (done.get("tokens_processed") or 0) / n
                 print(wname, side, json.dumps({k: round(v, 3) if isinstance(v, float) else v
                                                for k, v in s.items()}), flush=True)
                 raw[side].append({**s, "step_times": res["step_times"],
@@ -366,6 +371,8 @@ def summary(raw: dict) -> dict:
         for x in side:
             x["tokens_per_s"] = (x["steady_steps_per_s"] or 0) * x["tokens_per_step"]
     out = {}
+    for m in ("trained_tokens_per_step", "processed_tokens_per_step"):   # ftgui's own counts
+        out[m] = {"ftgui": median([x.get(m) for x in raw["ftgui"]])}
     for m in METRICS:
         a = [x[m] for x in raw["ftgui"]]
         b = [x[m] for x in raw["peer"]]

@@ -100,16 +100,42 @@ def section_overhead(r, cmd):
                      f"{f(c.get('step_ratio_median'), 3)} | {c['repeats']} | "
                      f"{c['loss_max_abs_diff']:.2g} |")
     lines.append("")
-    lines.append("| config | ftgui packed real tokens/s | padded real tokens/s | ratio | "
-                 "real share of padded batches | steps/s packed / padded |")
-    lines.append("| --- | --- | --- | --- | --- | --- |")
-    for c in r["useful"]:
-        sp = c["steps_per_s"]
-        lines.append(f"| {c['config']}, batch {c['batch']}, block {c['block']} | "
-                     f"{f(c['ftgui'], 0)} | {f(c['padded'], 0)} | **{f(c['ratio_median'], 2)}** "
-                     f"| {f(100 * c['padded_real_token_share'], 0)} % "
-                     f"({f(c['padded_real_tokens_per_step'], 0)} real tokens a step) | "
-                     f"{f(sp['ftgui'], 3)} / {f(sp['padded'], 3)} |")
+    if any(c.get("metric") != "trained_tokens_per_s" for c in r["useful"]):
+        # recorded before issue 18: non-pad ("real") tokens, estimated from batch shapes
+        lines.append("| config | ftgui packed real tokens/s | padded real tokens/s | ratio | "
+                     "real share of padded batches | steps/s packed / padded |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for c in r["useful"]:
+            sp = c["steps_per_s"]
+            lines.append(f"| {c['config']}, batch {c['batch']}, block {c['block']} | "
+                         f"{f(c['ftgui'], 0)} | {f(c['padded'], 0)} | "
+                         f"**{f(c['ratio_median'], 2)}** "
+                         f"| {f(100 * c['padded_real_token_share'], 0)} % "
+                         f"({f(c['padded_real_tokens_per_step'], 0)} real tokens a step) | "
+                         f"{f(sp['ftgui'], 3)} / {f(sp['padded'], 3)} |")
+    else:
+        lines.append("Tokens counted in the batches each side trained on (the rule of "
+                     "core/measure.py): *trained* = positions whose loss counts (labels ≠ −100 "
+                     "after the shift), *processed* = every input position, padding included.")
+        lines.append("")
+        lines.append("| config | ftgui packed: tokens trained on/s | padded: tokens trained on/s | "
+                     "ratio | tokens processed/s packed / padded | trained / processed a step, "
+                     "packed / padded | steps/s packed / padded | ftgui's own counts agree |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for c in r["useful"]:
+            sp = c["steps_per_s"]
+            pr, tr = c.get("processed_tokens_per_s", {}), c.get("trained_tokens_per_step", {})
+            ps = c.get("processed_tokens_per_step", {})
+            own, counted = c.get("ftgui_own_counts") or {}, c.get("ftgui_counted") or {}
+            agree = (own.get("tokens_trained") == counted.get("trained")
+                     and own.get("tokens_processed") == counted.get("processed")) if own else None
+            lines.append(f"| {c['config']}, batch {c['batch']}, block {c['block']} | "
+                         f"{f(c['ftgui'], 0)} | {f(c['padded'], 0)} | **{f(c['ratio_median'], 2)}** "
+                         f"| {f(pr.get('ftgui'), 0)} / {f(pr.get('padded'), 0)} "
+                         f"| {f(tr.get('ftgui'), 0)} / {f(ps.get('ftgui'), 0)}, "
+                         f"{f(tr.get('padded'), 0)} / {f(ps.get('padded'), 0)} | "
+                         f"{f(sp['ftgui'], 3)} / {f(sp['padded'], 3)} | "
+                         f"{'yes' if agree else 'no' if agree is False else '–'} |")
     for c in r["overhead"]:
         ok = c["ratio_median"] >= 0.98 and c["loss_max_abs_diff"] <= 1e-6
         note = ""
@@ -123,7 +149,9 @@ def section_overhead(r, cmd):
                         f"{f(c['ratio_median'], 3)}, losses equal to "
                         f"{c['loss_max_abs_diff']:.1g}", ok, note))
     for c in r["useful"]:
-        targets.append(("2", f"useful throughput packed / padded, {c['config']}: "
+        what = "tokens trained on per second" if c.get("metric") == "trained_tokens_per_s" \
+            else "useful throughput"
+        targets.append(("2", f"{what}, packed / padded, {c['config']}: "
                         f"{f(c['ratio_median'], 2)}× (expected well above 1)",
                         c["ratio_median"] > 1, NOTES["useful"]))
     return lines, targets
@@ -342,7 +370,9 @@ def section_peer(r, cmd):
     names = {"start_to_first_step_s": "process start → first step logged",
              "steady_steps_per_s": "steady steps/s (steps 10 → last)",
              "tokens_per_s": "non-pad tokens/s", "peak_rss_mb": "peak RSS (process tree)",
-             "final_loss": "final loss", "tokens_per_step": "non-pad tokens per step",
+             "final_loss": "final loss",
+             "tokens_per_step": "non-pad tokens per step (ftgui: its examples' lengths; "
+                                "peer: counted)",
              "wall_s": "wall time of the whole run"}
     wl = r["workloads"]
     env = ", ".join(r.get("env_both_sides") or []) or "none (library defaults)"
@@ -360,6 +390,13 @@ def section_peer(r, cmd):
             spread = ", ".join(f(v) for v in x["per_repeat"])
             cells += [f(x["ftgui"]), f(x["peer"]), f"**{f(x['ratio'])}** ({spread})"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    counts = {"trained_tokens_per_step": "tokens trained on per step (ftgui's own count)",
+           "processed_tokens_per_step": "tokens processed per step, padding included "
+                                        "(ftgui's own count)"}
+    for m, label in counts.items():
+        if all(m in w["summary"] for w in wl.values()):
+            lines.append(f"| {label} | " + " | ".join(
+                f"{f(w['summary'][m]['ftgui'])} | – | –" for w in wl.values()) + " |")
     own = r.get("own_defaults")
     if own:
         lines += ["", f"Each at its own defaults, as a user starting each on this machine "

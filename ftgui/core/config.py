@@ -17,6 +17,7 @@ from typing import Any, Union
 import yaml
 
 from ftgui.core.errors import ConfigError
+from ftgui.core.files import has_file_suffix, looks_like_path  # noqa: F401 (re-exported)
 
 
 def _f(default: Any, help: str, **meta: Any) -> Any:
@@ -352,7 +353,7 @@ class RunConfig:
         self.training.output_dir = resolve(self.training.output_dir)
         self.training.deepspeed_config = resolve(self.training.deepspeed_config)
         self.training.accelerate_config = resolve(self.training.accelerate_config)
-        if isinstance(self.data.validation, str) and _has_file_suffix(self.data.validation):
+        if isinstance(self.data.validation, str) and has_file_suffix(self.data.validation):
             self.data.validation = resolve(self.data.validation)
 
 
@@ -463,28 +464,6 @@ def field_meta(key: str) -> dict:
         if f.name == name:
             return dict(f.metadata)
     raise KeyError(key)
-
-
-FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".parquet", ".gguf", ".text")
-
-
-def _has_file_suffix(value: str) -> bool:
-    return value.lower().endswith(FILE_SUFFIXES)
-
-
-def looks_like_path(value: str) -> bool:
-    """Tell a local path from a Hub id ('org/name'): paths start with / . ~ or a drive,
-    have more than one separator, end in a data/model file suffix, or exist."""
-    if value.startswith("pkg:"):
-        return False
-    if value.startswith(("/", "./", "../", "~", "\\")) or (len(value) > 1 and value[1] == ":"):
-        return True
-    if value.count("/") > 1 or "\\" in value or _has_file_suffix(value):
-        return True
-    try:
-        return Path(value).exists()
-    except (OSError, ValueError):  # a NUL character, a name too long
-        return False
 
 
 @typing.no_type_check

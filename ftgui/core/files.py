@@ -210,3 +210,26 @@ def split_files(folder: Path) -> dict[str, list[Path]]:
                              for n in names)), "train")
         out.setdefault(split, []).append(f)
     return out
+
+
+# what a local path may end in (data files and models): a value so ending is a path
+FILE_SUFFIXES = (".txt", ".jsonl", ".json", ".csv", ".parquet", ".gguf", ".text")
+
+
+def has_file_suffix(value: str) -> bool:
+    return value.lower().endswith(FILE_SUFFIXES)
+
+
+def looks_like_path(value: str) -> bool:
+    """Tell a local path from a Hub id ('org/name'): paths start with / . ~ or a drive,
+    have more than one separator, end in a data/model file suffix, or exist."""
+    if value.startswith("pkg:"):
+        return False
+    if value.startswith(("/", "./", "../", "~", "\\")) or (len(value) > 1 and value[1] == ":"):
+        return True
+    if value.count("/") > 1 or "\\" in value or has_file_suffix(value):
+        return True
+    try:
+        return Path(value).exists()
+    except (OSError, ValueError):  # a NUL character, a name too long
+        return False

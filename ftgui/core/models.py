@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ftgui.core import compat, gguf_tokenizer, model_cache
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
+from ftgui.core.data_steps import give_pad_token
 from ftgui.core.errors import ConfigError, ModelError
 from ftgui.core.wording import first_line
 
@@ -163,12 +164,7 @@ def load_tokenizer(cfg: ModelConfig):
         raise
     except Exception as e:  # noqa: BLE001 - any failure here is about the input files
         raise load_error(src, "the tokenizer", e) from e
-    if tok.pad_token is None:
-        # Packed causal-LM blocks need no padding, but collators and generate() do.
-        if tok.eos_token is not None:
-            tok.pad_token = tok.eos_token
-        else:
-            tok.add_special_tokens({"pad_token": "<|pad|>"})
+    give_pad_token(tok)
     return tok
 
 

@@ -338,7 +338,7 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
     Raises a DataError naming training.objective when they are not preference data."""
     from ftgui.core import data as data_mod
 
-    rows = data_mod._source_rows(cfg, cfg.split)
+    rows = data_mod.source_rows(cfg, cfg.split)
     where = cfg.source
     reading = detect(rows, where) if rows else None
     if reading is None:

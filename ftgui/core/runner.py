@@ -375,7 +375,8 @@ class Runner:
                               train_dataset=data_mod.SequenceDataset(prepared.train),
                               eval_dataset=data_mod.SequenceDataset(prepared.eval)
                               if has_eval else None,
-                              data_collator=data_mod.PadCollator(tokenizer.pad_token_id),
+                              data_collator=data_mod.collator(
+                                  tokenizer, prepared.stats.get("format", "text")),
                               processing_class=tokenizer,
                               callbacks=[self.callback])
         trainer.remove_callback(PrinterCallback)  # our sinks own progress output

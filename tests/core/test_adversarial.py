@@ -277,15 +277,15 @@ def _long_line(n_chars: int) -> str:
 
 
 def test_long_line_chunks_give_the_same_tokens(tok, monkeypatch):
-    from ftgui.core import data as data_mod
+    from ftgui.core import data_steps
     line = _long_line(300_000)[:300_000]
     whole = tok(line, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-    monkeypatch.setattr(data_mod, "BATCH_CHARS", 50_000)  # several batches too
-    pieces = list(data_mod._chunks(line))
+    monkeypatch.setattr(data_steps, "BATCH_CHARS", 50_000)  # several batches too
+    pieces = list(data_steps._chunks(line))
     assert len(pieces) >= 3 and "".join(pieces) == line
-    assert all(len(p) <= data_mod.CHUNK_CHARS for p in pieces)
+    assert all(len(p) <= data_steps.CHUNK_CHARS for p in pieces)
     assert all(p.startswith((" ", "\n")) for p in pieces[1:])  # cut before whitespace
-    blocks, n = data_mod.pack(["short text", line, "more"], tok, 16, True)
+    blocks, n = data_steps.pack(["short text", line, "more"], tok, 16, True)
     expected = (tok("short text", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
                 + whole + tok("more", add_special_tokens=False)["input_ids"]
                 + [tok.eos_token_id])
@@ -328,8 +328,8 @@ def test_long_single_line_memory_is_bounded(tmp_path):
 
 
 def test_instruction_field_above_limit_refused(tiny_config, tmp_path, capsys, monkeypatch):
-    from ftgui.core import data as data_mod
-    monkeypatch.setattr(data_mod, "MAX_EXAMPLE_CHARS", 10_000)
+    from ftgui.core import data_steps
+    monkeypatch.setattr(data_steps, "MAX_EXAMPLE_CHARS", 10_000)
     rows = [{"instruction": "Say it", "output": "ok"}] * 5 + \
         [{"instruction": "Repeat", "output": "word " * 5_000}]
     src = tmp_path / "long.jsonl"

@@ -88,7 +88,7 @@ def test_packing_matches_group_texts(tmp_path, tok):
     assert blocks.shape == (len(ids) // 16, 16)
     assert blocks.flatten().tolist() == ids[:blocks.size]
     item = data_mod.SequenceDataset(data_mod.Sequences.from_blocks(blocks))[0]
-    assert item["labels"].tolist() == item["input_ids"].tolist()
+    assert item["labels"] == item["input_ids"] == blocks[0].tolist()
 
 
 def test_prepare_reports_stats_and_uses_the_cache(tmp_path, tok, wiki_text, monkeypatch):
@@ -101,7 +101,7 @@ def test_prepare_reports_stats_and_uses_the_cache(tmp_path, tok, wiki_text, monk
 
     def boom(*a, **k):
         raise AssertionError("tokenized again")
-    monkeypatch.setattr(data_mod, "pack", boom)
+    monkeypatch.setattr(data_mod, "tokenize", boom)
     second = data_mod.prepare(cfg, tok)
     assert second.cached
     assert np.array_equal(first.train.ids, second.train.ids)

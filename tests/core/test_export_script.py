@@ -190,7 +190,7 @@ def test_script_embeds_ftgui_reading_and_the_detected_columns(tiny_config):
     formats.py / sft's encoding verbatim (one implementation, not a copy that drifts)."""
     import inspect
 
-    from ftgui.core import formats, sft
+    from ftgui.core import compat, data_steps, files, formats, sft
     from ftgui.core.export.script import render
 
     cfg = tiny_config(data={"source": str(FIXTURES / "formats" / "split_folder"),
@@ -204,8 +204,12 @@ def test_script_embeds_ftgui_reading_and_the_detected_columns(tiny_config):
     assert config["data"]["messages_column"] == "conversations"
     assert config["data"]["system_column"] == "system"
     assert config["data"]["validation"] == "validation"
-    for fn in (formats.detect, formats.row_to_chat, formats._messages, sft.encode_fitting):
+    for fn in (formats.detect, formats.row_to_chat, formats._messages, sft.encode_fitting,
+               files.read_rows, files.decode_text, data_steps.load_raw, data_steps.pack,
+               data_steps.tokenize, compat.forget_gguf_quantization):
         assert inspect.getsource(fn) in text
+    # the GGUF reset is compat's, not a copy of it
+    assert text.count("def forget_gguf_quantization") == 1 and "is_quantized =" not in text
     assert "ftgui" not in [n.split(".")[0] for n in _modules_imported(text)]
 
 
@@ -217,3 +221,60 @@ def _modules_imported(text: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             out.append(node.module or "")
     return out
+
+
+def test_embedded_pieces_do_not_redefine_each_other():
+    """The embedded files share one namespace in the script: a top-level name defined by
+    two of them would silently replace the first (an import of the same name is fine)."""
+    from ftgui.core.export.script import defined_names, embedded_code
+
+    seen: dict[str, str] = {}
+    for node in ast.parse(embedded_code()).body:
+        for name in defined_names(node):
+            code = ast.dump(node)
+            assert seen.get(name, code) == code, f"{name} is defined twice in the script"
+            seen[name] = code
+
+
+def test_exported_script_reads_a_gzipped_jsonl_run(tiny_config, tmp_path, wiki_text):
+    """A run on a .jsonl.gz file (as hh-rlhf and others ship): the script reads it with
+    ftgui's own reader and reaches the same losses."""
+    import gzip
+
+    from ftgui.core.runner import run_config
+
+    lines = [ln for ln in wiki_text.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    src = tmp_path / "train.jsonl.gz"
+    src.write_bytes(gzip.compress("".join(json.dumps({"text": t}) + "\n"
+                                          for t in lines[:150]).encode()))
+    cfg = tiny_config(data={"source": str(src), "validation": 0.1},
+                      training={"max_steps": 6, "seed": 4})
+    summary = run_config(cfg)
+    assert summary["status"] == "finished"
+    script = export(cfg.training.output_dir, "script", tmp_path / "scripts" / "train_run.py")
+    repro = _run_script(script, tmp_path / "scripts" / "out")
+    assert repro["steps"] == summary["steps"] == 6
+    for key in ("final_train_loss", "eval_loss_before", "eval_loss_after"):
+        assert abs(repro[key] - summary[key]) <= TOL, (key, repro[key], summary[key])
+
+
+def test_exported_script_reproduces_a_gguf_run(tiny_config, tmp_path):
+    """A GGUF source: the script loads the file with transformers, clears the quantized
+    marks with compat's reset and gives the tokenizer the GGUF's split, as the run did."""
+    from ftgui.core.export.to_gguf import write_gguf
+    from ftgui.core.runner import run_config
+    from tiny_model import make_tiny_model
+
+    # n_positions 1024: transformers reads a GPT-2 GGUF with that many positions
+    model_dir = make_tiny_model(tmp_path / "tiny-gpt2", n_positions=1024)
+    (tmp_path / "gguf").mkdir()
+    gguf = write_gguf(model_dir, tmp_path / "gguf" / "tiny.gguf", outtype="f32")
+    cfg = tiny_config(model={"source": str(gguf)}, training={"max_steps": 6, "seed": 8})
+    summary = run_config(cfg)
+    assert summary["status"] == "finished"
+    script = export(cfg.training.output_dir, "script", tmp_path / "scripts" / "train_run.py")
+    assert "gguf_file" in script.read_text()
+    repro = _run_script(script, tmp_path / "scripts" / "out")
+    assert repro["steps"] == summary["steps"] == 6
+    for key in ("final_train_loss", "eval_loss_before", "eval_loss_after"):
+        assert abs(repro[key] - summary[key]) <= TOL, (key, repro[key], summary[key])

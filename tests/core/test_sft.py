@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from ftgui.core import data as data_mod, sft
 from ftgui.core.config import DataConfig
@@ -105,15 +106,66 @@ def test_chat_labels_with_a_chat_template(chatml_tok):
     assert labels.count(im_end) == 2  # the end of each assistant turn is learned
 
 
+def _batch(tok, fmt, ids, labels):
+    seqs = data_mod.Sequences.from_lists(ids, labels)
+    items = [data_mod.SequenceDataset(seqs)[i] for i in range(len(seqs))]
+    return data_mod.collator(tok, fmt)(items)
+
+
 def test_padding_never_hides_eos(tok):
     """pad = eos: padded positions get -100, the real EOS keeps its label."""
-    assert tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id
+    from ftgui.core.data_steps import give_pad_token
+
+    give_pad_token(tok)   # as models.load_tokenizer does
+    assert tok.pad_token_id == tok.eos_token_id
     eos = tok.eos_token_id
-    seqs = data_mod.Sequences.from_lists([[5, 6, eos], [7, eos]], [[-100, 6, eos], [7, eos]])
-    batch = data_mod.PadCollator(eos)([data_mod.SequenceDataset(seqs)[i] for i in range(2)])
+    batch = _batch(tok, "chat", [[5, 6, eos], [7, eos]], [[-100, 6, eos], [7, eos]])
     assert batch["labels"].tolist() == [[-100, 6, eos], [7, eos, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["input_ids"].tolist() == [[5, 6, eos], [7, eos, eos]]
+    assert batch["input_ids"].dtype == batch["labels"].dtype == torch.int64
+
+
+def test_padding_is_on_the_right_whatever_side_the_tokenizer_pads(tok):
+    """A tokenizer set to pad on the left (for batched generation) still trains on
+    right-padded batches, so positions start at 0, and keeps its own side when saved."""
+    from ftgui.core.data_steps import give_pad_token
+
+    give_pad_token(tok)
+    tok.padding_side = "left"
+    eos = tok.eos_token_id
+    batch = _batch(tok, "instruction", [[5, 6, 8], [7, 9]], [[-100, 6, 8], [7, 9]])
+    assert batch["input_ids"].tolist() == [[5, 6, 8], [7, 9, eos]]
+    assert batch["labels"].tolist() == [[-100, 6, 8], [7, 9, -100]]
+    assert tok.padding_side == "left"
+
+
+def test_batches_give_the_loss_of_the_sequences_alone(tok, tiny_model_dir):
+    """What the collator adds changes no loss, to the last bit: packed text blocks are
+    stacked with no mask; equal-length SFT sequences get an all-ones mask, which gives
+    the same loss as none; a right-padded sequence has the logits it has alone."""
+    from transformers import AutoModelForCausalLM
+
+    from ftgui.core.data_steps import give_pad_token
+
+    give_pad_token(tok)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    gen = torch.Generator().manual_seed(0)
+    blocks = torch.randint(0, 200, (4, 32), generator=gen)
+    stacked = {"input_ids": blocks, "labels": blocks.clone()}
+    text = _batch(tok, "text", blocks.tolist(), blocks.tolist())
+    assert sorted(text) == ["input_ids", "labels"]
+    assert all(torch.equal(text[k], stacked[k]) for k in stacked)
+    sft_equal = _batch(tok, "chat", blocks.tolist(), blocks.tolist())
+    assert sft_equal["attention_mask"].eq(1).all()
+    with torch.no_grad():
+        assert torch.equal(model(**sft_equal).loss, model(**stacked).loss)
+        ragged = [blocks[0, :20].tolist(), blocks[1].tolist()]
+        batch = _batch(tok, "chat", ragged, ragged)
+        logits = model(input_ids=batch["input_ids"],
+                       attention_mask=batch["attention_mask"]).logits
+        alone = model(input_ids=torch.tensor([ragged[0]])).logits
+    assert torch.allclose(logits[0, :20], alone[0], atol=1e-5)
 
 
 def test_truncation_and_packing_are_reported(tok):

@@ -274,3 +274,32 @@ def test_a_background_task_outliving_its_signals_finishes_quietly(qtbot):
     go.set()
     assert wait_for_tasks(10000)
     assert steps == ["after progress"]
+
+
+def test_a_result_for_a_closed_widget_is_dropped(qtbot):
+    """A panel or dialog closed (deleted) while its task runs: the task's result, error
+    and progress are not delivered to it, and later tasks still report normally."""
+    import threading
+
+    import shiboken6
+    from PySide6.QtWidgets import QWidget
+
+    from ftgui.gui.workers.run_worker import run_task
+
+    go, got = threading.Event(), []
+
+    def work(progress):
+        go.wait(10)
+        progress("half way")
+        return "result"
+
+    owner = QWidget()
+    run_task(work, got.append, on_error=got.append, on_progress=got.append, owner=owner)
+    shiboken6.delete(owner)
+    go.set()
+    assert wait_for_tasks(10000)
+    # a later task whose owner lives still reports, after what the first one sent
+    with qtbot.waitCallback() as later:
+        run_task(lambda: "next", later)
+    later.assert_called_with("next")
+    assert got == []

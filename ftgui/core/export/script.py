@@ -1,20 +1,20 @@
 """A run → one standalone Python script that reproduces it with plain transformers / peft.
 
-The script imports no ftgui: the run's config is inlined, and the data reading, packing,
-model loading, LoRA setup and ``TrainingArguments`` mirror ``ftgui.core.data``,
-``ftgui.core.sft`` and ``ftgui.core.runner`` step by step (including the evaluation before
-training, which keeps the random number streams in the same order), so that with the same
-seed on the same machine it reaches the same training loss. A test runs it and checks that.
-
-Plain-text runs get the packing code; instruction, chat and prompt/completion runs get the
-SFT code instead (rows → messages → template → prompt/response segments with labels -100
-on the prompt → truncation or packing → the padding collator), so each script holds only
-what its run used.
+The script imports no ftgui: the run's config is inlined, and ftgui's own data code is
+embedded verbatim (files.py, formats.py, templates.py, data_steps.py, gguf_tokenizer.py
+whole; sft.py's encoding, errors.py's error classes, wording.first_line and
+compat.forget_gguf_quantization by name), so a fix in the core reaches the next exported
+script. Only the model loading,
+LoRA setup and ``TrainingArguments`` are written out here, mirroring ``ftgui.core.models``
+and ``ftgui.core.runner`` step by step (including the evaluation before training, which
+keeps the random number streams in the same order), so that with the same seed on the same
+machine it reaches the same training loss. A test runs it and checks that.
 """
 
 from __future__ import annotations
 
-import json
+import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -92,8 +92,8 @@ def _recorded_columns(summary: dict) -> dict:
 
 
 # what plain-text data uses; the instruction/chat keys do not apply
-TEXT_DATA_KEYS = ("source", "config", "split", "text_column", "validation", "block_size",
-                  "add_eos", "max_rows")
+TEXT_DATA_KEYS = ("source", "format", "config", "split", "text_column", "validation",
+                  "block_size", "add_eos", "max_rows")
 # what instruction / chat / prompt_completion data uses (add_eos does not apply: the
 # response always ends with EOS), and the columns each format reads
 SFT_DATA_KEYS = ("source", "format", "config", "split", "validation", "block_size",
@@ -128,33 +128,80 @@ def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
             launch = launch.replace("torchrun ", f"torchrun --nnodes {t.nnodes} --node_rank N "
                                     f"--master_addr {t.master_addr} --master_port "
                                     f"{t.master_port} ")
-    from ftgui.core import files
     return (TEMPLATE.replace("__MARK_LINE__", MARK_LINE).replace("__RUN_NAME__", run_name)
-            .replace("__SPLIT_NAMES__", repr(files.SPLIT_NAMES)).replace("__LAUNCH__", launch)
-            .replace("__CONFIG__", inlined).replace("__DATA_CODE__", _data_code(cfg, summary)))
+            .replace("__LAUNCH__", launch).replace("__CONFIG__", inlined)
+            .replace("__EMBEDDED__", embedded_code()))
 
 
-def _data_code(cfg: RunConfig, summary: dict) -> str:
-    """The script's data section: packing for plain text, the SFT steps otherwise. The
-    SFT steps embed ftgui's own code verbatim (formats.py whole, sft.py's encoding
-    functions), so the script reads rows and marks responses exactly as the run did."""
-    if run_format(cfg, summary) == "text":
-        return TEXT_DATA
-    import inspect
+def embedded_code() -> str:
+    """ftgui's own data code, as the script holds it: each piece verbatim, in an order
+    where every name is defined before the code that runs it."""
+    from ftgui.core import (compat, data_steps, errors, files, formats, gguf_tokenizer, sft,
+                            templates, wording)
 
-    from ftgui.core import formats, sft
+    pieces = [
+        ("errors.py: the error classes", _definitions(errors, "_LINE_BREAKS", "FtguiError",
+                                                      "DataError")),
+        ("wording.py: first_line", _definitions(wording, "first_line")),
+        ("files.py", _module(files)),
+        ("formats.py", _module(formats)),
+        ("templates.py", _module(templates)),
+        ("sft.py: the encoding", _definitions(
+            sft, "IGNORE", "SIMPLE_TEMPLATE", "use_simple_template", "prepare_tokenizer",
+            "segments", "encode_pieces", "encode", "_final_response_length",
+            "_without_oldest_turn", "encode_fitting")),
+        ("data_steps.py", _module(data_steps)),
+        ("gguf_tokenizer.py", _module(gguf_tokenizer)),
+        ("compat.py: forget_gguf_quantization",
+         _definitions(compat, "forget_gguf_quantization")),
+    ]
+    return "\n\n".join(f"# ---- ftgui/core/{what}, embedded verbatim {'-' * (70 - len(what))}"
+                       f"\n{code.strip()}\n" for what, code in pieces)
 
-    # one line per tag, as in sft.py (json.dumps: a double-quoted Python literal too)
-    pieces = re.split(r"(?=\{% (?:for|if|endfor)\b)|(?<=in messages %\})", sft.SIMPLE_TEMPLATE)
-    template = "(\n" + "".join(f"    {json.dumps(p)}\n" for p in pieces if p) + ")"
-    reading = inspect.getsource(formats)
-    reading = reading.replace("from __future__ import annotations\n", "")
-    reading = reading.replace("from ftgui.core.errors import DataError\n", "")
-    encoding = "\n\n".join(inspect.getsource(f) for f in (
-        sft.segments, sft.encode_pieces, sft.encode, sft._final_response_length,
-        sft._without_oldest_turn, sft.encode_fitting))
-    return (SFT_DATA.replace("__SIMPLE_TEMPLATE__", template)
-            .replace("__FORMATS__", reading).replace("__ENCODING__", encoding))
+
+def _module(module) -> str:
+    """A module's source without its docstring, ``from __future__`` and ftgui imports
+    (the script defines those names itself, from the pieces embedded before)."""
+    source = inspect.getsource(module)
+    lines = source.splitlines(keepends=True)
+    drop: set[int] = set()
+    for node in ast.parse(source).body:
+        own = (isinstance(node, ast.ImportFrom)
+               and (node.module or "").split(".")[0] in ("ftgui", "__future__"))
+        own = own or (isinstance(node, ast.Import)
+                      and any(a.name.split(".")[0] == "ftgui" for a in node.names))
+        docstring = (node is ast.parse(source).body[0] and isinstance(node, ast.Expr)
+                     and isinstance(node.value, ast.Constant))
+        if own or docstring:
+            drop.update(range(node.lineno - 1, node.end_lineno))
+    return "".join(line for i, line in enumerate(lines) if i not in drop).strip() + "\n"
+
+
+def _definitions(module, *names: str) -> str:
+    """The top-level statements of ``module`` that define ``names`` (functions, classes,
+    assignments), verbatim and in the module's order."""
+    source = inspect.getsource(module)
+    found = {}
+    for node in ast.parse(source).body:
+        for name in defined_names(node):
+            if name in names:
+                start = min([node.lineno] + [d.lineno for d in
+                                             getattr(node, "decorator_list", [])])
+                found[name] = (start, "".join(
+                    source.splitlines(keepends=True)[start - 1:node.end_lineno]))
+    missing = set(names) - set(found)
+    if missing:
+        raise RuntimeError(f"script export: {module.__name__} has no {sorted(missing)}")
+    return "\n\n".join(code for _, code in sorted(found.values())) + "\n"
+
+
+def defined_names(node: ast.stmt) -> list[str]:
+    """The names a top-level function, class or assignment defines."""
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return []
 
 
 # the second line of every exported script: how `ftgui export --force` knows the file is
@@ -165,110 +212,61 @@ TEMPLATE = r'''#!/usr/bin/env python
 __MARK_LINE__
 """Reproduce the ftgui run "__RUN_NAME__" with plain transformers, datasets and peft.
 
-    pip install torch transformers peft datasets numpy pyarrow
+    pip install torch transformers peft datasets numpy pyarrow jinja2
     python THIS_FILE.py [--output-dir DIR]__LAUNCH__
 
 Written by `ftgui export --format script`. It does not need ftgui: the run's settings are
-in CONFIG below. With the same seed on the same machine it trains to the same loss as the
-ftgui run. The final model (LoRA merged into the base) is saved to OUTPUT_DIR/model.
+in CONFIG below, and ftgui's data code (reading files, detecting the format, rendering
+chat templates, tokenizing, packing) is embedded verbatim after it. With the same seed on
+the same machine it trains to the same loss as the ftgui run. The final model (LoRA
+merged into the base) is saved to OUTPUT_DIR/model.
 """
 
+from __future__ import annotations
+
 import argparse
-import csv
-import io
 import json
 import math
 import os
+import re
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments,
-                          default_data_collator, set_seed)
+                          set_seed)
 
 CONFIG = __CONFIG__
 
-SUFFIXES = (".txt", ".text", ".jsonl", ".json", ".csv", ".parquet")
-SPLIT_NAMES = __SPLIT_NAMES__
+
+__EMBEDDED__
+
+# ---- data: CONFIG's data section through ftgui's steps -------------------------------------
+class Settings:
+    """CONFIG's data section with attribute access, as the steps read a DataConfig; a key
+    the run's format does not use reads as None."""
+
+    def __init__(self, data):
+        self.__dict__.update(data)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
 
 
-# ---- data: reading rows ---------------------------------------------------------------------
-def read_rows(path):
-    """A local file as rows; a text file gives one row per non-blank line."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-        return pq.read_table(p).to_pylist()
-    text = p.read_bytes().decode("utf-8-sig")
-    if suffix in (".txt", ".text"):
-        return [{"text": line} for line in text.splitlines() if line.strip()]
-    if suffix == ".csv":
-        return list(csv.DictReader(io.StringIO(text, newline="")))
-    stripped = text.lstrip()
-    if stripped.startswith("[") or (suffix == ".json" and stripped.startswith("{")
-                                    and "\n{" not in stripped and "\n {" not in stripped):
-        data = json.loads(text)
-        if isinstance(data, dict):
-            data = next(v for v in data.values() if isinstance(v, list))
-        return data
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+def prepare_data(data, tokenizer, seed):
+    """Training and validation sequences (validation None when the run had none), collator."""
+    cfg = Settings(data)
+    raw = load_raw(cfg, seed)
+    check_template(raw, cfg, tokenizer)
+    train, stats = tokenize(raw.train, raw.format, cfg, tokenizer, None, "training")
+    evals = tokenize(raw.eval, raw.format, cfg, tokenizer, None, "validation")[0] \
+        if raw.eval else None
+    print(f"data: {len(raw.train)} training rows in {len(train)} sequences, "
+          f"{0 if evals is None else len(evals)} validation sequences ({raw.format})")
+    return SequenceDataset(train), (SequenceDataset(evals) if evals is not None else None), \
+        collator(tokenizer, raw.format)
 
-
-def folder_files(folder, split):
-    """Files of one split in a folder: train.*, valid.* / validation.*, test.*; others are train."""
-    wanted = next((s for s, names in SPLIT_NAMES.items() if split in names), split)
-    out = []
-    for f in sorted(f for f in Path(folder).iterdir()
-                    if f.is_file() and f.suffix.lower() in SUFFIXES):
-        stem = f.stem.lower()
-        found = next((s for s, names in SPLIT_NAMES.items()
-                      if any(stem == n or stem.endswith(("." + n, "_" + n, "-" + n))
-                             or stem.startswith((n + "_", n + "-", n + "."))
-                             for n in names)), "train")
-        if found == wanted:
-            out.append(f)
-    return out
-
-
-def is_local(value):
-    return Path(value).expanduser().exists()
-
-
-def source_rows(data, split):
-    source = data["source"]
-    if is_local(source):
-        p = Path(source).expanduser()
-        if p.is_file():
-            return read_rows(p)
-        return [row for f in folder_files(p, split) for row in read_rows(f)]
-    import datasets
-    return datasets.load_dataset(source, data["config"], split=split).to_list()
-
-
-def load_items(data, seed, items_of):
-    """The training items and the validation ones (None when the run had none);
-    ``items_of`` turns rows into items: texts, or conversations for instruction/chat data."""
-    train = items_of(source_rows(data, data["split"]))
-    if data["max_rows"]:
-        train = train[:data["max_rows"]]
-    v = data["validation"]
-    eval_items = None
-    if isinstance(v, float):
-        # the held-out rows: the first round(n * fraction) of a seeded permutation
-        n_eval = max(1, int(round(len(train) * v)))
-        held = set(np.random.default_rng(seed).permutation(len(train))[:n_eval].tolist())
-        eval_items = [x for i, x in enumerate(train) if i in held]
-        train = [x for i, x in enumerate(train) if i not in held]
-    elif isinstance(v, str) and v.strip():
-        if v.lower().endswith(SUFFIXES) or Path(v).is_file():
-            rows = read_rows(v)
-        else:
-            rows = source_rows(data, v)
-        eval_items = items_of(rows)
-    return train, eval_items
-
-__DATA_CODE__
 
 # ---- model ----------------------------------------------------------------------------------
 def load_tokenizer(m):
@@ -276,11 +274,9 @@ def load_tokenizer(m):
     if m["gguf_file"]:
         kw["gguf_file"] = m["gguf_file"]
     tok = AutoTokenizer.from_pretrained(m["path"], **kw)
-    if tok.pad_token is None:
-        if tok.eos_token is not None:
-            tok.pad_token = tok.eos_token
-        else:
-            tok.add_special_tokens({"pad_token": "<|pad|>"})
+    if m["gguf_file"]:   # the split the GGUF names, as ftgui's run tokenized
+        match_gguf_pre_tokenizer(tok, Path(m["path"]) / m["gguf_file"])
+    give_pad_token(tok)
     return tok
 
 
@@ -289,12 +285,7 @@ def load_model(m, dtype):
     if m["gguf_file"]:
         kw["gguf_file"] = m["gguf_file"]
     model = AutoModelForCausalLM.from_pretrained(m["path"], dtype=dtype, **kw)
-    if m["gguf_file"]:
-        # dequantized on load, but still marked quantized: the Trainer would refuse it
-        model.is_quantized = False
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+    forget_gguf_quantization(model)   # a GGUF's weights are unpacked to floats on load
     return model
 
 
@@ -421,189 +412,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
-'''
-
-
-TEXT_DATA = r'''
-# ---- data: rows -> texts -> packed blocks ---------------------------------------------------
-def texts_of(rows, column):
-    if column is None or not any(column in r for r in rows[:1000]):
-        columns = [k for k in (rows[0] if rows else {}) if isinstance(rows[0][k], str)]
-        column = columns[0] if len(columns) == 1 else "text"
-    return [v for r in rows if isinstance(v := r.get(column), str) and v.strip()]
-
-
-def pack(texts, tokenizer, block_size, add_eos):
-    """Tokenize, append EOS to each text, concatenate, cut into blocks (labels = input ids)."""
-    eos = tokenizer.eos_token_id if add_eos else None
-    flat = []
-    for start in range(0, len(texts), 1000):
-        for ids in tokenizer(texts[start:start + 1000], add_special_tokens=False)["input_ids"]:
-            flat.extend(ids + [eos] if eos is not None else ids)
-    flat = np.array(flat, dtype=np.int32)
-    n = len(flat) // block_size
-    return flat[:n * block_size].reshape(n, block_size)
-
-
-class Blocks(torch.utils.data.Dataset):
-    def __init__(self, blocks):
-        self.blocks = blocks
-
-    def __len__(self):
-        return len(self.blocks)
-
-    def __getitem__(self, i):
-        ids = torch.from_numpy(self.blocks[i].astype(np.int64))
-        return {"input_ids": ids, "labels": ids.clone()}
-
-
-def prepare_data(data, tokenizer, seed):
-    """Training and validation blocks (validation None when the run had none), collator."""
-    train_texts, eval_texts = load_items(data, seed,
-                                         lambda rows: texts_of(rows, data["text_column"]))
-    train = pack(train_texts, tokenizer, data["block_size"], data["add_eos"])
-    evals = pack(eval_texts, tokenizer, data["block_size"], data["add_eos"]) \
-        if eval_texts else None
-    print(f"data: {len(train)} training blocks, {0 if evals is None else len(evals)} "
-          f"validation blocks of {data['block_size']} tokens")
-    # every block has the same length: stacking them is all a batch needs
-    return Blocks(train), (Blocks(evals) if evals is not None else None), \
-        default_data_collator
-'''
-
-
-SFT_DATA = r'''
-# ---- data: rows -> messages -> prompt/response tokens ---------------------------------------
-# Every row becomes a conversation, rendered with the tokenizer's chat template (or the
-# simple one below); the loss is taken on the responses only unless train_on_prompt.
-IGNORE = -100   # the label the loss skips
-
-# Used when the tokenizer has no chat template (template auto) or template is simple.
-SIMPLE_TEMPLATE = __SIMPLE_TEMPLATE__
-
-
-
-class DataError(SystemExit):
-    """A problem with the data: the script stops with this message."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message, self.field = message, field
-
-
-# ---- ftgui/core/formats.py, embedded verbatim ------------------------------------------------
-__FORMATS__
-
-# ---- rows -> conversations, as the run read them -----------------------------------------------
-class Settings:
-    """CONFIG's data section with attribute access (what formats.detect reads)."""
-
-    def __init__(self, data):
-        self.__dict__.update({"text_column": None, "input_column": None,
-                              "system_column": None, **data})
-
-
-def examples_of(rows, data):
-    reading = detect(rows, Settings(data), data["source"])
-    return [row_to_chat(r, reading, n, data["source"]) for n, r in enumerate(rows, 1)]
-
-
-def set_template(tokenizer, template):
-    """Give the tokenizer the simple template when the run used it, so that the saved model
-    renders prompts (for generate and other tools) the way training did."""
-    if template == "chat_template" and not tokenizer.chat_template:
-        raise SystemExit("template chat_template: the tokenizer has no chat template.")
-    if template == "simple" or (template == "auto" and not tokenizer.chat_template):
-        tokenizer.chat_template = SIMPLE_TEMPLATE
-
-
-# ---- ftgui/core/sft.py's encoding, embedded verbatim -------------------------------------------
-__ENCODING__
-
-
-def tokenize_examples(examples, tokenizer, data, which):
-    """(ids, labels) per example: cut from the prompt side to block_size when truncate is
-    on, dropped when the final response alone does not fit, then packed when packing is on."""
-    size = data["block_size"]
-    ids, labels, truncated, dropped = [], [], 0, 0
-    for n, messages in enumerate(examples, 1):
-        x, y, status, full = encode_fitting(messages, tokenizer, data["train_on_prompt"], size)
-        if status != "kept" and not data["truncate"]:
-            raise SystemExit(f"{which} example {n} is {full} tokens, longer than "
-                             f"block_size {size}; raise it or set truncate: True.")
-        truncated += status == "truncated"
-        if status == "dropped" or all(t == IGNORE for t in y):
-            dropped += 1   # the final response alone does not fit: nothing to learn
-            continue
-        ids.append(x)
-        labels.append(y)
-    n_examples = len(ids)
-    if data["packing"]:
-        ids, labels = pack_examples(ids, labels, size)
-    print(f"data: {n_examples} {which} examples ({truncated} truncated, {dropped} dropped) "
-          f"in {len(ids)} sequences")
-    return Examples(ids, labels)
-
-
-def pack_examples(ids, labels, size):
-    """Concatenate whole examples into sequences of at most ``size`` tokens."""
-    out_ids, out_labels, cur_i, cur_l = [], [], [], []
-    for x, y in zip(ids, labels):
-        if cur_i and len(cur_i) + len(x) > size:
-            out_ids.append(cur_i)
-            out_labels.append(cur_l)
-            cur_i, cur_l = [], []
-        cur_i, cur_l = cur_i + x, cur_l + y
-    if cur_i:
-        out_ids.append(cur_i)
-        out_labels.append(cur_l)
-    return out_ids, out_labels
-
-
-class Examples(torch.utils.data.Dataset):
-    def __init__(self, ids, labels):
-        self.ids, self.labels = ids, labels
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __getitem__(self, i):
-        return {"input_ids": torch.tensor(self.ids[i], dtype=torch.long),
-                "labels": torch.tensor(self.labels[i], dtype=torch.long)}
-
-
-class PadCollator:
-    """Stacks equal-length sequences as they are; pads ragged ones on the right (pad id in
-    input_ids, IGNORE in labels so padding is never learned, 0 in attention_mask)."""
-
-    def __init__(self, pad_id):
-        self.pad_id = pad_id
-
-    def __call__(self, items):
-        lengths = [len(x["input_ids"]) for x in items]
-        if len(set(lengths)) == 1:
-            return {k: torch.stack([x[k] for x in items]) for k in ("input_ids", "labels")}
-        n = max(lengths)
-        ids = torch.full((len(items), n), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(items), n), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(items), n), dtype=torch.long)
-        for row, (x, size) in enumerate(zip(items, lengths)):
-            ids[row, :size] = x["input_ids"]
-            labels[row, :size] = x["labels"]
-            mask[row, :size] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
-
-
-def prepare_data(data, tokenizer, seed):
-    """Training and validation sequences (validation None when the run had none), collator."""
-    set_template(tokenizer, data["template"])   # before rendering anything
-    train_examples, eval_examples = load_items(data, seed,
-                                               lambda rows: examples_of(rows, data))
-    if needs_tools(train_examples + (eval_examples or [])):
-        check_tool_support(tokenizer, tokenizer.chat_template, data["source"])
-    train = tokenize_examples(train_examples, tokenizer, data, "training")
-    evals = tokenize_examples(eval_examples, tokenizer, data, "validation") \
-        if eval_examples else None
-    return train, evals, PadCollator(tokenizer.pad_token_id)
+    try:
+        main()
+    except FtguiError as e:   # bad data or settings: the message, without a traceback
+        raise SystemExit(e.message) from None
 '''
