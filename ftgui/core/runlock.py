@@ -56,10 +56,7 @@ class RunLock:
                 break
             time.sleep(0.05)
         else:
-            raise RunDirError(f"{self.path.parent} is being written by "
-                              f"{describe_holder(self.path.parent)}; two processes must not "
-                              f"write one run. Wait for it to end or stop it (Ctrl-C or "
-                              f"Stop), or choose another folder.")
+            raise busy_error(self.path.parent)
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(self._fd, 0)
@@ -111,6 +108,13 @@ def holder(run_path: str | Path) -> dict:
     except (OSError, ValueError):
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def busy_error(run_path: str | Path) -> RunDirError:
+    """The error for a run folder another process writes, naming that process."""
+    return RunDirError(f"{run_path} is being written by {describe_holder(run_path)}; two "
+                       f"processes must not write one run. Wait for it to end or stop it "
+                       f"(Ctrl-C or Stop), or choose another folder.")
 
 
 def describe_holder(run_path: str | Path) -> str:

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from ftgui.core.errors import RunDirError
-from ftgui.core.runlock import LOCK_NAME, RunLock, describe_holder, is_locked
+from ftgui.core.runlock import LOCK_NAME, RunLock, busy_error, describe_holder, is_locked
 
 
 def default_runs_dir() -> Path:
@@ -222,7 +222,14 @@ def claim_run_dir(config, new_run: bool = False) -> tuple[Path, RunLock, bool]:
     lock: of two processes given one new folder, one gets it and the other a RunDirError
     naming the holder. Returns (path, the held lock, whether the folder was made here)."""
     for _ in range(1000):
-        path = choose_run_dir(config, new_run)
+        try:
+            path = choose_run_dir(config, new_run)
+        except RunDirError:
+            out = config.training.output_dir
+            if out and is_locked(Path(out).expanduser().resolve()):
+                # what is in the folder is another process's run in the making
+                raise busy_error(Path(out).expanduser().resolve()) from None
+            raise
         created = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=bool(config.training.output_dir), mode=0o700)

@@ -105,3 +105,25 @@ def test_weak_a_users_empty_output_dir_keeps_its_mode(tiny_config, tmp_path):
                                  "save_steps": 2})
     run_config(made)
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("written", ["events.jsonl", "config.yaml"])
+def test_fail3_a_run_in_the_making_names_its_writer(tiny_config, written):
+    """The loser of a race can look at the folder after the winner took the lock and
+    wrote its first file (before, or just after, the folder counts as a run): it must
+    name the writer, not call the folder someone else's files or a run to resume."""
+    from ftgui.core.runs import claim_run_dir
+
+    cfg = tiny_config()
+    path = Path(cfg.training.output_dir)
+    path.mkdir()
+    winner = RunLock(path)
+    winner.acquire()
+    try:
+        (path / written).write_text("model: {}\n" if written == "config.yaml" else "")
+        with pytest.raises(RunDirError, match=r"being written by process \d+"):
+            claim_run_dir(cfg)
+    finally:
+        winner.release()
+    with pytest.raises(RunDirError, match="not empty|already holds a run"):
+        claim_run_dir(cfg)   # nobody writes it now: the plain refusal
