@@ -6,6 +6,7 @@ the seed and the tokenizer.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import json
 import os
 from dataclasses import dataclass
@@ -14,13 +15,43 @@ from typing import Callable
 
 from ftgui.core.config import DataConfig
 # the shared steps, under the names the rest of ftgui has used
+from ftgui.core import data_steps
 from ftgui.core.data_steps import (AUTO_FRACTION, CHUNK_CHARS, RawData,  # noqa: F401
                                    SequenceDataset, Sequences, check_template, collator,
-                                   hold_out, load_raw, pack, source_rows, tokenize,
-                                   validation_choice, validation_rows)
+                                   hold_out, pack, tokenize, validation_choice,
+                                   validation_rows)
 from ftgui.core.events import Progress
 from ftgui.core.files import looks_like_path, split_files
 from ftgui.core.sft import prepare_tokenizer
+
+@contextmanager
+def _hub_messages(cfg: DataConfig):
+    """A Hub dataset that could not be read gets the Hub's own message (gated, private,
+    token, offline: ftgui.core.hub.explain). Done here, not in data_steps, which the
+    exported script embeds and which therefore imports nothing of ftgui."""
+    from ftgui.core.errors import DataError
+
+    try:
+        yield
+    except DataError as e:
+        if e.__cause__ is None or looks_like_path(cfg.source):
+            raise
+        from ftgui.core import hub
+        known = hub.explain(e.__cause__, cfg.source, "dataset")
+        if known is None:
+            raise
+        raise known from e.__cause__
+
+
+def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
+    with _hub_messages(cfg):
+        return data_steps.load_raw(cfg, seed)
+
+
+def source_rows(cfg: DataConfig, split: str, field_name: str = "data.source") -> list[dict]:
+    with _hub_messages(cfg):
+        return data_steps.source_rows(cfg, split, field_name)
+
 
 CACHE_VERSION = 3
 ProgressFn = Callable[[Progress], None]

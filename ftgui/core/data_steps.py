@@ -131,13 +131,6 @@ def hub_rows(cfg, split: str) -> list[dict]:
     try:
         ds = datasets.load_dataset(cfg.source, cfg.config or None, split=split)
     except Exception as e:  # noqa: BLE001 - network, missing id, wrong config or split
-        try:   # the Hub's own messages (gated, private, token, offline); an exported
-            from ftgui.core.hub import explain   # script has no ftgui: plain message
-        except ImportError:
-            explain = None
-        known = explain(e, cfg.source, "dataset") if explain else None
-        if known is not None:
-            raise known from e
         first = first_line(e)
         raise DataError(f"data.source: could not load the Hub dataset '{cfg.source}'"
                         f"{' (' + cfg.config + ')' if cfg.config else ''} split '{split}': "

@@ -189,3 +189,16 @@ def test_dataset_first_rows_are_streamed(hub):
         hubmod.dataset_first_rows("tiny-org/none", None, "train")
     assert "'tiny-org/none'" in str(e.value) and "exist" in str(e.value)
     assert e.value.field == "data.source"
+
+
+def test_a_gated_hub_dataset_in_a_run_gets_the_hubs_message(hub):
+    """data.load_raw on a gated Hub dataset: the one line the size-up gives (gated, what
+    to do), naming data.source, not the datasets library's exception."""
+    from ftgui.core import data as data_mod
+    from ftgui.core.config import DataConfig
+
+    hub.add("tiny-org/gated-rows", files={"train.jsonl": b'{"text": "a b c"}\n' * 20},
+            kind="dataset", gated="manual")
+    with pytest.raises(FtguiError) as e:
+        data_mod.load_raw(DataConfig(source="tiny-org/gated-rows"))
+    assert "gated" in str(e.value) and e.value.field == "data.source"
