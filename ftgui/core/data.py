@@ -37,7 +37,8 @@ def _hub_messages(cfg: DataConfig):
         if e.__cause__ is None or looks_like_path(cfg.source):
             raise
         from ftgui.core import hub
-        known = hub.explain(e.__cause__, cfg.source, "dataset")
+        known = (hub.explain(e.__cause__, cfg.source, "dataset")
+                 or hub.dataset_access_error(cfg.source))
         if known is None:
             raise
         raise known from e.__cause__

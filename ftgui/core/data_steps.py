@@ -131,7 +131,7 @@ def hub_rows(cfg, split: str) -> list[dict]:
     try:
         ds = datasets.load_dataset(cfg.source, cfg.config or None, split=split)
     except Exception as e:  # noqa: BLE001 - network, missing id, wrong config or split
-        first = first_line(e)
+        first = first_line(e).rstrip(".")
         raise DataError(f"data.source: could not load the Hub dataset '{cfg.source}'"
                         f"{' (' + cfg.config + ')' if cfg.config else ''} split '{split}': "
                         f"{first}. Check the id, config and split, and your connection.",

@@ -73,7 +73,40 @@ def repo_url(repo_id: str) -> str:
 
 # ---- errors ---------------------------------------------------------------------------
 def explain(exc: BaseException, repo_id: str, what: str = "model") -> FtguiError | None:
-    """The one line for a Hub failure, or None when ``exc`` is not one."""
+    """The one line for a Hub failure, or None when ``exc`` is not one. The exceptions
+    it was raised from count too (datasets wraps the Hub's GatedRepoError in its own
+    DatasetNotFoundError)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        known = _explain_one(exc, repo_id, what)
+        if known is not None:
+            return known
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def gated_error(repo_id: str, what: str = "model") -> FtguiError:
+    field_ = "model.source" if what == "model" else "data.source"
+    cls = ModelError if what == "model" else DataError
+    how = ("you are signed in, but your account has not been granted access yet"
+           if token() is not None else f"then sign in ({SIGN_IN})")
+    return cls(f"{field_}: '{repo_id}' is gated: accept its license at "
+               f"{repo_url(repo_id)} ({how}).", field=field_)
+
+
+def dataset_access_error(repo_id: str) -> FtguiError | None:
+    """Why a Hub dataset could not be read, asked of the Hub's dataset info (datasets
+    wraps some Hub refusals so that their kind is lost): gated, missing, private, token,
+    offline; None when the info shows nothing in the way."""
+    try:
+        d = dataset_size_up(repo_id)
+    except FtguiError as e:
+        return e
+    return gated_error(repo_id, "dataset") if d.gated else None
+
+
+def _explain_one(exc: BaseException, repo_id: str, what: str) -> FtguiError | None:
     from huggingface_hub import errors as hf
 
     field_ = "model.source" if what == "model" else "data.source"
@@ -81,10 +114,7 @@ def explain(exc: BaseException, repo_id: str, what: str = "model") -> FtguiError
     status = getattr(getattr(exc, "response", None), "status_code", None)
     signed_in = token() is not None
     if isinstance(exc, hf.GatedRepoError):
-        how = ("you are signed in, but your account has not been granted access yet"
-               if signed_in else f"then sign in ({SIGN_IN})")
-        return cls(f"{field_}: '{repo_id}' is gated: accept its license at "
-                          f"{repo_url(repo_id)} ({how}).", field=field_)
+        return gated_error(repo_id, what)
     if isinstance(exc, hf.RevisionNotFoundError):
         return cls(f"{field_}: '{repo_id}' has no such revision on the Hub.",
                           field=field_)

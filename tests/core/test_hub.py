@@ -201,4 +201,6 @@ def test_a_gated_hub_dataset_in_a_run_gets_the_hubs_message(hub):
             kind="dataset", gated="manual")
     with pytest.raises(FtguiError) as e:
         data_mod.load_raw(DataConfig(source="tiny-org/gated-rows"))
-    assert "gated" in str(e.value) and e.value.field == "data.source"
+    assert str(e.value).startswith("data.source: 'tiny-org/gated-rows' is gated: accept "
+                                   "its license at ")
+    assert e.value.field == "data.source"
