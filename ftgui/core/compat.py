@@ -58,3 +58,38 @@ def gguf_pre_tokenizer_splits() -> dict[str, str]:
     except ImportError:
         return {}
     return dict(GGUF_PRE_TOKENIZER_SPLITS)
+
+
+def merged_lora_state_dict(peft_model) -> dict | None:
+    """The weights ``peft_model.merge_and_unload()`` would leave, computed beside the
+    model instead of into it (None when the model has parts this does not cover).
+
+    Why: a finished LoRA run saves its merged model, and the window keeps the trained
+    model in memory for the Playground, whose base side is the same model with its
+    adapter disabled: merging in place would change the base weights, and merging then
+    unmerging does not give them back to the last bit. Relies on peft's LoRA module
+    layout: a wrapped layer keeps the original as ``<name>.base_layer`` and its adapters
+    in children named ``lora_*``; ``LoraLayer.get_delta_weight(adapter)`` is what
+    ``merge`` adds to the base weight. Checked on peft 0.21.2 (tests/core/test_compat.py
+    compares the result with merge_and_unload's, bit for bit)."""
+    from peft.tuners.lora import LoraLayer
+
+    base = peft_model.get_base_model()
+    adapter = peft_model.active_adapter
+    deltas = {}
+    for name, module in base.named_modules():
+        if isinstance(module, LoraLayer):
+            if adapter in module.lora_variant or module.lora_bias.get(adapter) or \
+                    adapter not in module.lora_A:
+                return None   # DoRA and the like, bias adapters, embedding adapters
+            deltas[f"{name}.base_layer.weight"] = module.get_delta_weight(adapter)
+    merged = {}
+    for key, value in base.state_dict().items():
+        if "modules_to_save" in key or "original_module" in key:
+            return None
+        if ".lora_" in key:
+            continue
+        if key in deltas:
+            value = (value + deltas[key]).to(value.dtype)
+        merged[key.replace(".base_layer.", ".")] = value
+    return merged

@@ -42,8 +42,11 @@ log = logging.getLogger("ftgui")
 class Runner:
     def __init__(self, config: RunConfig, sinks: Iterable[Sink] = (), *,
                  new_run: bool = False, resume_dir: str | Path | None = None,
-                 launched: bool = False):
+                 launched: bool = False, live=None):
         self.config = config
+        # live: a core.live_model.LiveModel (the window's): the base is taken from it when
+        # it holds one, and the trained model is left in it after the run
+        self.live = live
         self.sinks: list[Sink] = list(sinks)
         self.new_run = new_run
         self.resume_dir = Path(resume_dir) if resume_dir else None
@@ -70,7 +73,8 @@ class Runner:
 
     @classmethod
     def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
-               launched: bool = False, trust_remote_code: bool = False) -> "Runner":
+               launched: bool = False, trust_remote_code: bool = False,
+               live=None) -> "Runner":
         """``trust_remote_code``: the person approves the code the run folder's config
         turns on (else it must have been approved on this machine; see trust.py)."""
         rd = RunDir(run_dir)
@@ -79,7 +83,7 @@ class Runner:
         cfg = rd.load_config()
         if cfg.model.trust_remote_code and not launched:  # a launcher checked already
             trust.require([cfg.model.source], str(rd.config_path), trust_remote_code)
-        return cls(cfg, sinks, resume_dir=rd.path, launched=launched)
+        return cls(cfg, sinks, resume_dir=rd.path, launched=launched, live=live)
 
     # ---- events -------------------------------------------------------------------------
     def emit(self, event: Event, *, best_effort: bool = False) -> None:
@@ -152,7 +156,7 @@ class Runner:
         dtype = None
         if cfg.model.method == "lora" and device.device == "cuda":
             dtype = devices.torch_dtype(device.precision)
-        model = models.load_model(cfg.model, dtype)
+        model = self._load_base(dtype)
         ctx = models.context_length(model.config)
         if ctx and cfg.data.block_size > ctx:
             raise ConfigError(f"data.block_size: {cfg.data.block_size} is above the model's "
@@ -199,6 +203,38 @@ class Runner:
         self._write_summary()
         self._params = (total, trainable)
         self._blocks = (s["train_blocks"], s["eval_blocks"])
+
+    def _load_base(self, dtype):
+        """The base model: the one this window's last run left in memory when it can serve
+        (see LiveModel.take_base), else loaded."""
+        cfg = self.config.model
+        if self.live is not None:
+            from ftgui.core.live_model import load_key
+            self._live_key = load_key(cfg, dtype)
+            model = self.live.take_base(self._live_key,
+                                        self.resume_dir if self._checkpoint else None)
+            if model is not None:
+                self.emit(Message("Model: reused from memory (the last run's), not loaded "
+                                  "again."))
+                return model
+        return models.load_model(cfg, dtype)
+
+    def _keep_live(self, status: str) -> None:
+        """Leave the trained model to the window: the Playground uses a finished one, a
+        Resume a stopped one; the optimizer and the rest of the Trainer are let go."""
+        if self.live is None or not self.is_main or self.trainer is None or \
+                status not in ("finished", "stopped") or getattr(self, "_merged_in_place",
+                                                                 False):
+            return
+        from ftgui.core.live_model import Kept
+        model = self.trainer.accelerator.unwrap_model(self.trainer.model,
+                                                      keep_fp32_wrapper=False)
+        self.tokens.detach()
+        if getattr(self, "_use_cache", None):
+            model.config.use_cache = True   # generation wants its cache
+        self.live.keep(Kept(run_dir=str(self.run.path), status=status, key=self._live_key,
+                            method=self.config.model.method, model=model,
+                            tokenizer=self.trainer.processing_class))
 
     def _choose_run_dir(self) -> Path:
         if self.resume_dir:
@@ -404,6 +440,7 @@ class Runner:
                 self.emit(Message(f"Stopped at step {state.global_step}; checkpoint "
                                   f"{cp.name if cp else '-'} saved. Resume to continue."))
             self._write_summary()
+            self._keep_live(status)
             self.emit(RunFinished(run_dir=str(self.run.path), status=status,
                                   summary=dict(self._summary)))
             return self._summary
@@ -465,15 +502,24 @@ class Runner:
             return
         model = self.trainer.model
         tokenizer = self.trainer.processing_class
+        state_dict = None
         if models.is_peft(model):
             _atomic_dir(self.run.adapter_dir, lambda p: (model.save_pretrained(
                 p, save_embedding_layers=False),
                                                          tokenizer.save_pretrained(p)))
-            model = model.merge_and_unload()
+            # the merged weights, written without merging in place: the model stays the
+            # base + its adapter, which the window's Playground uses (adapter off = base)
+            state_dict = compat.merged_lora_state_dict(model)
+            if state_dict is None:
+                self._merged_in_place = True   # no adapter left to keep in memory
+                model = model.merge_and_unload()
+            else:
+                model = model.get_base_model()
         if getattr(self, "_use_cache", None):
             model.config.use_cache = True
-        _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
-                                                   tokenizer.save_pretrained(p)))
+        _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(
+            p, state_dict=state_dict), tokenizer.save_pretrained(p)))
+        state_dict = None
         if self.config.model.trust_remote_code:  # its code, copied by save_pretrained,
             trust.require([str(self.run.model_dir)], "run", approve_now=True)  # was run
 
@@ -585,17 +631,17 @@ def _atomic_dir(final: Path, write) -> None:
 
 
 def run_config(config: RunConfig, sinks: Iterable[Sink] = (), *, new_run: bool = False,
-               runner_out: list | None = None) -> dict:
+               runner_out: list | None = None, live=None) -> dict:
     """Setup, train and clean up in one call; returns the summary."""
-    runner = Runner(config, sinks, new_run=new_run)
+    runner = Runner(config, sinks, new_run=new_run, live=live)
     if runner_out is not None:
         runner_out.append(runner)
     return drive(runner)
 
 
 def resume_run(run_dir: str | Path, sinks: Iterable[Sink] = (),
-               runner_out: list | None = None) -> dict:
-    runner = Runner.resume(run_dir, sinks)
+               runner_out: list | None = None, live=None) -> dict:
+    runner = Runner.resume(run_dir, sinks, live=live)
     if runner_out is not None:
         runner_out.append(runner)
     return drive(runner)

@@ -98,3 +98,27 @@ def test_gguf_pre_tokenizer_splits_table():
                    "now writes only gpt-2 / smollm / default as tokenizer.ggml.pre")
     assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in table.items())
     assert "llama-bpe" in table
+
+
+def test_merged_lora_state_dict_is_merge_and_unloads_bit_for_bit(tiny_model_dir):
+    """The merged weights a LoRA run saves, computed beside the model: the same tensors
+    as peft's merge_and_unload (GPT-2's Conv1D layers: transposed deltas), and the model
+    itself left as it was (base weights untouched, adapter still there)."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    model = models.apply_lora(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                              LoraConfig(r=4, alpha=8))
+    _perturb(model)   # lora_B starts at 0: a delta of 0 would prove nothing
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    merged = compat.merged_lora_state_dict(model)
+    expected = copy.deepcopy(model).merge_and_unload().state_dict()
+    assert merged is not None and merged.keys() == expected.keys()
+    original = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    for key, value in expected.items():
+        assert torch.equal(merged[key], value), key
+    changed = [k for k in expected if not torch.equal(expected[k], original[k])]
+    assert changed and all("attn" in k for k in changed)   # the adapted layers changed
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
