@@ -54,6 +54,7 @@ class LiveModel:
     def __init__(self):
         self._kept: Kept | None = None
         self._lock = threading.RLock()
+        self._drop = False   # cleared while in use: let go when the use ends
 
     @property
     def run_dir(self) -> str | None:
@@ -74,6 +75,7 @@ class LiveModel:
             torch.cuda.empty_cache()   # the optimizer's memory, let go by the Trainer
         with self._lock:
             self._kept = kept
+            self._drop = False
 
     def take_base(self, key: tuple, resume_dir: str | Path | None = None) -> object | None:
         """The held model as a base to train on, when it is one: a LoRA run's base (its
@@ -82,6 +84,7 @@ class LiveModel:
         is empty afterwards, so a model loaded instead never shares memory with it."""
         with self._lock:
             kept, self._kept = self._kept, None
+            self._drop = False
         if kept is None or kept.key != key:
             del kept
             _collect()
@@ -102,22 +105,35 @@ class LiveModel:
         its adapter disabled; None when not held here (or the base of a full fine-tune)."""
         with self._lock:
             kept = self._kept
-            if kept is None or kept.status != "finished" or \
-                    Path(kept.run_dir).resolve() != Path(run_dir).resolve():
-                yield None
-            elif role == "tuned":
-                yield kept.model, kept.tokenizer
-            elif kept.method == "lora":
-                with kept.model.disable_adapter():   # peft's public switch: the base alone
+            try:
+                if kept is None or self._drop or kept.status != "finished" or \
+                        Path(kept.run_dir).resolve() != Path(run_dir).resolve():
+                    yield None
+                elif role == "tuned":
                     yield kept.model, kept.tokenizer
-            else:
-                yield None
+                elif kept.method == "lora":
+                    with kept.model.disable_adapter():   # peft's public switch: the base
+                        yield kept.model, kept.tokenizer
+                else:
+                    yield None
+            finally:
+                del kept
+                if self._drop:
+                    self._drop = False
+                    self._kept = None
+                    _collect()
 
     def clear(self) -> None:
-        with self._lock:
+        """Let the held model go; never waits: one in use goes when its use ends."""
+        if not self._lock.acquire(blocking=False):
+            self._drop = True
+            return
+        try:
             if self._kept is None:
                 return
             self._kept = None
+        finally:
+            self._lock.release()
         _collect()
 
 

@@ -94,10 +94,13 @@ class PlaygroundPanel(QWidget):
     generationFinished = Signal()   # both panes are done (finished, stopped or failed)
     chunkStreamed = Signal(str, str)  # pane ("base" / "tuned"), new text
 
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None):
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None,
+                 live=None):
         super().__init__(parent, objectName="playground")
         self.qsettings = settings   # None: nothing is remembered between sessions
-        self.cache = ModelCache()
+        # live: the window's core.live_model.LiveModel, the model its last run trained
+        self.live = live
+        self.cache = ModelCache(live=live)
         self.controller = RunController(self)
         self.worker: GenerationWorker | None = None
         self._shown_run: str | None | bool = False   # the run the panes are titled for
@@ -295,6 +298,9 @@ class PlaygroundPanel(QWidget):
             self._discard = True   # nor is its text, still on its way here
         else:
             self.cache.clear()
+        if self.live is not None and self.live.status == "finished" and \
+                self.live.run_dir != run:
+            self.live.clear()   # a finished run's model serves only its own Playground
         for pane in self.panes.values():
             pane.clear()
         base_name = None

@@ -75,16 +75,16 @@ class GenerationWorker(QObject):
     def _generate(self, pane: str, which, template_tok):
         from ftgui.core import playground
         self.paneStatus.emit(pane, f"Loading {which.title}…")
-        model, tok = self.cache.get(which.config)
-        if self.stop_event.is_set():   # Stop pressed while it loaded: not one token more
-            return template_tok
-        # the base sees the prompt through the fine-tuned run's template (the one it was
-        # trained with, e.g. the simple template that a base tokenizer lacks)
-        template_tok = template_tok or tok
-        self.paneStarted.emit(pane)
-        stream = playground.stream_generate(model, tok, self.prompt, self.settings,
-                                            self.stop_event, template_tok)
-        result = playground.consume(stream, lambda text: self.chunk.emit(pane, text))
+        with self.cache.open(which) as (model, tok):
+            if self.stop_event.is_set():   # Stop pressed while it loaded: not one token more
+                return template_tok
+            # the base sees the prompt through the fine-tuned run's template (the one it
+            # was trained with, e.g. the simple template that a base tokenizer lacks)
+            template_tok = template_tok or tok
+            self.paneStarted.emit(pane)
+            stream = playground.stream_generate(model, tok, self.prompt, self.settings,
+                                                self.stop_event, template_tok)
+            result = playground.consume(stream, lambda text: self.chunk.emit(pane, text))
         self.paneFinished.emit(pane, result)
         return template_tok
 
