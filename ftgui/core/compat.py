@@ -9,6 +9,9 @@ Checked on: transformers 5.24.0, accelerate 1.15.0, peft 0.21.2, torch 2.13.0.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 CHECKED_ON = {"transformers": "5.24.0"}
 
 
@@ -93,3 +96,66 @@ def merged_lora_state_dict(peft_model) -> dict | None:
             value = (value + deltas[key]).to(value.dtype)
         merged[key.replace(".base_layer.", ".")] = value
     return merged
+
+
+_LOADING = None   # threading.local(): the progress callback of this thread's model load
+_INSTALL_LOCK = threading.Lock()
+
+
+@contextmanager
+def loading_progress(report):
+    """Call ``report(what, done, total)`` as ``from_pretrained`` in this thread goes through
+    the tensors it loads ("tensors") or, reading a GGUF file, dequantises ("GGUF tensors").
+
+    Why: loading a model shows no progress otherwise, and a person staring at "Loading…"
+    for a minute cannot tell it from a hang. transformers iterates those tensors through
+    a progress bar it imports by name: ``tqdm`` in ``transformers.core_model_loading``
+    (``logging.tqdm``) and in ``transformers.modeling_gguf_pytorch_utils`` (tqdm.auto).
+    Those names are wrapped once, to count the iteration for the thread that asked (other
+    threads' loads are not reported). Checked on transformers 5.24.0."""
+    global _LOADING
+    with _INSTALL_LOCK:
+        if _LOADING is None:
+            _LOADING = threading.local()
+        _install_loading_counter()
+    before = getattr(_LOADING, "report", None)
+    _LOADING.report = report
+    try:
+        yield
+    finally:
+        _LOADING.report = before
+
+
+def _install_loading_counter() -> None:
+    import importlib
+
+    for name, what in (("transformers.core_model_loading", "tensors"),
+                       ("transformers.modeling_gguf_pytorch_utils", "GGUF tensors")):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        bar = getattr(module, "tqdm", None)
+        if bar is None or getattr(bar, "_ftgui_counting", False):
+            continue
+
+        def counting(iterable=None, *args, _bar=bar, _what=what, **kwargs):
+            report = getattr(_LOADING, "report", None)
+            wrapped = _bar(iterable, *args, **kwargs)
+            if report is None or iterable is None or not hasattr(iterable, "__len__"):
+                return wrapped
+            return _counted(wrapped, report, _what, len(iterable))
+
+        counting._ftgui_counting = True
+        module.tqdm = counting
+
+
+def _counted(items, report, what: str, total: int):
+    step = max(1, total // 100)   # about a hundred reports, however many tensors
+    report(what, 0, total)
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        if done % step == 0 or done == total:
+            report(what, done, total)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from ftgui.core import data as data_mod
@@ -116,13 +118,46 @@ def load_for_generation(source: str, trust_remote_code: bool | None = None,
     return load_model_config(model_config_for(source, trust_remote_code, allow_pickle))
 
 
-def load_model_config(mcfg: ModelConfig):
-    """Model (on the best device, in eval mode) and tokenizer, ready for generate()."""
+_REPORTING = threading.local()
+
+
+@contextmanager
+def reporting(progress):
+    """Loads in this thread report to ``progress`` (see ``load_model_config``) meanwhile:
+    for callers that reach the loader through another function (the Playground's cache)."""
+    before = getattr(_REPORTING, "progress", None)
+    _REPORTING.progress = progress
+    try:
+        yield
+    finally:
+        _REPORTING.progress = before
+
+
+def load_model_config(mcfg: ModelConfig, progress=None):
+    """Model (on the best device, in eval mode) and tokenizer, ready for generate().
+
+    ``progress(stage, done, total, detail)`` (else the one ``reporting`` set), when given,
+    hears each stage: "tokenizer", "model" (tensors loaded out of total; detail: what and
+    the weights' size), "ready"."""
+    from contextlib import nullcontext
+
+    from ftgui.core import compat
     models.quiet_libraries()
     device, dtype = device_and_dtype()
+    progress = progress or getattr(_REPORTING, "progress", None)
+    report = progress or (lambda *_: None)
+    report("tokenizer", 0, 0, "")
     tok = models.load_tokenizer(mcfg)
-    model = models.load_model(mcfg, dtype)
+    size = models.weights_bytes(mcfg)
+    of = f" of {size / 1e6:,.1f} MB" if size else ""
+    report("model", 0, 0, f"weights{of}")
+    counting = compat.loading_progress(
+        lambda what, done, total: report("model", done, total, f"{what}{of}")) \
+        if progress else nullcontext()
+    with counting:
+        model = models.load_model(mcfg, dtype)
     model.to(device).eval()
+    report("ready", 1, 1, "")
     return model, tok
 
 

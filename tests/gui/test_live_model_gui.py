@@ -45,8 +45,11 @@ def test_a_lora_run_finished_in_the_window_is_tried_from_memory(qtbot, window, m
     pg.prompt.setPlainText(PROMPT)
     pg.max_tokens.setValue(8)
     pg.temperature.setValue(0.0)
+    stages = []
+    pg.paneLoading.connect(lambda pane, stage, *_: stages.append((pane, stage)))
     with qtbot.waitSignal(pg.generationFinished, timeout=120000):
         pg.generate_button.click()
+    assert stages == [("tuned", "memory"), ("base", "memory")]
     assert load_calls == [str(tiny_model_dir)] and pg.cache.loads == 0   # nothing loaded
     assert pg.tuned_pane.text and "tokens/s" in pg.tuned_pane.stats.text()
     # the base side is the base exactly: the text a freshly loaded base writes
