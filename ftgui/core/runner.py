@@ -30,8 +30,9 @@ from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
                                RunDirError, disk_full_cause)
-from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
-                               RunStarted, Sink, Stage, StepLogged, drop_steps_after)
+from ftgui.core.events import (EvalLogged, Event, JsonlSink, Message, Progress, RunFailed,
+                               RunFinished, RunStarted, Sink, Stage, StepLogged,
+                               drop_steps_after)
 from ftgui.core.measure import TokenCounter, peak_memory
 from ftgui.core.runs import RunDir, check_resume_config, claim_run_dir, lock_for_resume
 from ftgui.core.wording import describe_error, first_line
@@ -182,6 +183,13 @@ class Runner:
                           f"{trainable:,} trainable ({cfg.model.method})."))
 
         self.run = RunDir(run_path)
+        self._base_eval_key, self._base_eval_kept = None, None
+        if prepared.eval is not None and not self._checkpoint:
+            from ftgui.core import base_eval
+            self._base_eval_key = base_eval.key(cfg, prepared.eval, len(tokenizer),
+                                                device.device, device.precision,
+                                                self.world_size)
+            self._base_eval_kept = base_eval.load(self._base_eval_key)
         self.trainer = self._build_trainer(model, tokenizer, prepared, device)
         self._open_run_dir(run_path)  # last: a setup that fails leaves no run folder
         before = self.run.summary() if self.resume_dir else {}
@@ -330,7 +338,8 @@ class Runner:
             eval_strategy="steps" if (has_eval and t.eval_steps) else "no",
             # the base model is measured inside train(), after the model is wrapped for
             # DDP/FSDP; a resume from a checkpoint measured it before
-            eval_on_start=has_eval and self._checkpoint is None,
+            eval_on_start=has_eval and self._checkpoint is None and
+            self._base_eval_kept is None,
             eval_steps=t.eval_steps,
             save_strategy="steps",
             save_steps=t.save_steps,
@@ -586,9 +595,24 @@ class _BaseEval(TrainerCallback):
         self.runner = runner
 
     def on_train_begin(self, args, state, control, **kw):
+        kept = self.runner._base_eval_kept
         if args.eval_on_start:
+            self._rng = _rng_state()
             self.runner._stage("base_eval")
             self.runner.emit(Progress("Evaluating the base model", 0, 0))
+        elif kept is not None and state.global_step == 0:
+            # the same base, validation blocks and settings were measured already
+            loss = float(kept["eval_loss"])
+            r = self.runner
+            r.emit(Message(f"Base evaluation reused from {kept.get('run') or 'an earlier run'}"
+                           f" ({kept.get('at', '')}): the same model, validation data, "
+                           f"settings and seed; eval loss {loss:.4f}."))
+            r.emit(Stage("base_eval", "done", 0.0))
+            r.emit(EvalLogged(step=0, loss=loss, perplexity=perplexity(loss)))
+            r._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss),
+                              base_eval_reused_from=kept.get("run"))
+            r._write_summary()
+            r._stage("first_step")
         else:
             self.runner.emit(Stage("base_eval", "skipped"))
             self.runner._stage("first_step")
@@ -599,8 +623,30 @@ class _BaseEval(TrainerCallback):
             self.runner._summary.update(eval_loss_before=loss,
                                         perplexity_before=perplexity(loss))
             self.runner._write_summary()
+            if self.runner.is_main:
+                from ftgui.core import base_eval
+                base_eval.save(self.runner._base_eval_key, loss, str(self.runner.run.path))
+            # the evaluation drew from the random generator (its DataLoader's seed): put
+            # it back, so training is the same whether the base was measured or reused
+            if getattr(self, "_rng", None) is not None:
+                _set_rng_state(self._rng)
+                self._rng = None
             self.runner._stage_done("base_eval")
             self.runner._stage("first_step")
+
+
+def _rng_state():
+    import torch
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state) -> None:
+    import torch
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _strategy_args(t) -> dict:
