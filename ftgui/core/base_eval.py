@@ -9,7 +9,8 @@ folder by its files' sizes and times), the method and LoRA settings, the tokeniz
 length, the validation blocks and labels (a hash of their bytes), batch size, device,
 precision, seed and the library versions. Kept as small JSON files in
 ``<cache>/base-eval/`` (0700), cleared with the other caches. A Hub model whose snapshot
-cannot be named is not kept.
+cannot be named is not kept. ``FTGUI_NO_BASE_EVAL_CACHE=1`` turns it off (the
+benchmark's old path).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def key(cfg: RunConfig, eval_seqs, tokenizer_len: int, device: str, precision: s
     import torch
     import transformers
 
-    if world_size > 1:
+    if world_size > 1 or os.environ.get("FTGUI_NO_BASE_EVAL_CACHE", "") not in ("", "0"):
         return None   # every process must agree on evaluating: not worth the risk
     model_id = _model_identity(cfg)
     if model_id is None:
