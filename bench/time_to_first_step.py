@@ -31,6 +31,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- time_to_first_step: begin -->", "<!-- time_to_first_step: end -->"
 TIMEOUT = 900
 PHASE_LOG: list[dict] = []   # the CLI's phases, one per measurement, in order
+WINDOW_STAGES: list[str] = []   # the Train tab's stage line, one per window measurement
 
 
 def _env(cache: Path, runs: Path, model_cache: bool) -> dict:
@@ -110,6 +111,9 @@ def window_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
     proc = subprocess.run([sys.executable, __file__, "--window-child", str(runs)],
                           env=_env(cache, runs, model_cache), cwd=ROOT, capture_output=True,
                           text=True, timeout=TIMEOUT)
+    stages = [ln[len("STAGES "):] for ln in proc.stdout.splitlines()
+              if ln.startswith("STAGES ")]
+    WINDOW_STAGES.append(stages[0] if stages else "")
     for line in proc.stdout.splitlines():
         if line.startswith("FIRST_STEP "):
             return float(line.split()[1])
@@ -119,6 +123,8 @@ def window_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
 def _window_child(runs: str) -> None:
     """In the child: open the window on the demo, wait until it has read the model (as a
     person would before pressing Train), press Train, time the first step on the plots."""
+    from ftgui.threads import use_window_policy
+    use_window_policy()   # the app's own threading policy (entry.py), before torch loads
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -158,6 +164,7 @@ def measure(repeats: int, window: bool) -> dict:
     runs.mkdir()
     results: dict[str, list[float]] = {}
     phases: dict[str, list[dict]] = {}
+    stages: dict[str, str] = {}
     faces = [("cli", cli_first_step)] + ([("window", window_first_step)] if window else [])
     try:
         for face, fn in faces:
@@ -175,6 +182,8 @@ def measure(repeats: int, window: bool) -> dict:
                 if face == "cli":   # the last three phase breakdowns: old, cold, warm
                     for key, ph in zip(("old", "cold", "warm"), PHASE_LOG[-3:]):
                         phases.setdefault(key, []).append(ph)
+                else:   # the Train tab's stage line of each, the last repetition's kept
+                    stages.update(zip(("old", "cold", "warm"), WINDOW_STAGES[-3:]))
                 print(f"{face}: old {old:.1f} s, cold {cold:.1f} s, warm {warm:.1f} s",
                       flush=True)
     finally:
@@ -183,7 +192,7 @@ def measure(repeats: int, window: bool) -> dict:
                       for name, _, _ in PHASES if any(name in p for p in runs)}
                for side, runs in phases.items()}
     return {k: statistics.median(v) for k, v in results.items()} | \
-        {"samples": results, "phases": medians}
+        {"samples": results, "phases": medians, "window_stages": stages}
 
 
 def record(m: dict, repeats: int, took: float) -> None:
@@ -207,6 +216,7 @@ def record(m: dict, repeats: int, took: float) -> None:
     for face in ("cli", "window"):
         if f"{face}_old" not in m:
             continue
+
         old, cold, warm = m[f"{face}_old"], m[f"{face}_cold"], m[f"{face}_warm"]
         lines.append(f"| {names[face]} | {old:.1f} s | {cold:.1f} s | {warm:.1f} s | "
                      f"**{warm / old:.2f}** | {cold / old:.2f} |")
@@ -222,6 +232,11 @@ def record(m: dict, repeats: int, took: float) -> None:
             cells = [f"{ph[s][name]:.1f}" if name in ph.get(s, {}) else "-"
                      for s in ("old", "cold", "warm")]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    st = m.get("window_stages") or {}
+    if st:
+        lines += ["", "The window's Train tab at the first step (its stage list, last "
+                  "repetition):", ""]
+        lines += [f"- *{side}*: {st[side]}" for side in ("old", "cold", "warm") if side in st]
     lines.append(END)
     text = RESULTS.read_text(encoding="utf-8")
     block = "\n".join(lines)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from ftgui.core.thread_value import ThreadValue
+
 CHECKED_ON = {"transformers": "5.24.0"}
 
 
@@ -98,7 +100,7 @@ def merged_lora_state_dict(peft_model) -> dict | None:
     return merged
 
 
-_LOADING = None   # threading.local(): the progress callback of this thread's model load
+_LOADING = ThreadValue()   # the progress callback of this thread's model load
 _INSTALL_LOCK = threading.Lock()
 
 
@@ -113,17 +115,10 @@ def loading_progress(report):
     (``logging.tqdm``) and in ``transformers.modeling_gguf_pytorch_utils`` (tqdm.auto).
     Those names are wrapped once, to count the iteration for the thread that asked (other
     threads' loads are not reported). Checked on transformers 5.24.0."""
-    global _LOADING
     with _INSTALL_LOCK:
-        if _LOADING is None:
-            _LOADING = threading.local()
         _install_loading_counter()
-    before = getattr(_LOADING, "report", None)
-    _LOADING.report = report
-    try:
+    with _LOADING.set(report):
         yield
-    finally:
-        _LOADING.report = before
 
 
 def _install_loading_counter() -> None:
@@ -140,7 +135,7 @@ def _install_loading_counter() -> None:
             continue
 
         def counting(iterable=None, *args, _bar=bar, _what=what, **kwargs):
-            report = getattr(_LOADING, "report", None)
+            report = _LOADING.get()
             wrapped = _bar(iterable, *args, **kwargs)
             if report is None or iterable is None or not hasattr(iterable, "__len__"):
                 return wrapped

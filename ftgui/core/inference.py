@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 from ftgui.core import data as data_mod
@@ -12,6 +10,7 @@ from ftgui.core import models, trust
 from ftgui.core.config import DataConfig, ModelConfig
 from ftgui.core.errors import ModelError
 from ftgui.core.runs import RunDir
+from ftgui.core.thread_value import ThreadValue
 
 
 def model_config_for(source: str, trust_remote_code: bool | None = None,
@@ -118,19 +117,9 @@ def load_for_generation(source: str, trust_remote_code: bool | None = None,
     return load_model_config(model_config_for(source, trust_remote_code, allow_pickle))
 
 
-_REPORTING = threading.local()
-
-
-@contextmanager
-def reporting(progress):
-    """Loads in this thread report to ``progress`` (see ``load_model_config``) meanwhile:
-    for callers that reach the loader through another function (the Playground's cache)."""
-    before = getattr(_REPORTING, "progress", None)
-    _REPORTING.progress = progress
-    try:
-        yield
-    finally:
-        _REPORTING.progress = before
+# loads in this thread report to this progress callback (see load_model_config) while it
+# is set: for callers that reach the loader through another function (the Playground's)
+reporting = ThreadValue()
 
 
 def load_model_config(mcfg: ModelConfig, progress=None):
@@ -144,7 +133,7 @@ def load_model_config(mcfg: ModelConfig, progress=None):
     from ftgui.core import compat
     models.quiet_libraries()
     device, dtype = device_and_dtype()
-    progress = progress or getattr(_REPORTING, "progress", None)
+    progress = progress or reporting.get()
     report = progress or (lambda *_: None)
     report("tokenizer", 0, 0, "")
     tok = models.load_tokenizer(mcfg)

@@ -66,6 +66,10 @@ class LiveModel:
         kept = self._kept
         return kept.status if kept else None
 
+    def holds(self, run_dir: str | Path) -> bool:
+        kept = self._kept
+        return kept is not None and _same(kept.run_dir, run_dir)
+
     def keep(self, kept: Kept) -> None:
         """Hold ``kept`` (in eval mode, without gradients) in place of what was held."""
         import torch
@@ -91,8 +95,7 @@ class LiveModel:
             return None
         if kept.method == "lora":
             return kept.model.unload()
-        if resume_dir is not None and \
-                Path(kept.run_dir).resolve() == Path(resume_dir).resolve():
+        if resume_dir is not None and _same(kept.run_dir, resume_dir):
             return kept.model
         del kept
         _collect()
@@ -107,7 +110,7 @@ class LiveModel:
             kept = self._kept
             try:
                 if kept is None or self._drop or kept.status != "finished" or \
-                        Path(kept.run_dir).resolve() != Path(run_dir).resolve():
+                        not _same(kept.run_dir, run_dir):
                     yield None
                 elif role == "tuned":
                     yield kept.model, kept.tokenizer
@@ -135,6 +138,10 @@ class LiveModel:
         finally:
             self._lock.release()
         _collect()
+
+
+def _same(a: str | Path, b: str | Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def _collect() -> None:

@@ -122,7 +122,7 @@ class ModelCache:
     def get(self, mcfg: ModelConfig, progress=None) -> tuple:
         key = (mcfg.source, mcfg.trust_remote_code, mcfg.allow_pickle)
         if key not in self._models:
-            with inference.reporting(progress):
+            with inference.reporting.set(progress):
                 self._models[key] = self._loader(mcfg)
             self.loads += 1
         elif progress:

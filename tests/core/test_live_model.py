@@ -16,20 +16,6 @@ from ftgui.core.runner import resume_run, run_config
 from ftgui.core.runs import RunDir
 
 
-@pytest.fixture
-def load_calls(monkeypatch):
-    """Each real load of a model, counted (the loader itself runs as it is)."""
-    calls = []
-    real = models.load_model
-
-    def counted(cfg, dtype=None):
-        calls.append(cfg.source)
-        return real(cfg, dtype)
-
-    monkeypatch.setattr(models, "load_model", counted)
-    return calls
-
-
 def _stop_at(step, holder):
     def sink(event):
         if isinstance(event, StepLogged) and event.step == step:

@@ -5,25 +5,10 @@ trains on the loaded base, and choosing another model gives the memory back."""
 import gc
 import weakref
 
-import pytest
 
-from ftgui.core import inference, models
+from ftgui.core import inference
 
 PROMPT = "The tower"
-
-
-@pytest.fixture
-def load_calls(monkeypatch):
-    """Each real load of a model, counted (the loader itself runs as it is)."""
-    calls = []
-    real = models.load_model
-
-    def counted(cfg, dtype=None):
-        calls.append(cfg.source)
-        return real(cfg, dtype)
-
-    monkeypatch.setattr(models, "load_model", counted)
-    return calls
 
 
 def _held(live):

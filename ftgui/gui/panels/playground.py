@@ -346,7 +346,7 @@ class PlaygroundPanel(QWidget):
         else:
             self.cache.clear()
         if self.live is not None and self.live.status == "finished" and \
-                self.live.run_dir != run:
+                not (run and self.live.holds(run)):
             self.live.clear()   # a finished run's model serves only its own Playground
         for pane in self.panes.values():
             pane.clear()
