@@ -30,6 +30,8 @@ DEMO = ROOT / "resources" / "demo" / "demo.yaml"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- time_to_first_step: begin -->", "<!-- time_to_first_step: end -->"
 TIMEOUT = 900
+PHASE_LOG: list[dict] = []   # the CLI's phases, one per measurement, in order
+WINDOW_STAGES: list[str] = []   # the Train tab's stage line, one per window measurement
 
 
 def _env(cache: Path, runs: Path, model_cache: bool) -> dict:
@@ -37,9 +39,45 @@ def _env(cache: Path, runs: Path, model_cache: bool) -> dict:
                PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen",
                TOKENIZERS_PARALLELISM="false")
     env.pop("FTGUI_NO_MODEL_CACHE", None)
-    if not model_cache:
-        env["FTGUI_NO_MODEL_CACHE"] = "1"
+    env.pop("FTGUI_NO_BASE_EVAL_CACHE", None)
+    if not model_cache:   # the path before the caches: no model cache, no kept evaluation
+        env["FTGUI_NO_MODEL_CACHE"] = env["FTGUI_NO_BASE_EVAL_CACHE"] = "1"
     return env
+
+
+# where the CLI's time goes, from the times of the run's recorded events
+PHASES = (("imports, config, device", None, "first event"),
+          ("tokenizer, data, model", "first event", "model ready"),
+          ("Trainer built", "model ready", "run started"),
+          ("base evaluation", "run started", "base evaluated"),
+          ("first step", "base evaluated", "first step"))
+
+
+def _phases(events: Path, t0: float) -> dict:
+    marks = {}
+    for line in events.read_text(errors="replace").splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        kind, at = e.get("event"), e.get("time", 0.0)
+        marks.setdefault("first event", at)
+        if kind == "message" and str(e.get("text", "")).startswith("Model"):
+            marks.setdefault("model ready", at)
+        elif kind == "run_started":
+            marks.setdefault("run started", at)
+        elif kind == "eval" and e.get("step") == 0:
+            marks.setdefault("base evaluated", at)
+        elif kind == "step":
+            marks.setdefault("first step", at)
+    marks.setdefault("base evaluated", marks.get("run started"))
+    out = {}
+    for name, start, end in PHASES:
+        a = t0 if start is None else marks.get(start)
+        b = marks.get(end)
+        if a is not None and b is not None:
+            out[name] = b - a
+    return out
 
 
 def cli_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
@@ -47,7 +85,7 @@ def cli_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
     out = Path(tempfile.mkdtemp(dir=runs)) / "run"
     cmd = [sys.executable, "-m", "ftgui", "train", "--demo", "--set",
            "training.logging_steps=1", "--set", f"training.output_dir={out}"]
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     proc = subprocess.Popen(cmd, env=_env(cache, runs, model_cache), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -55,7 +93,9 @@ def cli_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
     try:
         while time.perf_counter() - t0 < TIMEOUT:
             if events.exists() and '"event": "step"' in events.read_text(errors="replace"):
-                return time.perf_counter() - t0
+                took = time.perf_counter() - t0
+                PHASE_LOG.append(_phases(events, wall0))
+                return took
             if proc.poll() is not None:
                 raise RuntimeError(f"ftgui train ended ({proc.returncode}) before a step")
             time.sleep(0.05)
@@ -71,6 +111,9 @@ def window_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
     proc = subprocess.run([sys.executable, __file__, "--window-child", str(runs)],
                           env=_env(cache, runs, model_cache), cwd=ROOT, capture_output=True,
                           text=True, timeout=TIMEOUT)
+    stages = [ln[len("STAGES "):] for ln in proc.stdout.splitlines()
+              if ln.startswith("STAGES ")]
+    WINDOW_STAGES.append(stages[0] if stages else "")
     for line in proc.stdout.splitlines():
         if line.startswith("FIRST_STEP "):
             return float(line.split()[1])
@@ -80,6 +123,8 @@ def window_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
 def _window_child(runs: str) -> None:
     """In the child: open the window on the demo, wait until it has read the model (as a
     person would before pressing Train), press Train, time the first step on the plots."""
+    from ftgui.threads import use_window_policy
+    use_window_policy()   # the app's own threading policy (entry.py), before torch loads
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -118,6 +163,8 @@ def measure(repeats: int, window: bool) -> dict:
     runs = tmp / "runs"
     runs.mkdir()
     results: dict[str, list[float]] = {}
+    phases: dict[str, list[dict]] = {}
+    stages: dict[str, str] = {}
     faces = [("cli", cli_first_step)] + ([("window", window_first_step)] if window else [])
     try:
         for face, fn in faces:
@@ -132,11 +179,20 @@ def measure(repeats: int, window: bool) -> dict:
                 warm = fn(cold_dir, runs, model_cache=True)
                 for key, value in (("old", old), ("cold", cold), ("warm", warm)):
                     results.setdefault(f"{face}_{key}", []).append(value)
+                if face == "cli":   # the last three phase breakdowns: old, cold, warm
+                    for key, ph in zip(("old", "cold", "warm"), PHASE_LOG[-3:]):
+                        phases.setdefault(key, []).append(ph)
+                else:   # the Train tab's stage line of each, the last repetition's kept
+                    stages.update(zip(("old", "cold", "warm"), WINDOW_STAGES[-3:]))
                 print(f"{face}: old {old:.1f} s, cold {cold:.1f} s, warm {warm:.1f} s",
                       flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {k: statistics.median(v) for k, v in results.items()} | {"samples": results}
+    medians = {side: {name: statistics.median(p[name] for p in runs if name in p)
+                      for name, _, _ in PHASES if any(name in p for p in runs)}
+               for side, runs in phases.items()}
+    return {k: statistics.median(v) for k, v in results.items()} | \
+        {"samples": results, "phases": medians, "window_stages": stages}
 
 
 def record(m: dict, repeats: int, took: float) -> None:
@@ -148,8 +204,10 @@ def record(m: dict, repeats: int, took: float) -> None:
              f"{os.cpu_count()} cores, {platform.python_version()})", "",
              "The demo (SmolLM2-135M-Instruct Q4_1 GGUF, LoRA, batch 4 x 128). *old*: the "
              "GGUF dequantised on every load (FTGUI_NO_MODEL_CACHE=1); *cold*: the first "
-             "load with the cache (dequantise, then write the safetensors); *warm*: the "
-             "cache read memory-mapped. The data cache is warm in all three. Medians of "
+             "load with the cache (dequantise, then write the safetensors) and the base "
+             "evaluation measured and kept; *warm*: the cache read memory-mapped and the "
+             "base evaluation reused (a second run of the same config). *old* keeps neither "
+             "(FTGUI_NO_BASE_EVAL_CACHE=1 too). The data cache is warm in all three. Medians of "
              f"{repeats} interleaved run(s); each a fresh process.", "",
              "| from | old | cold | warm | warm / old | cold / old |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -158,12 +216,28 @@ def record(m: dict, repeats: int, took: float) -> None:
     for face in ("cli", "window"):
         if f"{face}_old" not in m:
             continue
+
         old, cold, warm = m[f"{face}_old"], m[f"{face}_cold"], m[f"{face}_warm"]
         lines.append(f"| {names[face]} | {old:.1f} s | {cold:.1f} s | {warm:.1f} s | "
                      f"**{warm / old:.2f}** | {cold / old:.2f} |")
     lines += ["", "Target: warm ≤ 0.3 of the old path. Samples (s): "
-              + json.dumps({k: [round(x, 1) for x in v] for k, v in m["samples"].items()}),
-              END]
+              + json.dumps({k: [round(x, 1) for x in v] for k, v in m["samples"].items()})]
+    ph = m.get("phases") or {}
+    if ph:
+        lines += ["", "Where the CLI's time goes (medians, s; from the times of the run's "
+                  "recorded events; *old* also measures the base model each time, *warm* "
+                  "reads the evaluation kept by *cold*):", "",
+                  "| phase | old | cold | warm |", "| --- | --- | --- | --- |"]
+        for name, _, _ in PHASES:
+            cells = [f"{ph[s][name]:.1f}" if name in ph.get(s, {}) else "-"
+                     for s in ("old", "cold", "warm")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    st = m.get("window_stages") or {}
+    if st:
+        lines += ["", "The window's Train tab at the first step (its stage list, last "
+                  "repetition):", ""]
+        lines += [f"- *{side}*: {st[side]}" for side in ("old", "cold", "warm") if side in st]
+    lines.append(END)
     text = RESULTS.read_text(encoding="utf-8")
     block = "\n".join(lines)
     if BEGIN in text and END in text:
@@ -188,7 +262,7 @@ def main() -> int:
         return 2
     t0 = time.time()
     m = measure(a.repeats, not a.no_window)
-    print(json.dumps({k: v for k, v in m.items() if k != "samples"}, indent=1))
+    print(json.dumps({k: v for k, v in m.items() if k != "samples"}, indent=1, default=str))
     if not a.no_record:
         record(m, a.repeats, time.time() - t0)
     return 0

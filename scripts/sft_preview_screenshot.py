@@ -44,6 +44,16 @@ def main() -> int:
         print("no SFT preview:", panel.stats.text(), file=sys.stderr)
         return 1
     panel.sft.example.setValue(args.example)
+    if args.window:   # a whole window is shorter than the tab: scroll to the preview
+        from PySide6.QtCore import QPoint
+        from PySide6.QtWidgets import QScrollArea
+        area = panel.sft.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        if area is not None:
+            shots.wait(lambda: False, 0.3)   # let the layout settle first
+            top = panel.sft.mapTo(area.widget(), QPoint(0, 0)).y()
+            area.verticalScrollBar().setValue(top)
     shots.save(win if args.window else win.tabs, args.out)
     return shots.finish(win)
 

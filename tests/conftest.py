@@ -76,3 +76,19 @@ def tiny_config(tiny_model_dir, wiki_text, tmp_path):
         return RunConfig.from_dict(raw)
 
     return make
+
+
+@pytest.fixture
+def load_calls(monkeypatch):
+    """Each real load of a model's weights, counted (the loader itself runs as it is)."""
+    from ftgui.core import models
+
+    calls = []
+    real = models.load_model
+
+    def counted(cfg, dtype=None):
+        calls.append(cfg.source)
+        return real(cfg, dtype)
+
+    monkeypatch.setattr(models, "load_model", counted)
+    return calls

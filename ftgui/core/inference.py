@@ -10,6 +10,7 @@ from ftgui.core import models, trust
 from ftgui.core.config import DataConfig, ModelConfig
 from ftgui.core.errors import ModelError
 from ftgui.core.runs import RunDir
+from ftgui.core.thread_value import ThreadValue
 
 
 def model_config_for(source: str, trust_remote_code: bool | None = None,
@@ -116,13 +117,36 @@ def load_for_generation(source: str, trust_remote_code: bool | None = None,
     return load_model_config(model_config_for(source, trust_remote_code, allow_pickle))
 
 
-def load_model_config(mcfg: ModelConfig):
-    """Model (on the best device, in eval mode) and tokenizer, ready for generate()."""
+# loads in this thread report to this progress callback (see load_model_config) while it
+# is set: for callers that reach the loader through another function (the Playground's)
+reporting = ThreadValue()
+
+
+def load_model_config(mcfg: ModelConfig, progress=None):
+    """Model (on the best device, in eval mode) and tokenizer, ready for generate().
+
+    ``progress(stage, done, total, detail)`` (else the one ``reporting`` set), when given,
+    hears each stage: "tokenizer", "model" (tensors loaded out of total; detail: what and
+    the weights' size), "ready"."""
+    from contextlib import nullcontext
+
+    from ftgui.core import compat
     models.quiet_libraries()
     device, dtype = device_and_dtype()
+    progress = progress or reporting.get()
+    report = progress or (lambda *_: None)
+    report("tokenizer", 0, 0, "")
     tok = models.load_tokenizer(mcfg)
-    model = models.load_model(mcfg, dtype)
+    size = models.weights_bytes(mcfg)
+    of = f" of {size / 1e6:,.1f} MB" if size else ""
+    report("model", 0, 0, f"weights{of}")
+    counting = compat.loading_progress(
+        lambda what, done, total: report("model", done, total, f"{what}{of}")) \
+        if progress else nullcontext()
+    with counting:
+        model = models.load_model(mcfg, dtype)
     model.to(device).eval()
+    report("ready", 1, 1, "")
     return model, tok
 
 

@@ -208,8 +208,10 @@ def clear() -> int:
     """Delete the model and data caches (not downloads from the Hub). Returns bytes freed."""
     from ftgui.core.data import cache_root
 
+    from ftgui.core.base_eval import folder as base_eval_dir
+
     freed = 0
-    for folder in (models_dir(), cache_root()):
+    for folder in (models_dir(), cache_root(), base_eval_dir()):
         if folder.is_dir():
             freed += _size(folder)
             for p in folder.iterdir():

@@ -10,7 +10,7 @@ from pathlib import Path
 from ftgui.core import compat, gguf_tokenizer, model_cache
 from ftgui.core.config import LoraConfig, ModelConfig, looks_like_path
 from ftgui.core.data_steps import give_pad_token
-from ftgui.core.errors import ConfigError, ModelError
+from ftgui.core.errors import ConfigError, FtguiError, ModelError
 from ftgui.core.wording import first_line
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
@@ -203,6 +203,21 @@ def _load_gguf(src: ModelSource, kw: dict):
         raise load_error(src, "the model", e) from e
     compat.forget_gguf_quantization(model)
     return model
+
+
+def weights_bytes(cfg: ModelConfig) -> int | None:
+    """The size of a local model's weight files (a GGUF file's own size); None for a Hub
+    id or when they cannot be read."""
+    try:
+        src = resolve_source(cfg.source)
+        if src.kind == "gguf":
+            return Path(src.label).stat().st_size
+        if src.kind == "folder":
+            return sum(p.stat().st_size for p in Path(src.path).iterdir()
+                       if p.suffix in (".safetensors", ".bin")) or None
+    except (OSError, FtguiError):
+        pass
+    return None
 
 
 def context_length(model_config) -> int | None:

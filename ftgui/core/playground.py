@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -83,12 +84,34 @@ def source_name(source: str) -> str:
 
 class ModelCache:
     """The loaded models of one run: at most its base and its result, so a second Generate
-    does not load them again, and a change of run gives their memory back."""
+    does not load them again, and a change of run gives their memory back.
 
-    def __init__(self, loader: Callable[[ModelConfig], tuple] = inference.load_model_config):
+    With ``live`` (a core.live_model.LiveModel), a run just trained in this process is
+    used as it is in memory: its trained model, and for LoRA its base too (the same
+    model with the adapter disabled); only what it lacks is loaded."""
+
+    def __init__(self, loader: Callable[[ModelConfig], tuple] = inference.load_model_config,
+                 live=None):
         self._loader = loader
         self._models: dict[tuple, tuple] = {}
         self.run_dir: str | None = None
+        self.live = live
+        self.loads = 0   # models loaded (not found here or in memory), for the curious
+
+    @contextmanager
+    def open(self, which: PlaygroundModel, progress=None):
+        """(model, tokenizer) for one pane, usable until the block ends: from the live
+        model when it is this run's (held meanwhile, so no run takes it mid-generation),
+        else from this cache, loaded the first time (``progress``: see
+        ``inference.load_model_config``; "memory" when it is the live model)."""
+        if self.live is not None and self.run_dir:
+            with self.live.using(self.run_dir, which.role) as pair:
+                if pair is not None:
+                    if progress:
+                        progress("memory", 1, 1, "")
+                    yield pair
+                    return
+        yield self.get(which.config, progress)
 
     def use_run(self, run_dir: str | Path) -> None:
         run_dir = str(Path(run_dir).resolve())
@@ -96,10 +119,14 @@ class ModelCache:
             self.clear()
             self.run_dir = run_dir
 
-    def get(self, mcfg: ModelConfig) -> tuple:
+    def get(self, mcfg: ModelConfig, progress=None) -> tuple:
         key = (mcfg.source, mcfg.trust_remote_code, mcfg.allow_pickle)
         if key not in self._models:
-            self._models[key] = self._loader(mcfg)
+            with inference.reporting.set(progress):
+                self._models[key] = self._loader(mcfg)
+            self.loads += 1
+        elif progress:
+            progress("loaded", 1, 1, "")
         return self._models[key]
 
     def __len__(self) -> int:

@@ -30,8 +30,9 @@ from ftgui.core.callbacks import EventCallback, perplexity, weights_finite
 from ftgui.core.config import RunConfig
 from ftgui.core.errors import (ConfigError, DiskFullError, FtguiError, OutOfMemoryError,
                                RunDirError, disk_full_cause)
-from ftgui.core.events import (Event, JsonlSink, Message, Progress, RunFailed, RunFinished,
-                               RunStarted, Sink, Stage, StepLogged, drop_steps_after)
+from ftgui.core.events import (EvalLogged, Event, JsonlSink, Message, Progress, RunFailed,
+                               RunFinished, RunStarted, Sink, Stage, StepLogged,
+                               drop_steps_after)
 from ftgui.core.measure import TokenCounter, peak_memory
 from ftgui.core.runs import RunDir, check_resume_config, claim_run_dir, lock_for_resume
 from ftgui.core.wording import describe_error, first_line
@@ -42,8 +43,11 @@ log = logging.getLogger("ftgui")
 class Runner:
     def __init__(self, config: RunConfig, sinks: Iterable[Sink] = (), *,
                  new_run: bool = False, resume_dir: str | Path | None = None,
-                 launched: bool = False):
+                 launched: bool = False, live=None):
         self.config = config
+        # live: a core.live_model.LiveModel (the window's): the base is taken from it when
+        # it holds one, and the trained model is left in it after the run
+        self.live = live
         self.sinks: list[Sink] = list(sinks)
         self.new_run = new_run
         self.resume_dir = Path(resume_dir) if resume_dir else None
@@ -70,7 +74,8 @@ class Runner:
 
     @classmethod
     def resume(cls, run_dir: str | Path, sinks: Iterable[Sink] = (),
-               launched: bool = False, trust_remote_code: bool = False) -> "Runner":
+               launched: bool = False, trust_remote_code: bool = False,
+               live=None) -> "Runner":
         """``trust_remote_code``: the person approves the code the run folder's config
         turns on (else it must have been approved on this machine; see trust.py)."""
         rd = RunDir(run_dir)
@@ -79,7 +84,7 @@ class Runner:
         cfg = rd.load_config()
         if cfg.model.trust_remote_code and not launched:  # a launcher checked already
             trust.require([cfg.model.source], str(rd.config_path), trust_remote_code)
-        return cls(cfg, sinks, resume_dir=rd.path, launched=launched)
+        return cls(cfg, sinks, resume_dir=rd.path, launched=launched, live=live)
 
     # ---- events -------------------------------------------------------------------------
     def emit(self, event: Event, *, best_effort: bool = False) -> None:
@@ -168,7 +173,7 @@ class Runner:
         dtype = None
         if cfg.model.method == "lora" and device.device == "cuda":
             dtype = devices.torch_dtype(device.precision)
-        model = models.load_model(cfg.model, dtype)
+        model = self._load_base(dtype)
         ctx = models.context_length(model.config)
         if ctx and cfg.data.block_size > ctx:
             raise ConfigError(f"data.block_size: {cfg.data.block_size} is above the model's "
@@ -193,6 +198,15 @@ class Runner:
         self.run = RunDir(run_path)
         self._eval_examples = (prepared.eval or []) if cfg.training.objective != "sft" \
             else []
+        self._base_eval_key, self._base_eval_kept = None, None
+        # kept for SFT only: a preference run's step-0 evaluation is TRL's reward metrics
+        if (prepared.eval is not None and not self._checkpoint
+                and cfg.training.objective == "sft"):
+            from ftgui.core import base_eval
+            self._base_eval_key = base_eval.key(cfg, prepared.eval, len(tokenizer),
+                                                device.device, device.precision,
+                                                self.world_size)
+            self._base_eval_kept = base_eval.load(self._base_eval_key)
         self.trainer = self._build_trainer(model, tokenizer, prepared, device)
         # counted on the trainer's model: TRL adds the adapters of a LoRA preference run
         total, trainable = models.count_params(self.trainer.model)
@@ -220,6 +234,41 @@ class Runner:
         self._write_summary()
         self._params = (total, trainable)
         self._blocks = (s["train_blocks"], s["eval_blocks"])
+
+    def _load_base(self, dtype):
+        """The base model: the one this window's last run left in memory when it can serve
+        (see LiveModel.take_base), else loaded."""
+        cfg = self.config.model
+        if self.live is not None:
+            from ftgui.core.live_model import load_key
+            self._live_key = load_key(cfg, dtype)
+            model = self.live.take_base(self._live_key,
+                                        self.resume_dir if self._checkpoint else None)
+            if model is not None:
+                self.emit(Message("Model: reused from memory (the last run's), not loaded "
+                                  "again."))
+                return model
+        return models.load_model(cfg, dtype)
+
+    def _keep_live(self, status: str) -> None:
+        """Leave the trained model to the window: the Playground uses a finished one, a
+        Resume a stopped one; the optimizer and the rest of the Trainer are let go."""
+        if self.live is None or not self.is_main or self.trainer is None or \
+                status not in ("finished", "stopped") or getattr(self, "_merged_in_place",
+                                                                 False):
+            return
+        if self.config.training.objective != "sft":
+            return   # TRL's trainer holds a reference model or its own adapters: loaded
+            #          from the saved run instead (not checked with the kept-model path)
+        from ftgui.core.live_model import Kept
+        model = self.trainer.accelerator.unwrap_model(self.trainer.model,
+                                                      keep_fp32_wrapper=False)
+        self.tokens.detach()
+        if getattr(self, "_use_cache", None):
+            model.config.use_cache = True   # generation wants its cache
+        self.live.keep(Kept(run_dir=str(self.run.path), status=status, key=self._live_key,
+                            method=self.config.model.method, model=model,
+                            tokenizer=self._tokenizer))
 
     def _choose_run_dir(self) -> Path:
         if self.resume_dir:
@@ -335,7 +384,8 @@ class Runner:
             eval_strategy="steps" if (has_eval and t.eval_steps) else "no",
             # the base model is measured inside train(), after the model is wrapped for
             # DDP/FSDP; a resume from a checkpoint measured it before
-            eval_on_start=has_eval and self._checkpoint is None,
+            eval_on_start=has_eval and self._checkpoint is None and
+            self._base_eval_kept is None,
             eval_steps=t.eval_steps,
             save_strategy="steps",
             save_steps=t.save_steps,
@@ -459,6 +509,7 @@ class Runner:
                 self.emit(Message(f"Stopped at step {state.global_step}; checkpoint "
                                   f"{cp.name if cp else '-'} saved. Resume to continue."))
             self._write_summary()
+            self._keep_live(status)
             self.emit(RunFinished(run_dir=str(self.run.path), status=status,
                                   summary=dict(self._summary)))
             return self._summary
@@ -541,15 +592,24 @@ class Runner:
             return
         model = self.trainer.model
         tokenizer = self._tokenizer   # ORPO's trainer holds a copy (core/preference.py)
+        state_dict = None
         if models.is_peft(model):
             _atomic_dir(self.run.adapter_dir, lambda p: (model.save_pretrained(
                 p, save_embedding_layers=False),
                                                          tokenizer.save_pretrained(p)))
-            model = model.merge_and_unload()
+            # the merged weights, written without merging in place: the model stays the
+            # base + its adapter, which the window's Playground uses (adapter off = base)
+            state_dict = compat.merged_lora_state_dict(model)
+            if state_dict is None:
+                self._merged_in_place = True   # no adapter left to keep in memory
+                model = model.merge_and_unload()
+            else:
+                model = model.get_base_model()
         if getattr(self, "_use_cache", None):
             model.config.use_cache = True
-        _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(p),
-                                                   tokenizer.save_pretrained(p)))
+        _atomic_dir(self.run.model_dir, lambda p: (model.save_pretrained(
+            p, state_dict=state_dict), tokenizer.save_pretrained(p)))
+        state_dict = None
         if self.config.model.trust_remote_code:  # its code, copied by save_pretrained,
             trust.require([str(self.run.model_dir)], "run", approve_now=True)  # was run
 
@@ -616,9 +676,24 @@ class _BaseEval(TrainerCallback):
         self.runner = runner
 
     def on_train_begin(self, args, state, control, **kw):
+        kept = self.runner._base_eval_kept
         if args.eval_on_start:
+            self._rng = _rng_state()
             self.runner._stage("base_eval")
             self.runner.emit(Progress("Evaluating the base model", 0, 0))
+        elif kept is not None and state.global_step == 0:
+            # the same base, validation blocks and settings were measured already
+            loss = float(kept["eval_loss"])
+            r = self.runner
+            r.emit(Message(f"Base evaluation reused from {kept.get('run') or 'an earlier run'}"
+                           f" ({kept.get('at', '')}): the same model, validation data, "
+                           f"settings and seed; eval loss {loss:.4f}."))
+            r.emit(Stage("base_eval", "done", 0.0))
+            r.emit(EvalLogged(step=0, loss=loss, perplexity=perplexity(loss)))
+            r._summary.update(eval_loss_before=loss, perplexity_before=perplexity(loss),
+                              base_eval_reused_from=kept.get("run"))
+            r._write_summary()
+            r._stage("first_step")
         else:
             self.runner.emit(Stage("base_eval", "skipped"))
             self.runner._stage("first_step")
@@ -630,8 +705,30 @@ class _BaseEval(TrainerCallback):
             if self.runner.config.training.objective == "sft":
                 self.runner._summary["perplexity_before"] = perplexity(loss)
             self.runner._write_summary()
+            if self.runner.is_main:
+                from ftgui.core import base_eval
+                base_eval.save(self.runner._base_eval_key, loss, str(self.runner.run.path))
+            # the evaluation drew from the random generator (its DataLoader's seed): put
+            # it back, so training is the same whether the base was measured or reused
+            if getattr(self, "_rng", None) is not None:
+                _set_rng_state(self._rng)
+                self._rng = None
             self.runner._stage_done("base_eval")
             self.runner._stage("first_step")
+
+
+def _rng_state():
+    import torch
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state) -> None:
+    import torch
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _strategy_args(t) -> dict:
@@ -662,17 +759,17 @@ def _atomic_dir(final: Path, write) -> None:
 
 
 def run_config(config: RunConfig, sinks: Iterable[Sink] = (), *, new_run: bool = False,
-               runner_out: list | None = None) -> dict:
+               runner_out: list | None = None, live=None) -> dict:
     """Setup, train and clean up in one call; returns the summary."""
-    runner = Runner(config, sinks, new_run=new_run)
+    runner = Runner(config, sinks, new_run=new_run, live=live)
     if runner_out is not None:
         runner_out.append(runner)
     return drive(runner)
 
 
 def resume_run(run_dir: str | Path, sinks: Iterable[Sink] = (),
-               runner_out: list | None = None) -> dict:
-    runner = Runner.resume(run_dir, sinks)
+               runner_out: list | None = None, live=None) -> dict:
+    runner = Runner.resume(run_dir, sinks, live=live)
     if runner_out is not None:
         runner_out.append(runner)
     return drive(runner)

@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
+from ftgui.core.live_model import LiveModel
 from ftgui.core.wording import describe_error
 from ftgui.gui.workers import inspect
 from ftgui.gui.config_files import ConfigFiles
@@ -43,6 +44,8 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         super().__init__(parent)
         self.settings = settings or QSettings()
         self.model = ConfigModel(parent=self)
+        # the model the last run trained, kept for the Playground and a Resume
+        self.live = LiveModel()
         self.device_choice = None
         self._device_gen = 0
         self.system_report = None   # Help ▸ System report…, made afresh each time
@@ -60,6 +63,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self._device_timer = QTimer(self, singleShot=True, interval=300)
         self._device_timer.timeout.connect(self.detect_device)
         self.model.changed.connect(self._config_changed)
+        self.model.changed.connect(self._model_changed)
         self.model.changed.connect(self._device_setting_changed)
         self.model.problemsChanged.connect(self._update_welcome)
         self.model.changed.connect(self._banner_field_changed)
@@ -118,7 +122,7 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.side_tabs = QTabWidget(objectName="sideTabs")
         self.side_tabs.setDocumentMode(True)
         self.side_tabs.addTab(rp, "Train")
-        self.playground = PlaygroundPanel(self.settings)
+        self.playground = PlaygroundPanel(self.settings, live=self.live)
         self.side_tabs.addTab(self.playground, "Playground")
         self.history = HistoryPanel(self.settings)
         self.side_tabs.addTab(self.history, "History")
@@ -461,6 +465,11 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         self.discarded = self.dirty   # Discard: the next start opens the saved file
         return True
 
+    def _model_changed(self, key: str) -> None:
+        """Another model chosen: the one kept in memory is of no more use."""
+        if key == "*" or key.startswith("model."):
+            self.live.clear()
+
     def closeEvent(self, event) -> None:
         # the window's close button asks about unsaved settings as Quit does
         if event.spontaneous() and not getattr(self, "_asked_unsaved", False) and \
@@ -480,6 +489,8 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
                     dialog.cancel()
             return
         self.save_state()
+        self.playground.shutdown()
+        self.live.clear()   # the kept model's memory goes back with the window
         event.accept()
 
     def _close_if_closing(self) -> None:

@@ -85,7 +85,7 @@ class RunControl:
         self.run_panel.log(f"Starting a run: {cfg.model.source} on {cfg.data.source} "
                            f"({cfg.model.method}).")
         from ftgui.gui.workers.launch_worker import worker_for  # nproc > 1: launched processes
-        self._start(worker_for(cfg, new_run=new_run), "Starting…")
+        self._start(worker_for(cfg, new_run=new_run, live=self.live), "Starting…")
 
     def ask_existing_run(self, out: str) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, "Output folder holds a run",
@@ -127,7 +127,7 @@ class RunControl:
         self.plots.load_events(ev.read_events(RunDir(run_dir).events_path))
         self.run_panel.log(f"Resuming {run_dir}")
         from ftgui.gui.workers.launch_worker import resume_worker_for
-        self._start(resume_worker_for(run_dir), "Resuming…")
+        self._start(resume_worker_for(run_dir, live=self.live), "Resuming…")
         self._resuming = True
 
     def _clear_hints(self) -> None:
@@ -141,6 +141,8 @@ class RunControl:
     def _start(self, worker: RunWorker, text: str) -> None:
         self._finished_event = self._failed_event = None
         self._resuming = False
+        # a generation on the model kept in memory ends, so the run may take that model
+        self.playground.stop()
         self.side_tabs.setCurrentWidget(self.run_panel)
         self.run_panel.begin(text)
         self._enable_starting(False)

@@ -351,10 +351,12 @@ def test_data_cache_is_private(tiny_config, tmp_path, monkeypatch):
         run_config(tiny_config(training={"max_steps": 1}))
     finally:
         os.umask(old)
-    entries = list(root.iterdir())
+    entries = [p for p in root.iterdir() if p.name != "base-eval"]
     assert len(entries) == 1
-    for folder in (root, root.parent, entries[0]):
+    kept = root / "base-eval"   # the base model's evaluation, kept beside the data
+    for folder in (root, root.parent, entries[0], kept):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in kept.iterdir())
     names = set()
     for f in entries[0].iterdir():
         names.add(f.name)

@@ -98,3 +98,56 @@ def test_gguf_pre_tokenizer_splits_table():
                    "now writes only gpt-2 / smollm / default as tokenizer.ggml.pre")
     assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in table.items())
     assert "llama-bpe" in table
+
+
+def test_merged_lora_state_dict_is_merge_and_unloads_bit_for_bit(tiny_model_dir):
+    """The merged weights a LoRA run saves, computed beside the model: the same tensors
+    as peft's merge_and_unload (GPT-2's Conv1D layers: transposed deltas), and the model
+    itself left as it was (base weights untouched, adapter still there)."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    model = models.apply_lora(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                              LoraConfig(r=4, alpha=8))
+    _perturb(model)   # lora_B starts at 0: a delta of 0 would prove nothing
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    merged = compat.merged_lora_state_dict(model)
+    expected = copy.deepcopy(model).merge_and_unload().state_dict()
+    assert merged is not None and merged.keys() == expected.keys()
+    original = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    for key, value in expected.items():
+        assert torch.equal(merged[key], value), key
+    changed = [k for k in expected if not torch.equal(expected[k], original[k])]
+    assert changed and all("attn" in k for k in changed)   # the adapted layers changed
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_loading_progress_counts_the_tensors_of_this_threads_load(tiny_model_dir, tiny_gguf):
+    import threading
+
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    seen = []
+    with compat.loading_progress(lambda *r: seen.append(r)):
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        # another thread's load meanwhile is not reported here
+        other = threading.Thread(target=AutoModelForCausalLM.from_pretrained,
+                                 args=(tiny_model_dir,))
+        other.start()
+        other.join()
+    with safe_open(tiny_model_dir / "model.safetensors", "pt") as f:
+        n = len(list(f.keys()))
+    assert seen[0] == ("tensors", 0, n) and seen[-1] == ("tensors", n, n)
+    assert len(seen) == n + 1 and [d for _, d, _ in seen] == sorted(d for _, d, _ in seen)
+
+    seen.clear()   # a GGUF file: its tensors dequantised, then loaded
+    with compat.loading_progress(lambda *r: seen.append(r)):
+        AutoModelForCausalLM.from_pretrained(tiny_gguf.parent, gguf_file=tiny_gguf.name)
+    assert [w for w, _, _ in seen if w == "GGUF tensors"] and seen[-1][0] == "tensors"
+    assert seen[-1][1] == seen[-1][2]
+    count = len(seen)
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir)   # after the block: no report
+    assert len(seen) == count

@@ -42,7 +42,9 @@ def _failed(tiny_config, name, monkeypatch):
     def broken(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
         raise RuntimeError("forward broken on purpose")
 
-    cfg = tiny_config(training={"output_dir": str(default_runs_dir() / name)})
+    # its own seed: the base evaluation the finished run kept would be reused, and this
+    # run is to fail before it has logged anything
+    cfg = tiny_config(training={"output_dir": str(default_runs_dir() / name), "seed": 99})
     with monkeypatch.context() as m:
         m.setattr(GPT2LMHeadModel, "forward", broken)
         with pytest.raises(RuntimeError, match="on purpose"):

@@ -144,6 +144,39 @@ def test_same_seed_same_text_and_models_stay_loaded(qtbot, panel, runs):
     assert len(panel.cache) == 0
 
 
+def test_loading_shows_its_stages_and_progress(qtbot, panel, runs):
+    """Not a bare "Loading…": tokenizer, then the model tensor by tensor (with the
+    weights' size), then ready, in the pane's status line and bar; loaded once."""
+    from safetensors import safe_open
+
+    _ready(panel, runs["text"], 5)
+    seen = {"base": [], "tuned": []}
+
+    def record(pane, stage, done, total, detail):
+        p = panel.panes[pane]
+        seen[pane].append((stage, done, total, detail, p.stats.text(), p.loading.isVisible()))
+    panel.paneLoading.connect(record)
+    _generate(qtbot, panel)
+    for pane, source in (("base", runs["base"]), ("tuned", runs["text"] / "model")):
+        events = seen[pane]
+        with safe_open(source / "model.safetensors", "pt") as f:
+            n = len(list(f.keys()))
+        assert [e[0] for e in events][:2] == ["tokenizer", "model"] and events[-1][0] == "ready"
+        counts = [(d, t) for stage, d, t, *_ in events if stage == "model" and t]
+        assert counts[0] == (0, n) and counts[-1] == (n, n)
+        assert [d for d, _ in counts] == sorted(d for d, _ in counts)
+        assert events[0][4].startswith("Loading ") and "tokenizer…" in events[0][4]
+        mid = next(e for e in events if e[0] == "model" and e[2] and 0 < e[1] < n)
+        assert f"model {mid[1]}/{n} tensors of " in mid[4] and " MB" in mid[4]
+        assert "✓ tokenizer" in mid[4] and mid[5]   # the bar is up while it loads
+        assert "✓ model" in events[-1][4] and not events[-1][5]
+        assert "tokens/s" in panel.panes[pane].stats.text()   # then the result's line
+    for pane in seen:
+        seen[pane].clear()
+    _generate(qtbot, panel)
+    assert seen == {p: [("loaded", 1, 1, "", seen[p][0][4], False)] for p in seen}
+
+
 def test_stop_ends_a_long_generation_and_keeps_the_text(qtbot, panel, runs):
     _ready(panel, runs["text"], 2000, 1.0)
     shown = []

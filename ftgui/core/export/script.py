@@ -387,7 +387,14 @@ def main():
                       data_collator=collator, processing_class=tokenizer)
     summary = {}
     if has_eval:
+        # the evaluation draws from torch's random generator (its DataLoader's seed): put
+        # it back after, as ftgui does, so training is the same with or without it
+        rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         loss = trainer.evaluate()["eval_loss"]
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
         summary.update(eval_loss_before=loss, perplexity_before=math.exp(loss))
         print(f"validation perplexity before training: {math.exp(loss):.3f}")
     result = trainer.train()

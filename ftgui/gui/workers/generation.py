@@ -31,6 +31,9 @@ class GenerationWorker(QObject):
     "tuned") and arrive queued on the GUI thread."""
 
     paneStatus = Signal(str, str)       # pane, what it is doing ("Loading the model…")
+    # pane, stage ("tokenizer", "model", "ready"; "memory" / "loaded": nothing to load),
+    # done, total (0: not known), detail ("tensors of 540.0 MB")
+    paneLoading = Signal(str, str, int, int, str)
     paneStarted = Signal(str)           # pane: loaded, text comes next
     chunk = Signal(str, str)            # pane, new text
     paneFinished = Signal(str, object)  # pane, core.playground.GenerationResult
@@ -75,16 +78,18 @@ class GenerationWorker(QObject):
     def _generate(self, pane: str, which, template_tok):
         from ftgui.core import playground
         self.paneStatus.emit(pane, f"Loading {which.title}…")
-        model, tok = self.cache.get(which.config)
-        if self.stop_event.is_set():   # Stop pressed while it loaded: not one token more
-            return template_tok
-        # the base sees the prompt through the fine-tuned run's template (the one it was
-        # trained with, e.g. the simple template that a base tokenizer lacks)
-        template_tok = template_tok or tok
-        self.paneStarted.emit(pane)
-        stream = playground.stream_generate(model, tok, self.prompt, self.settings,
-                                            self.stop_event, template_tok)
-        result = playground.consume(stream, lambda text: self.chunk.emit(pane, text))
+        progress = lambda stage, done, total, detail: self.paneLoading.emit(  # noqa: E731
+            pane, stage, done, total, detail)
+        with self.cache.open(which, progress) as (model, tok):
+            if self.stop_event.is_set():   # Stop pressed while it loaded: not one token more
+                return template_tok
+            # the base sees the prompt through the fine-tuned run's template (the one it
+            # was trained with, e.g. the simple template that a base tokenizer lacks)
+            template_tok = template_tok or tok
+            self.paneStarted.emit(pane)
+            stream = playground.stream_generate(model, tok, self.prompt, self.settings,
+                                                self.stop_event, template_tok)
+            result = playground.consume(stream, lambda text: self.chunk.emit(pane, text))
         self.paneFinished.emit(pane, result)
         return template_tok
 

@@ -143,13 +143,16 @@ class LaunchWorker(RunWorker):
                 return rc
 
 
-def worker_for(config, new_run: bool = False) -> RunWorker:
-    """The worker for a new run of ``config``: in this process, or launched."""
+def worker_for(config, new_run: bool = False, live=None) -> RunWorker:
+    """The worker for a new run of ``config``: in this process (using ``live``, the
+    window's model kept in memory), or launched."""
     from ftgui.core.launch import needs_launch
-    return (LaunchWorker if needs_launch(config) else RunWorker)(config, new_run=new_run)
+    if needs_launch(config):
+        return LaunchWorker(config, new_run=new_run)
+    return RunWorker(config, new_run=new_run, live=live)
 
 
-def resume_worker_for(run_dir: str) -> RunWorker:
+def resume_worker_for(run_dir: str, live=None) -> RunWorker:
     """The worker that resumes ``run_dir`` the way it was trained (its saved nproc)."""
     from ftgui.core.launch import needs_launch
     from ftgui.core.runs import RunDir
@@ -157,7 +160,9 @@ def resume_worker_for(run_dir: str) -> RunWorker:
         launched = needs_launch(RunDir(run_dir).load_config())
     except FtguiError:
         launched = False  # the RunWorker's resume reports what is wrong with the run
-    return (LaunchWorker if launched else RunWorker)(resume_dir=run_dir)
+    if launched:
+        return LaunchWorker(resume_dir=run_dir)
+    return RunWorker(resume_dir=run_dir, live=live)
 
 
 def _child_env() -> dict:

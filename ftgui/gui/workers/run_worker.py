@@ -82,8 +82,10 @@ class RunWorker(QObject):
                 ev.CheckpointSaved: "checkpointSaved", ev.RunFinished: "runFinished",
                 ev.RunFailed: "runFailed"}
 
-    def __init__(self, config=None, *, resume_dir: str | None = None, new_run: bool = False):
+    def __init__(self, config=None, *, resume_dir: str | None = None, new_run: bool = False,
+                 live=None):
         super().__init__()
+        self.live = live   # core.live_model.LiveModel: the window's model kept in memory
         self.config = config
         self.resume_dir = resume_dir
         self.new_run = new_run
@@ -113,10 +115,11 @@ class RunWorker(QObject):
         from ftgui.core import runner as runner_mod
 
         if self.resume_dir:
-            runner_mod.resume_run(self.resume_dir, [self._sink], runner_out=self._runners)
+            runner_mod.resume_run(self.resume_dir, [self._sink], runner_out=self._runners,
+                                  live=self.live)
         else:
             runner_mod.run_config(self.config, [self._sink], new_run=self.new_run,
-                                  runner_out=self._runners)
+                                  runner_out=self._runners, live=self.live)
 
     def _reporting(self, work: Callable[[], None]) -> None:
         """Run ``work``; whatever it raises ends as one RunFailed (unless one was sent), and
