@@ -41,20 +41,28 @@ def _kinds(run):
     return [e.kind for e in read_events(run.events_path)]
 
 
+# long enough (a few seconds of steps) that the second process arrives while the first
+# writes, even when it starts seconds later on a busy machine: a loser that came after
+# the winner finished would only see a finished run, and the test would race nothing
+RACE_STEPS = 200
+
+
 def test_fail3_two_trains_on_one_new_output_dir(tiny_config, tmp_path):
-    cfg = tiny_config(training={"max_steps": 40, "save_steps": 20, "logging_steps": 1})
+    cfg = tiny_config(training={"max_steps": RACE_STEPS, "save_steps": 100,
+                                "logging_steps": 1})
     path = tmp_path / "race.yaml"
     cfg.save(path)
     _one_won(_race("train", path))
     run = RunDir(cfg.training.output_dir)
     steps = [e.step for e in read_events(run.events_path) if e.kind == "step"]
-    assert steps == list(range(1, 41))                 # one writer: each step once
+    assert steps == list(range(1, RACE_STEPS + 1))     # one writer: each step once
     assert _kinds(run).count("finished") == 1 and _kinds(run).count("run_started") == 1
     assert not is_locked(run.path) and run.status() == "finished"
 
 
 def test_fail3_two_resumes_of_one_run(tiny_config, tmp_path):
-    cfg = tiny_config(training={"max_steps": 40, "save_steps": 4, "logging_steps": 1})
+    cfg = tiny_config(training={"max_steps": RACE_STEPS, "save_steps": 4,
+                                "save_total_limit": 2, "logging_steps": 1})
     out = []
 
     def stop_at_4(e):
@@ -64,7 +72,7 @@ def test_fail3_two_resumes_of_one_run(tiny_config, tmp_path):
     run = RunDir(cfg.training.output_dir)
     _one_won(_race("resume", run.path))
     steps = [e.step for e in read_events(run.events_path) if e.kind == "step"]
-    assert steps == list(range(1, 41))
+    assert steps == list(range(1, RACE_STEPS + 1))
     ends = [e.status for e in read_events(run.events_path) if e.kind == "finished"]
     assert ends == ["stopped", "finished"] and run.status() == "finished"
 
