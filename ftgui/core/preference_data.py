@@ -283,7 +283,10 @@ def fit(tokenizer, ex: dict, block_size: int) -> tuple[dict | None, str, int]:
             if keep <= 0:
                 return None, "dropped", full
             prompt = prompt[:-1] + [{**last, "content": tokenizer.decode(ids[-keep:])}]
+        before = p + a
         p, a = _lengths(tokenizer, {**ex, "prompt": prompt})
+        if p + a >= before:   # the cut did not shorten it (the tokens are not all in the
+            return None, "dropped", full   # last message's text): give up on this one
     return {**ex, "prompt": prompt}, "truncated", full
 
 

@@ -129,6 +129,29 @@ def test_cut_from_the_prompt_side(tok):
     assert dropped is None and status == "dropped"
 
 
+def test_cut_in_text_the_tokenizer_spells_in_bytes_ends(tok):
+    """LLaMA-Factory's kto_en_demo has Chinese rows: the tiny tokenizer spells each
+    character in byte tokens, so a cut can split a character, decoding gives U+FFFD and
+    re-encoding it is no shorter. Such an example is dropped, not cut for ever (it ran
+    into the chat-template time limit, which then blamed the template)."""
+    import threading
+    prompt = "请根据以下内容回答问题。" * 12 + "问题是什么？"
+    ex = {"prompt": [{"role": "user", "content": prompt}],
+          "chosen": [A("答案是肯定的。" * 4)], "rejected": [A("不。")]}
+    result = []
+    worker = threading.Thread(target=lambda: result.append(pd.fit(tok, ex, 128)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert result, "fit() did not end"
+    cut, status, full = result[0]
+    assert full > 128 and status in ("truncated", "dropped")
+    if cut is not None:
+        for answer in (cut["chosen"], cut["rejected"]):
+            p, a = pd.encode(tok, cut["prompt"], answer)
+            assert len(p) + len(a) <= 128
+
+
 def test_counts_as_for_sft(tok, tmp_path):
     rows = [{"prompt": "Hi?", "chosen": "Yes.", "rejected": "No."},
             {"prompt": " ".join(["word"] * 80), "chosen": "Yes.", "rejected": "No."},
