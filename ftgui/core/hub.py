@@ -76,14 +76,20 @@ def explain(exc: BaseException, repo_id: str, what: str = "model") -> FtguiError
     """The one line for a Hub failure, or None when ``exc`` is not one. The exceptions
     it was raised from count too (datasets wraps the Hub's GatedRepoError in its own
     DatasetNotFoundError)."""
+    for e in _chain(exc):
+        known = _explain_one(e, repo_id, what)
+        if known is not None:
+            return known
+    return None
+
+
+def _chain(exc: BaseException | None):
+    """``exc`` and the exceptions it was raised from or during, newest first."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        known = _explain_one(exc, repo_id, what)
-        if known is not None:
-            return known
+        yield exc
         exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def gated_error(repo_id: str, what: str = "model") -> FtguiError:
@@ -147,15 +153,9 @@ def _is_offline_error(exc: BaseException) -> bool:
     from huggingface_hub import errors as hf
     if isinstance(exc, (hf.OfflineModeIsEnabled, hf.LocalEntryNotFoundError)):
         return True
-    seen = set()
-    while exc is not None and id(exc) not in seen:   # httpx2's connect / timeout errors
-        seen.add(id(exc))
-        name = type(exc).__name__
-        if name in ("ConnectError", "ConnectTimeout", "TimeoutException", "ReadTimeout",
-                    "NetworkError", "ConnectionError"):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(type(e).__name__ in ("ConnectError", "ConnectTimeout", "TimeoutException",
+                                    "ReadTimeout", "NetworkError", "ConnectionError")
+               for e in _chain(exc))   # httpx2's connect / timeout errors
 
 
 def token() -> str | None:
