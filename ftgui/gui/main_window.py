@@ -177,8 +177,8 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
         m.addSeparator()
         self.clear_caches_action = action(
             m, "C&lear caches…", self.clear_caches,
-            tip="Delete the dequantised GGUF models and tokenized data ftgui keeps to start "
-                "runs faster (ftgui cache --clear)")
+            tip="Delete the dequantised GGUF models, tokenized data and base-model "
+                "evaluations ftgui keeps to start runs faster (ftgui cache --clear)")
         m.addSeparator()
         self.quit_action = action(m, "&Quit", self.quit_asking,
                                   [QKeySequence.StandardKey.Quit])
@@ -406,9 +406,10 @@ class MainWindow(ConfigFiles, RunControl, WindowState, QMainWindow):
                             level="warning")
             return
         if not ask_yes_no(self, "Clear caches",
-                          f"Delete the dequantised GGUF models and tokenized data in "
-                          f"{model_cache.cache_base()}? The next run reads them again "
-                          f"(slower once). Runs and models you trained are kept."):
+                          f"Delete the dequantised GGUF models, tokenized data and kept "
+                          f"base-model evaluations in {model_cache.cache_base()}? The next "
+                          f"run makes them again (slower once). Runs and models you trained "
+                          f"are kept."):
             return
         self.clear_caches_action.setEnabled(False)
 
