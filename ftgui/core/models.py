@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -314,6 +315,10 @@ def quiet_libraries() -> None:
     import transformers
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    # peft (checked on 0.21) reads transformers 5's deprecated is_gradient_checkpointing when
+    # it wraps a model: a warning about the libraries' code that the user can do nothing about
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                            category=FutureWarning)
     try:
         import datasets
         datasets.disable_progress_bars()
