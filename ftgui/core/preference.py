@@ -43,19 +43,18 @@ def trl_trainer(objective: str, model, tokenizer, train: list[dict],
     evals = datasets.Dataset.from_list(evals) if evals else None
     common = dict(model=model, train_dataset=train, eval_dataset=evals,
                   processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
-    ref_model = None if peft_config is not None else _frozen_copy(model)
     if objective == "dpo":
         from trl import DPOConfig, DPOTrainer
         conf = DPOConfig(**args, beta=settings.beta, loss_type=[settings.loss_type],
                          max_length=block_size, truncation_mode="keep_start",
                          label_smoothing=1e-3 if settings.loss_type == "exo_pair" else 0.0)
-        return DPOTrainer(ref_model=ref_model, args=conf, **common)
+        return DPOTrainer(ref_model=_frozen_copy(model, peft_config), args=conf, **common)
     if objective == "kto":
         from trl import KTOConfig, KTOTrainer
         conf = KTOConfig(**args, beta=settings.beta,
                          desirable_weight=settings.desirable_weight,
                          undesirable_weight=settings.undesirable_weight, max_length=block_size)
-        return KTOTrainer(ref_model=ref_model, args=conf, **common)
+        return KTOTrainer(ref_model=_frozen_copy(model, peft_config), args=conf, **common)
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
     conf = ORPOConfig(**args, beta=settings.beta, max_length=block_size)
     return ORPOTrainer(**{**common, "processing_class": _without_bos(tokenizer)}, args=conf)
@@ -75,9 +74,12 @@ def _without_bos(tokenizer):
     return tok
 
 
-def _frozen_copy(model):
+def _frozen_copy(model, peft_config):
     """Full fine-tuning: the reference is the model as it starts, frozen. TRL would load
-    it again from model.config's name, which a GGUF or a moved folder does not have."""
+    it again from model.config's name, which a GGUF or a moved folder does not have.
+    LoRA: none (TRL computes the reference with the adapter disabled)."""
+    if peft_config is not None:
+        return None
     ref = copy.deepcopy(model)
     ref.requires_grad_(False)
     return ref.eval()

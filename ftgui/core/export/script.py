@@ -1,14 +1,20 @@
-"""A run → one standalone Python script that reproduces it with plain transformers / peft.
+"""A run → one standalone Python script that reproduces it with plain transformers / peft
+(and TRL for preference runs).
 
 The script imports no ftgui: the run's config is inlined, and ftgui's own data code is
 embedded verbatim (files.py, formats.py, templates.py, data_steps.py, gguf_tokenizer.py
 whole; sft.py's encoding, errors.py's error classes, wording.first_line and
 compat.forget_gguf_quantization by name), so a fix in the core reaches the next exported
-script. Only the model loading,
-LoRA setup and ``TrainingArguments`` are written out here, mirroring ``ftgui.core.models``
-and ``ftgui.core.runner`` step by step (including the evaluation before training, which
-keeps the random number streams in the same order), so that with the same seed on the same
-machine it reaches the same training loss. A test runs it and checks that.
+script. A preference run's script (dpo, kto, orpo) also embeds preference_data.py whole
+and preference.py's trl_trainer (TRL's trainer with the run's settings) and pair_scores.
+Only the model loading, LoRA setup and ``TrainingArguments`` are written out here,
+mirroring ``ftgui.core.models`` and ``ftgui.core.runner`` step by step (including the
+evaluation before training, which keeps the random number streams in the same order), so
+that with the same seed on the same machine it reaches the same training loss. Tests run
+it and check that (test_export_script.py, test_export_script_preference.py).
+
+The sources are read with ``inspect.getsource``: the app bundle ships ftgui.core's .py
+files for that (build.spec, module_collection_mode).
 """
 
 from __future__ import annotations
@@ -260,11 +266,12 @@ PREFERENCE_HEAD = r'''"""Reproduce the ftgui run "__RUN_NAME__" (__OBJECTIVE__) 
 
 Written by `ftgui export --format script`. It does not need ftgui: the run's settings are
 in CONFIG below (the objective's own in CONFIG["__OBJECTIVE_KEY__"]), and ftgui's code is
-embedded verbatim after it: reading the preference file into TRL's conversational format,
-rendering the chat template, cutting examples to the block, building TRL's trainer
-(trl_trainer: DPOTrainer, KTOTrainer or ORPOTrainer) and ranking the validation pairs
-(pair_scores). With the same seed on the same machine it trains to the same loss as the
-ftgui run. The final model (LoRA merged into the base) is saved to OUTPUT_DIR/model.
+embedded verbatim after it: reading the preference file into TRL's conversational
+format, rendering the chat template, cutting examples to the block, building TRL's
+trainer (trl_trainer: DPOTrainer, KTOTrainer or ORPOTrainer) and ranking the validation
+pairs (pair_scores). With the same seed on the same machine it trains to the same loss
+as the ftgui run. The final model (LoRA merged into the base) is saved to
+OUTPUT_DIR/model.
 """
 
 from __future__ import annotations
