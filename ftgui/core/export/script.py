@@ -439,6 +439,13 @@ def save_final(trainer, tokenizer, out, summary):
     print(f"model saved to {out / 'model'}")
 
 
+def output_dir():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--output-dir", default=str(Path(__file__).resolve().with_suffix("")) + "-output",
+                    help="where checkpoints, the final model and summary.json go")
+    return Path(ap.parse_args().output_dir)
+
+
 def final_loss(trainer, result):
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return losses[-1] if losses else result.training_loss
@@ -471,11 +478,7 @@ def prepare_data(data, tokenizer, seed):
 
 # ---- training -------------------------------------------------------------------------------
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--output-dir", default=str(Path(__file__).resolve().with_suffix("")) + "-output",
-                    help="where checkpoints, the final model and summary.json go")
-    args = ap.parse_args()
-    out = Path(args.output_dir)
+    out = output_dir()
     m, data, t, lora = CONFIG["model"], CONFIG["data"], CONFIG["training"], CONFIG["lora"]
     device, precision = choose_device(t)
 
@@ -518,11 +521,7 @@ def rank_pairs(trainer, tokenizer, examples, when, summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--output-dir", default=str(Path(__file__).resolve().with_suffix("")) + "-output",
-                    help="where checkpoints, the final model and summary.json go")
-    args = ap.parse_args()
-    out = Path(args.output_dir)
+    out = output_dir()
     m, data, t, lora = CONFIG["model"], CONFIG["data"], CONFIG["training"], CONFIG["lora"]
     objective = t["objective"]
     device, precision = choose_device(t)
