@@ -510,7 +510,10 @@ def main():
 PREFERENCE_MAIN = r'''# ---- training -------------------------------------------------------------------------------
 def rank_pairs(trainer, tokenizer, examples, when, summary):
     """How often the model ranks a validation pair's chosen answer above the rejected one,
-    and the mean log-probability margin (ftgui's pair_scores), kept in summary."""
+    and the mean log-probability margin (ftgui's pair_scores), kept in summary. In a
+    multi-process launch the first process ranks them."""
+    if not trainer.is_world_process_zero():
+        return
     scores = pair_scores(trainer.model, tokenizer, examples)
     if scores:
         summary.update({f"preference_accuracy_{when}": scores["accuracy"],
