@@ -3,7 +3,8 @@
 Opens the main window offscreen, builds a tiny GPT-2 from a config, writes it as a GGUF
 file, and trains it for a few steps on a bundled JSONL file through the normal window,
 worker and core (so the GGUF reader, the JSONL reader, Qt, torch and transformers are
-all exercised). Exit 0 when the loss is finite and the run folder is complete.
+all exercised), then exports the run as a script (ftgui's sources, read with inspect).
+Exit 0 when the loss is finite, the run folder is complete and the script was written.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def _tiny_gguf(folder: Path) -> Path:
     out = folder / "tiny-gpt2.gguf"
     write_gguf(model_dir, out, outtype="f32")
     return out
+
+
+def _script_lines(run_dir: Path, work: Path) -> int:
+    """The run exported as a Python script, which embeds ftgui.core's own source read with
+    inspect (a frozen app has it only where build.spec ships the .py files); its lines."""
+    import ast
+
+    from ftgui.core.export import export
+
+    text = export(run_dir, "script", work / "train_selftest.py").read_text(encoding="utf-8")
+    ast.parse(text)
+    return len(text.splitlines())
 
 
 def run(timeout_s: float = 600) -> int:
@@ -119,6 +132,7 @@ def _run(work: Path, timeout_s: float, t0: float) -> int:
         return 1
     win.close()
     app.processEvents()
+    _say(f"exported as a script of {_script_lines(run.path, work)} lines")
     _say(f"OK: {summary['steps']} steps, final loss {loss:.4f}, run folder complete; "
          f"{time.time() - t0:.1f} s in all")
     return 0

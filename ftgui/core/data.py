@@ -25,10 +25,11 @@ from ftgui.core.files import looks_like_path, split_files
 from ftgui.core.sft import prepare_tokenizer
 
 @contextmanager
-def _hub_messages(cfg: DataConfig):
+def hub_messages(cfg: DataConfig):
     """A Hub dataset that could not be read gets the Hub's own message (gated, private,
-    token, offline: ftgui.core.hub.explain). Done here, not in data_steps, which the
-    exported script embeds and which therefore imports nothing of ftgui."""
+    token, offline: ftgui.core.hub.explain). Done here, not in data_steps (or
+    preference_data), which the exported script embeds and which therefore import
+    nothing of ftgui."""
     from ftgui.core.errors import DataError
 
     try:
@@ -45,12 +46,12 @@ def _hub_messages(cfg: DataConfig):
 
 
 def load_raw(cfg: DataConfig, seed: int = 42) -> RawData:
-    with _hub_messages(cfg):
+    with hub_messages(cfg):
         return data_steps.load_raw(cfg, seed)
 
 
 def source_rows(cfg: DataConfig, split: str, field_name: str = "data.source") -> list[dict]:
-    with _hub_messages(cfg):
+    with hub_messages(cfg):
         return data_steps.source_rows(cfg, split, field_name)
 
 

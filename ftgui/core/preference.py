@@ -14,39 +14,49 @@ from __future__ import annotations
 import copy
 import math
 
-from ftgui.core import preference_data
 from ftgui.core.config import RunConfig
+from ftgui.core.preference_data import encode_answer, pairs_of
 
 OBJECTIVES = ("dpo", "kto", "orpo")
 
 
 def build_trainer(cfg: RunConfig, model, tokenizer, data, args: dict, callbacks: list):
     """The TRL trainer for cfg.training.objective. ``args``: TrainingArguments keywords."""
-    import datasets
-
-    objective = cfg.training.objective
-    block = cfg.data.block_size
     peft_config = None
     if cfg.model.method == "lora":
         from ftgui.core import models
         peft_config = models.lora_config(model, cfg.lora)
-    train = datasets.Dataset.from_list(data.train)
-    ev = datasets.Dataset.from_list(data.eval) if data.eval else None
-    common = dict(model=model, train_dataset=train, eval_dataset=ev,
+    objective = cfg.training.objective
+    return trl_trainer(objective, model, tokenizer, data.train, data.eval, args,
+                       getattr(cfg, objective), cfg.data.block_size, peft_config, callbacks)
+
+
+def trl_trainer(objective: str, model, tokenizer, train: list[dict],
+                evals: list[dict] | None, args: dict, settings, block_size: int,
+                peft_config=None, callbacks=None):
+    """TRL's trainer for ``objective`` (dpo, kto, orpo) on TRL conversational examples.
+    ``settings``: the objective's section (dpo.*, kto.*, orpo.*); ``peft_config``: LoRA,
+    else full fine-tuning. The exported script embeds this (core/export/script.py)."""
+    import datasets
+
+    train = datasets.Dataset.from_list(train)
+    evals = datasets.Dataset.from_list(evals) if evals else None
+    common = dict(model=model, train_dataset=train, eval_dataset=evals,
                   processing_class=tokenizer, callbacks=callbacks, peft_config=peft_config)
     if objective == "dpo":
         from trl import DPOConfig, DPOTrainer
-        conf = DPOConfig(**args, beta=cfg.dpo.beta, loss_type=[cfg.dpo.loss_type],
-                         max_length=block, truncation_mode="keep_start",
-                         label_smoothing=1e-3 if cfg.dpo.loss_type == "exo_pair" else 0.0)
-        return DPOTrainer(ref_model=_frozen_copy(model, cfg), args=conf, **common)
+        conf = DPOConfig(**args, beta=settings.beta, loss_type=[settings.loss_type],
+                         max_length=block_size, truncation_mode="keep_start",
+                         label_smoothing=1e-3 if settings.loss_type == "exo_pair" else 0.0)
+        return DPOTrainer(ref_model=_frozen_copy(model, peft_config), args=conf, **common)
     if objective == "kto":
         from trl import KTOConfig, KTOTrainer
-        conf = KTOConfig(**args, beta=cfg.kto.beta, desirable_weight=cfg.kto.desirable_weight,
-                         undesirable_weight=cfg.kto.undesirable_weight, max_length=block)
-        return KTOTrainer(ref_model=_frozen_copy(model, cfg), args=conf, **common)
+        conf = KTOConfig(**args, beta=settings.beta,
+                         desirable_weight=settings.desirable_weight,
+                         undesirable_weight=settings.undesirable_weight, max_length=block_size)
+        return KTOTrainer(ref_model=_frozen_copy(model, peft_config), args=conf, **common)
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
-    conf = ORPOConfig(**args, beta=cfg.orpo.beta, max_length=block)
+    conf = ORPOConfig(**args, beta=settings.beta, max_length=block_size)
     return ORPOTrainer(**{**common, "processing_class": _without_bos(tokenizer)}, args=conf)
 
 
@@ -64,10 +74,11 @@ def _without_bos(tokenizer):
     return tok
 
 
-def _frozen_copy(model, cfg: RunConfig):
+def _frozen_copy(model, peft_config):
     """Full fine-tuning: the reference is the model as it starts, frozen. TRL would load
-    it again from model.config's name, which a GGUF or a moved folder does not have."""
-    if cfg.model.method == "lora":
+    it again from model.config's name, which a GGUF or a moved folder does not have.
+    LoRA: none (TRL computes the reference with the adapter disabled)."""
+    if peft_config is not None:
         return None
     ref = copy.deepcopy(model)
     ref.requires_grad_(False)
@@ -78,7 +89,7 @@ def _frozen_copy(model, cfg: RunConfig):
 def _answer_logps(model, tokenizer, prompt, answers, device) -> list[float]:
     import torch
 
-    seqs = [preference_data.encode(tokenizer, prompt, a) for a in answers]
+    seqs = [encode_answer(tokenizer, prompt, a) for a in answers]
     n = max(len(p) + len(a) for p, a in seqs)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids = torch.full((len(seqs), n), pad, dtype=torch.long)
@@ -102,7 +113,7 @@ def pair_scores(model, tokenizer, examples: list[dict]) -> dict:
     ``model`` on ``examples`` (pairs, or unpaired examples paired by prompt)."""
     import torch
 
-    pairs = preference_data.pairs_of(examples)
+    pairs = pairs_of(examples)
     if not pairs:
         return {}
     device = next(model.parameters()).device

@@ -18,6 +18,11 @@ Paired rows (DPO, ORPO) become ``{"prompt": [messages], "chosen": [assistant mes
 Prompts are rendered with the chat template as for SFT (sft.prepare_tokenizer) and cut
 from the prompt side to fit data.block_size: the oldest turns first, then the oldest
 tokens of the last prompt message; an example whose answer alone does not fit is dropped.
+
+``ftgui export --format script`` embeds this file verbatim for preference runs
+(core/export/script.py), so, like data_steps.py, it imports only the standard library,
+numpy and names (never modules) from the other embedded files, and its top-level names
+differ from theirs. Hub messages and progress events stay with the callers.
 """
 
 from __future__ import annotations
@@ -27,8 +32,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ftgui.core import formats, sft, templates
+from ftgui.core.data_steps import hold_out, source_rows, validation_choice, validation_rows
 from ftgui.core.errors import DataError
+from ftgui.core.formats import (ROLES, SYSTEM_NAMES, _find, _labels_are_bool,
+                                _message_columns, _messages, columns_of, is_message_list)
+from ftgui.core.sft import prepare_tokenizer
+from ftgui.core.templates import TemplateFailed, guarded
 
 PAIRS = (("chosen", "rejected"), ("chosen_messages", "rejected_messages"),
          ("preferred_output", "non_preferred_output"), ("response_j", "response_k"))
@@ -52,37 +61,37 @@ class PreferenceReading:
         return "preference" if self.kind == "paired" else "unpaired preference"
 
 
-def detect(rows: list[dict], where: str) -> PreferenceReading | None:
+def detect_preference(rows: list[dict], where: str) -> PreferenceReading | None:
     """The preference reading of ``rows``, None when they are not preference data."""
-    columns = formats.columns_of(rows)
+    columns = columns_of(rows)
     sample = rows[:200]
     for a, b in PAIRS:
-        ca, cb = formats._find(columns, [a]), formats._find(columns, [b])
+        ca, cb = _find(columns, [a]), _find(columns, [b])
         if ca and cb:
             cols = {"chosen": ca, "rejected": cb}
-            prompt = formats._find(columns, PROMPTS) or \
-                next(iter(formats._message_columns(columns, sample)), None)
+            prompt = _find(columns, PROMPTS) or \
+                next(iter(_message_columns(columns, sample)), None)
             if prompt:
                 cols["prompt"] = prompt
-            system = formats._find(columns, formats.SYSTEM_NAMES)
+            system = _find(columns, SYSTEM_NAMES)
             if system:
                 cols["system"] = system
             return _ignored(PreferenceReading("paired", cols), columns)
-    label = formats._find(columns, LABELS)
-    if label and formats._labels_are_bool(sample, label):
-        messages = next(iter(formats._message_columns(columns, sample)), None)
-        prompt = formats._find(columns, PROMPTS)
-        completion = formats._find(columns, COMPLETIONS)
+    label = _find(columns, LABELS)
+    if label and _labels_are_bool(sample, label):
+        messages = next(iter(_message_columns(columns, sample)), None)
+        prompt = _find(columns, PROMPTS)
+        completion = _find(columns, COMPLETIONS)
         cols = {"label": label}
         if prompt and completion:
             cols.update(prompt=prompt, completion=completion)
         elif messages:
             cols["messages"] = messages
-        elif completion and formats.is_message_list(_first(sample, completion)):
+        elif completion and is_message_list(_first(sample, completion)):
             cols["messages"] = completion   # argilla/kto-mix: the whole chat in 'completion'
         else:
             return None
-        system = formats._find(columns, formats.SYSTEM_NAMES)
+        system = _find(columns, SYSTEM_NAMES)
         if system:
             cols["system"] = system
         return _ignored(PreferenceReading("unpaired", cols), columns)
@@ -113,10 +122,10 @@ def _as_messages(value, n: int, where: str, role: str) -> list[dict]:
         value = value["messages"]
     if isinstance(value, dict):
         value = [value]
-    return _messages(value, n, where)
+    return _message_list(value, n, where)
 
 
-def _messages(value, n: int, where: str) -> list[dict]:
+def _message_list(value, n: int, where: str) -> list[dict]:
     """formats' reading of a message list, without its turn-order check (an answer alone
     starts with the assistant)."""
     if not isinstance(value, list) or not value:
@@ -127,7 +136,7 @@ def _messages(value, n: int, where: str) -> list[dict]:
     lead = [{"role": "user", "content": "."}] if _role(value[0]) == "assistant" else []
     tail = [{"role": "assistant", "content": "."}] \
         if _role(value[-1]) in ("user", "tool") else []
-    out = formats._messages(lead + list(value) + tail, n, where)
+    out = _messages(lead + list(value) + tail, n, where)
     return out[len(lead):len(out) - len(tail)]
 
 
@@ -135,7 +144,7 @@ def _role(m) -> str | None:
     if not isinstance(m, dict):
         return None
     name = m.get("role", m.get("from"))
-    return formats.ROLES.get(str(name).lower()) if name is not None else None
+    return ROLES.get(str(name).lower()) if name is not None else None
 
 
 def _split_answer(msgs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -197,7 +206,7 @@ def unpaired(row: dict, reading: PreferenceReading, n: int, where: str) -> dict:
         raise DataError(f"data.source: {where} row {n}: column '{cols['label']}' must be true "
                         f"or false, got {label!r}.", field="data.source")
     if "messages" in cols:
-        prompt, completion = _split_answer(_messages(row.get(cols["messages"]), n, where))
+        prompt, completion = _split_answer(_message_list(row.get(cols["messages"]), n, where))
     else:
         prompt = _as_messages(row.get(cols["prompt"]), n, where, "user")
         completion = _as_messages(row.get(cols["completion"]), n, where, "assistant")
@@ -241,7 +250,8 @@ def _render(tokenizer, messages: list[dict], **kw) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def encode(tokenizer, prompt: list[dict], answer: list[dict]) -> tuple[list[int], list[int]]:
+def encode_answer(tokenizer, prompt: list[dict], answer: list[dict]
+                  ) -> tuple[list[int], list[int]]:
     """(prompt ids, answer ids) as TRL renders them: the prompt with the generation prompt,
     the answer what prompt + answer adds (where the two diverge)."""
     p = _render(tokenizer, prompt, add_generation_prompt=True)
@@ -258,7 +268,7 @@ def _answers(ex: dict) -> list[list[dict]]:
 
 def _lengths(tokenizer, ex: dict) -> tuple[int, int]:
     """(prompt tokens, longest answer's tokens)."""
-    enc = [encode(tokenizer, ex["prompt"], a) for a in _answers(ex)]
+    enc = [encode_answer(tokenizer, ex["prompt"], a) for a in _answers(ex)]
     return len(enc[0][0]), max(len(a) for _, a in enc)
 
 
@@ -290,18 +300,18 @@ def fit(tokenizer, ex: dict, block_size: int) -> tuple[dict | None, str, int]:
     return {**ex, "prompt": prompt}, "truncated", full
 
 
-def tokenize(examples: list[dict], tokenizer, block_size: int, truncate: bool,
-             which: str, progress=None) -> tuple[list[dict], dict]:
-    """The examples cut to the block, and their counts (as data.prepare's for SFT)."""
-    from ftgui.core.events import Progress
+def tokenize_examples(examples: list[dict], tokenizer, block_size: int, truncate: bool,
+                      which: str, progress=None) -> tuple[list[dict], dict]:
+    """The examples cut to the block, and their counts (as data.prepare's for SFT).
+    ``progress(stage, done, total)``, as data_steps' steps report."""
     out, lengths, tokens = [], [], 0
     counts = {"kept": 0, "truncated": 0, "dropped": 0}
     for n, ex in enumerate(examples, 1):
         try:
-            with templates.guarded("the tokenizer's chat template",
-                                   "Set data.template: simple, or fix the template."):
+            with guarded("the tokenizer's chat template",
+                         "Set data.template: simple, or fix the template."):
                 cut, status, full = fit(tokenizer, ex, block_size)
-        except templates.TemplateFailed as e:
+        except TemplateFailed as e:
             raise DataError(f"data.template: {which} example {n}: {e.message}",
                             field="data.template") from None
         lengths.append(full)
@@ -315,7 +325,7 @@ def tokenize(examples: list[dict], tokenizer, block_size: int, truncate: bool,
             tokens += p + a * len(_answers(cut))
             out.append(cut)
         if progress and (n % 200 == 0 or n == len(examples)):
-            progress(Progress(f"Tokenizing {which} data", n, len(examples)))
+            progress(f"Tokenizing {which} data", n, len(examples))
     field_name = "data.block_size" if which == "training" else "data.validation"
     if not out:
         need = int(np.percentile(lengths, 95, method="inverted_cdf")) if lengths else 0
@@ -339,11 +349,9 @@ class PreferenceData:
 def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | None, dict]:
     """The rows of data.* as preference examples: (reading, train, eval, splits info).
     Raises a DataError naming training.objective when they are not preference data."""
-    from ftgui.core import data as data_mod
-
-    rows = data_mod.source_rows(cfg, cfg.split)
+    rows = source_rows(cfg, cfg.split)
     where = cfg.source
-    reading = detect(rows, where) if rows else None
+    reading = detect_preference(rows, where) if rows else None
     if reading is None:
         raise DataError(f"training.objective: {where} is not preference data (no chosen / "
                         f"rejected columns, no true/false label column); preference tuning "
@@ -354,14 +362,14 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
     if cfg.max_rows:
         train = train[:cfg.max_rows]
     eval_items = None
-    v, validation_from = data_mod.validation_choice(cfg)
+    v, validation_from = validation_choice(cfg)
     if isinstance(v, float):   # (KTO) a prompt's answers stay on one side
-        train, eval_items = data_mod.hold_out(
+        train, eval_items = hold_out(
             train, v, seed, key=(lambda e: json.dumps(e["prompt"], sort_keys=True))
             if reading.kind == "unpaired" else None)
     elif isinstance(v, str) and v.strip():
-        vrows, vwhere = data_mod.validation_rows(cfg, v)
-        vreading = detect(vrows, vwhere) if vrows else None
+        vrows, vwhere = validation_rows(cfg, v)
+        vreading = detect_preference(vrows, vwhere) if vrows else None
         if vreading is None or vreading.kind != reading.kind:
             raise DataError(f"data.validation: {vwhere} is not {reading.format} data like "
                             f"the training file.", field="data.validation")
@@ -374,7 +382,8 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
 
 def prepare(cfg, objective: str, tokenizer, seed: int, progress=None) -> PreferenceData:
     """The examples for ``objective`` (dpo, kto, orpo), cut to data.block_size, with the
-    stats data.prepare gives for SFT (rows, tokens, kept / truncated / dropped)."""
+    stats data.prepare gives for SFT (rows, tokens, kept / truncated / dropped).
+    ``progress(stage, done, total)``."""
     reading, train, ev, info = read(cfg, seed)
     if objective in ("dpo", "orpo") and reading.kind == "unpaired":
         raise DataError(f"training.objective: {objective} needs pairs (a chosen and a "
@@ -383,10 +392,10 @@ def prepare(cfg, objective: str, tokenizer, seed: int, progress=None) -> Prefere
                         f"Set training.objective: kto.", field="training.objective")
     if objective == "kto" and reading.kind == "paired":
         train, ev = unpair(train), unpair(ev) if ev else ev
-    sft.prepare_tokenizer(tokenizer, cfg.template)
+    prepare_tokenizer(tokenizer, cfg.template)
     rows = len(train)
-    train, tstats = tokenize(train, tokenizer, cfg.block_size, cfg.truncate, "training",
-                             progress)
+    train, tstats = tokenize_examples(train, tokenizer, cfg.block_size, cfg.truncate,
+                                      "training", progress)
     stats = {"format": reading.format, "text_column": ", ".join(
                  f"{r}={c}" for r, c in reading.columns.items()),
              "columns": dict(reading.columns), "ignored_columns": dict(reading.ignored),
@@ -394,7 +403,7 @@ def prepare(cfg, objective: str, tokenizer, seed: int, progress=None) -> Prefere
              **{f"train_{k}": v for k, v in tstats.items()},
              "eval_rows": len(ev or []), "eval_tokens": 0, "eval_blocks": 0}
     if ev:
-        ev, estats = tokenize(ev, tokenizer, cfg.block_size, cfg.truncate, "validation",
-                              progress)
+        ev, estats = tokenize_examples(ev, tokenizer, cfg.block_size, cfg.truncate,
+                                       "validation", progress)
         stats.update({f"eval_{k}": v for k, v in estats.items()})
     return PreferenceData(train, ev, reading, stats)

@@ -120,7 +120,8 @@ def _preference_rows(data_cfg: DataConfig, seed: int) -> DataPreview:
     examples as prompt / chosen / rejected (or completion / label) text, side by side."""
     from ftgui.core import preference_data
 
-    reading, train, ev, info = preference_data.read(data_cfg, seed)
+    with data.hub_messages(data_cfg):
+        reading, train, ev, info = preference_data.read(data_cfg, seed)
 
     def text(messages):
         return "\n\n".join(m["content"] for m in messages)

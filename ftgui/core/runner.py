@@ -355,8 +355,10 @@ class Runner:
                     f"{'a preference' if e.objective == 'dpo' else 'an unpaired preference'}"
                     f" dataset). Set training.objective to choose another (orpo, kto, dpo)."))
         from ftgui.core import preference_data
-        return preference_data.prepare(cfg.data, cfg.training.objective, tokenizer,
-                                       cfg.training.seed, self.emit)
+        with data_mod.hub_messages(cfg.data):
+            return preference_data.prepare(
+                cfg.data, cfg.training.objective, tokenizer, cfg.training.seed,
+                lambda stage, done, total: self.emit(Progress(stage, done, total)))
 
     def _build_trainer(self, model, tokenizer, prepared, device):
         from transformers import Trainer

@@ -123,7 +123,7 @@ def test_cut_from_the_prompt_side(tok):
     assert cut["prompt"][0]["content"].endswith("the question")   # then the oldest words
     assert cut["chosen"] == ex["chosen"] and cut["rejected"] == ex["rejected"]
     for answer in (cut["chosen"], cut["rejected"]):
-        p, a = pd.encode(tok, cut["prompt"], answer)
+        p, a = pd.encode_answer(tok, cut["prompt"], answer)
         assert len(p) + len(a) <= 64
     dropped, status, _ = pd.fit(tok, {**ex, "chosen": [A(long)]}, 64)
     assert dropped is None and status == "dropped"
@@ -148,7 +148,7 @@ def test_cut_in_text_the_tokenizer_spells_in_bytes_ends(tok):
     assert full > 128 and status in ("truncated", "dropped")
     if cut is not None:
         for answer in (cut["chosen"], cut["rejected"]):
-            p, a = pd.encode(tok, cut["prompt"], answer)
+            p, a = pd.encode_answer(tok, cut["prompt"], answer)
             assert len(p) + len(a) <= 128
 
 

@@ -1,14 +1,20 @@
-"""A run → one standalone Python script that reproduces it with plain transformers / peft.
+"""A run → one standalone Python script that reproduces it with plain transformers / peft
+(and TRL for preference runs).
 
 The script imports no ftgui: the run's config is inlined, and ftgui's own data code is
 embedded verbatim (files.py, formats.py, templates.py, data_steps.py, gguf_tokenizer.py
 whole; sft.py's encoding, errors.py's error classes, wording.first_line and
 compat.forget_gguf_quantization by name), so a fix in the core reaches the next exported
-script. Only the model loading,
-LoRA setup and ``TrainingArguments`` are written out here, mirroring ``ftgui.core.models``
-and ``ftgui.core.runner`` step by step (including the evaluation before training, which
-keeps the random number streams in the same order), so that with the same seed on the same
-machine it reaches the same training loss. A test runs it and checks that.
+script. A preference run's script (dpo, kto, orpo) also embeds preference_data.py whole
+and preference.py's trl_trainer (TRL's trainer with the run's settings) and pair_scores.
+Only the model loading, LoRA setup and ``TrainingArguments`` are written out here,
+mirroring ``ftgui.core.models`` and ``ftgui.core.runner`` step by step (including the
+evaluation before training, which keeps the random number streams in the same order), so
+that with the same seed on the same machine it reaches the same training loss. Tests run
+it and check that (test_export_script.py, test_export_script_preference.py).
+
+The sources are read with ``inspect.getsource``: the app bundle ships ftgui.core's .py
+files for that (build.spec, module_collection_mode).
 """
 
 from __future__ import annotations
@@ -39,11 +45,6 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
     from ftgui.core import data as data_mod
 
     objective = getattr(cfg.training, "objective", "sft")
-    if objective != "sft":
-        raise ScriptExportError(
-            f"Script export: this run is preference tuning (training.objective: "
-            f"{objective}), which the exported script does not reproduce yet; export the "
-            f"model (merged or adapter) instead, or its GGUF file.")
     fmt = run_format(cfg, summary)
     raw = cfg.to_dict()
     data = raw["data"]
@@ -52,7 +53,9 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
                                 f"longer exists; the script would have nothing to train on.")
     data["format"] = fmt
     data["validation"] = data_mod.validation_choice(cfg.data)[0]
-    if fmt == "text":
+    if objective != "sft":
+        keys = PREFERENCE_DATA_KEYS   # the reading is detected again, as the run did
+    elif fmt == "text":
         data["text_column"] = data.get("text_column") or summary.get("text_column")
         keys = TEXT_DATA_KEYS
     else:
@@ -62,13 +65,16 @@ def script_config(cfg: RunConfig, summary: dict) -> dict:
             data[key] = data.get(key) or recorded.get(key)
         keys = SFT_DATA_KEYS + SFT_COLUMN_KEYS[fmt]
     training = {k: v for k, v in raw["training"].items() if k not in LAUNCH_KEYS}
-    return {
+    out = {
         "model": {**_model_source(cfg.model.source), "method": cfg.model.method,
                   "trust_remote_code": cfg.model.trust_remote_code},
         "data": {k: data.get(k) for k in keys},
         "training": training,
         "lora": raw["lora"],
     }
+    if objective != "sft":
+        out[objective] = raw[objective]   # dpo.*, kto.* or orpo.*
+    return out
 
 
 def run_format(cfg: RunConfig, summary: dict) -> str:
@@ -102,6 +108,9 @@ SFT_COLUMN_KEYS = {"instruction": ("prompt_column", "input_column", "response_co
                                    "system_column"),
                    "prompt_completion": ("prompt_column", "response_column", "system_column"),
                    "chat": ("messages_column", "system_column")}
+# what preference data uses (dpo, kto, orpo): the columns are detected as the run did
+PREFERENCE_DATA_KEYS = ("source", "config", "split", "validation", "block_size", "max_rows",
+                        "template", "truncate")
 # where the run went and how it was launched; the docstring says how to launch the script
 LAUNCH_KEYS = ("output_dir", "nproc", "nnodes", "node_rank", "master_addr", "master_port",
                "accelerate_config")
@@ -128,16 +137,23 @@ def render(cfg: RunConfig, summary: dict, run_name: str) -> str:
             launch = launch.replace("torchrun ", f"torchrun --nnodes {t.nnodes} --node_rank N "
                                     f"--master_addr {t.master_addr} --master_port "
                                     f"{t.master_port} ")
-    return (TEMPLATE.replace("__MARK_LINE__", MARK_LINE).replace("__RUN_NAME__", run_name)
+    objective = getattr(t, "objective", "sft")
+    preference = objective != "sft"
+    head = PREFERENCE_HEAD.replace("__OBJECTIVE_KEY__", objective).replace(
+        "__OBJECTIVE__", objective.upper()) if preference else SFT_HEAD
+    text = TEMPLATE.replace("__HEAD__", head).replace(
+        "__MAIN__", PREFERENCE_MAIN if preference else SFT_MAIN)
+    return (text.replace("__MARK_LINE__", MARK_LINE).replace("__RUN_NAME__", run_name)
             .replace("__LAUNCH__", launch).replace("__CONFIG__", inlined)
-            .replace("__EMBEDDED__", embedded_code()))
+            .replace("__EMBEDDED__", embedded_code(preference)))
 
 
-def embedded_code() -> str:
-    """ftgui's own data code, as the script holds it: each piece verbatim, in an order
-    where every name is defined before the code that runs it."""
-    from ftgui.core import (compat, data_steps, errors, files, formats, gguf_tokenizer, sft,
-                            templates, wording)
+def embedded_code(for_preference: bool = True) -> str:
+    """ftgui's own code, as the script holds it: each piece verbatim, in an order where
+    every name is defined before the code that runs it. ``for_preference``: also the
+    preference data, TRL's trainer set-up and the pair ranking (dpo, kto, orpo runs)."""
+    from ftgui.core import (compat, data_steps, errors, files, formats, gguf_tokenizer,
+                            preference, preference_data, sft, templates, wording)
 
     pieces = [
         ("errors.py: the error classes", _definitions(errors, "_LINE_BREAKS", "FtguiError",
@@ -155,6 +171,13 @@ def embedded_code() -> str:
         ("compat.py: forget_gguf_quantization",
          _definitions(compat, "forget_gguf_quantization")),
     ]
+    if for_preference:
+        pieces += [
+            ("preference_data.py", _module(preference_data)),
+            ("preference.py: the TRL trainer and the pair ranking", _definitions(
+                preference, "trl_trainer", "_without_bos", "_frozen_copy", "_answer_logps",
+                "pair_scores")),
+        ]
     return "\n\n".join(f"# ---- ftgui/core/{what}, embedded verbatim {'-' * (70 - len(what))}"
                        f"\n{code.strip()}\n" for what, code in pieces)
 
@@ -208,9 +231,10 @@ def defined_names(node: ast.stmt) -> list[str]:
 # one of its exports (and may replace it)
 MARK_LINE = "# ftgui-export: script (written by ftgui; --force may replace this file)"
 
-TEMPLATE = r'''#!/usr/bin/env python
-__MARK_LINE__
-"""Reproduce the ftgui run "__RUN_NAME__" with plain transformers, datasets and peft.
+
+# the script: __HEAD__ (docstring and imports) and __MAIN__ (the data and the training
+# loop) differ between SFT and preference runs; the model and arguments are shared
+SFT_HEAD = r'''"""Reproduce the ftgui run "__RUN_NAME__" with plain transformers, datasets and peft.
 
     pip install torch transformers peft datasets numpy pyarrow jinja2
     python THIS_FILE.py [--output-dir DIR]__LAUNCH__
@@ -233,17 +257,49 @@ from pathlib import Path
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments,
-                          set_seed)
+                          set_seed)'''
+
+PREFERENCE_HEAD = r'''"""Reproduce the ftgui run "__RUN_NAME__" (__OBJECTIVE__) with TRL, transformers, datasets and peft.
+
+    pip install torch transformers peft datasets numpy pyarrow jinja2 "trl>=1.16,<2"
+    python THIS_FILE.py [--output-dir DIR]__LAUNCH__
+
+Written by `ftgui export --format script`. It does not need ftgui: the run's settings are
+in CONFIG below (the objective's own in CONFIG["__OBJECTIVE_KEY__"]), and ftgui's code is
+embedded verbatim after it: reading the preference file into TRL's conversational
+format, rendering the chat template, cutting examples to the block, building TRL's
+trainer (trl_trainer: DPOTrainer, KTOTrainer or ORPOTrainer) and ranking the validation
+pairs (pair_scores). With the same seed on the same machine it trains to the same loss
+as the ftgui run. The final model (LoRA merged into the base) is saved to
+OUTPUT_DIR/model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer'''
+
+TEMPLATE = r'''#!/usr/bin/env python
+__MARK_LINE__
+__HEAD__
 
 CONFIG = __CONFIG__
 
 
 __EMBEDDED__
 
-# ---- data: CONFIG's data section through ftgui's steps -------------------------------------
+# ---- CONFIG's sections with attribute access ------------------------------------------------
 class Settings:
-    """CONFIG's data section with attribute access, as the steps read a DataConfig; a key
-    the run's format does not use reads as None."""
+    """A CONFIG section with attribute access, as ftgui's code reads its config; a key the
+    run's format does not use reads as None."""
 
     def __init__(self, data):
         self.__dict__.update(data)
@@ -252,20 +308,6 @@ class Settings:
         if name.startswith("__"):
             raise AttributeError(name)
         return None
-
-
-def prepare_data(data, tokenizer, seed):
-    """Training and validation sequences (validation None when the run had none), collator."""
-    cfg = Settings(data)
-    raw = load_raw(cfg, seed)
-    check_template(raw, cfg, tokenizer)
-    train, stats = tokenize(raw.train, raw.format, cfg, tokenizer, None, "training")
-    evals = tokenize(raw.eval, raw.format, cfg, tokenizer, None, "validation")[0] \
-        if raw.eval else None
-    print(f"data: {len(raw.train)} training rows in {len(train)} sequences, "
-          f"{0 if evals is None else len(evals)} validation sequences ({raw.format})")
-    return SequenceDataset(train), (SequenceDataset(evals) if evals is not None else None), \
-        collator(tokenizer, raw.format)
 
 
 # ---- model ----------------------------------------------------------------------------------
@@ -280,26 +322,34 @@ def load_tokenizer(m):
     return tok
 
 
-def load_model(m, dtype):
+def load_model(m, tokenizer, method, device, precision):
+    """The base model: full precision, except LoRA on a GPU (the frozen base in the half
+    precision chosen)."""
+    dtype = torch.float32
+    if method == "lora" and device == "cuda":
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     kw = {"trust_remote_code": m["trust_remote_code"]}
     if m["gguf_file"]:
         kw["gguf_file"] = m["gguf_file"]
     model = AutoModelForCausalLM.from_pretrained(m["path"], dtype=dtype, **kw)
     forget_gguf_quantization(model)   # a GGUF's weights are unpacked to floats on load
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
     return model
 
 
-def apply_lora(model, lora):
-    from peft import LoraConfig, get_peft_model
+def lora_config(model, lora):
+    from peft import LoraConfig
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
     targets = lora["target_modules"]
     if targets == "auto":
         known = model.config.model_type in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
         targets = None if known else "all-linear"
-    return get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"],
-                                            lora_dropout=lora["dropout"],
-                                            target_modules=targets, task_type="CAUSAL_LM"))
+    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                      target_modules=targets, task_type="CAUSAL_LM")
 
 
 def strategy_args(t):
@@ -326,32 +376,9 @@ def choose_device(t):
     return device, precision
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--output-dir", default=str(Path(__file__).resolve().with_suffix("")) + "-output",
-                    help="where checkpoints, the final model and summary.json go")
-    args = ap.parse_args()
-    out = Path(args.output_dir)
-    m, data, t, lora = CONFIG["model"], CONFIG["data"], CONFIG["training"], CONFIG["lora"]
-    device, precision = choose_device(t)
-
-    tokenizer = load_tokenizer(m)
-    train, evals, collator = prepare_data(data, tokenizer, t["seed"])
-
-    dtype = torch.float32
-    if m["method"] == "lora" and device == "cuda":
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    model = load_model(m, dtype)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    if m["method"] == "lora":
-        set_seed(t["seed"])  # the adapter's initial weights
-        model = apply_lora(model, lora)
-
-    has_eval = evals is not None
-    targs = TrainingArguments(
+def training_arguments(t, out, has_eval, device, precision):
+    """TrainingArguments' keywords, as the ftgui run set them."""
+    return dict(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=t["epochs"],
         max_steps=t["max_steps"] or -1,
@@ -383,28 +410,22 @@ def main():
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=evals,
-                      data_collator=collator, processing_class=tokenizer)
-    summary = {}
-    if has_eval:
-        # the evaluation draws from torch's random generator (its DataLoader's seed): put
-        # it back after, as ftgui does, so training is the same with or without it
-        rng = torch.get_rng_state()
-        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        loss = trainer.evaluate()["eval_loss"]
-        torch.set_rng_state(rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
-        summary.update(eval_loss_before=loss, perplexity_before=math.exp(loss))
-        print(f"validation perplexity before training: {math.exp(loss):.3f}")
-    result = trainer.train()
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    summary.update(steps=trainer.state.global_step,
-                   final_train_loss=losses[-1] if losses else result.training_loss)
-    if has_eval:
-        loss = trainer.evaluate()["eval_loss"]
-        summary.update(eval_loss_after=loss, perplexity_after=math.exp(loss))
-        print(f"validation perplexity after training: {math.exp(loss):.3f}")
+
+
+def evaluate_before(trainer):
+    """The validation loss before training. The evaluation draws from torch's random
+    generator (its DataLoader's seed): put it back after, as ftgui does, so training is
+    the same with or without it."""
+    rng = torch.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    loss = trainer.evaluate()["eval_loss"]
+    torch.set_rng_state(rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state_all(cuda_rng)
+    return loss
+
+
+def save_final(trainer, tokenizer, out, summary):
     if not trainer.is_world_process_zero():
         return  # in a multi-process launch the first process saves
     final = trainer.model
@@ -418,9 +439,119 @@ def main():
     print(f"model saved to {out / 'model'}")
 
 
+def output_dir():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--output-dir", default=str(Path(__file__).resolve().with_suffix("")) + "-output",
+                    help="where checkpoints, the final model and summary.json go")
+    return Path(ap.parse_args().output_dir)
+
+
+def final_loss(trainer, result):
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return losses[-1] if losses else result.training_loss
+
+
+__MAIN__
+
+
 if __name__ == "__main__":
     try:
         main()
     except FtguiError as e:   # bad data or settings: the message, without a traceback
         raise SystemExit(e.message) from None
 '''
+
+SFT_MAIN = r'''# ---- data: CONFIG's data section through ftgui's steps -------------------------------------
+def prepare_data(data, tokenizer, seed):
+    """Training and validation sequences (validation None when the run had none), collator."""
+    cfg = Settings(data)
+    raw = load_raw(cfg, seed)
+    check_template(raw, cfg, tokenizer)
+    train, stats = tokenize(raw.train, raw.format, cfg, tokenizer, None, "training")
+    evals = tokenize(raw.eval, raw.format, cfg, tokenizer, None, "validation")[0] \
+        if raw.eval else None
+    print(f"data: {len(raw.train)} training rows in {len(train)} sequences, "
+          f"{0 if evals is None else len(evals)} validation sequences ({raw.format})")
+    return SequenceDataset(train), (SequenceDataset(evals) if evals is not None else None), \
+        collator(tokenizer, raw.format)
+
+
+# ---- training -------------------------------------------------------------------------------
+def main():
+    out = output_dir()
+    m, data, t, lora = CONFIG["model"], CONFIG["data"], CONFIG["training"], CONFIG["lora"]
+    device, precision = choose_device(t)
+
+    tokenizer = load_tokenizer(m)
+    train, evals, collator = prepare_data(data, tokenizer, t["seed"])
+    model = load_model(m, tokenizer, m["method"], device, precision)
+    if m["method"] == "lora":
+        from peft import get_peft_model
+        set_seed(t["seed"])  # the adapter's initial weights
+        model = get_peft_model(model, lora_config(model, lora))
+
+    has_eval = evals is not None
+    targs = TrainingArguments(**training_arguments(t, out, has_eval, device, precision))
+    trainer = Trainer(model=model, args=targs, train_dataset=train, eval_dataset=evals,
+                      data_collator=collator, processing_class=tokenizer)
+    summary = {}
+    if has_eval:
+        loss = evaluate_before(trainer)
+        summary.update(eval_loss_before=loss, perplexity_before=math.exp(loss))
+        print(f"validation perplexity before training: {math.exp(loss):.3f}")
+    result = trainer.train()
+    summary.update(steps=trainer.state.global_step, final_train_loss=final_loss(trainer, result))
+    if has_eval:
+        loss = trainer.evaluate()["eval_loss"]
+        summary.update(eval_loss_after=loss, perplexity_after=math.exp(loss))
+        print(f"validation perplexity after training: {math.exp(loss):.3f}")
+    save_final(trainer, tokenizer, out, summary)'''
+
+PREFERENCE_MAIN = r'''# ---- training -------------------------------------------------------------------------------
+def rank_pairs(trainer, tokenizer, examples, when, summary):
+    """How often the model ranks a validation pair's chosen answer above the rejected one,
+    and the mean log-probability margin (ftgui's pair_scores), kept in summary. In a
+    multi-process launch the first process ranks them."""
+    if not trainer.is_world_process_zero():
+        return
+    scores = pair_scores(trainer.model, tokenizer, examples)
+    if scores:
+        summary.update({f"preference_accuracy_{when}": scores["accuracy"],
+                        f"preference_margin_{when}": scores["margin"],
+                        "preference_pairs": scores["pairs"]})
+        print(f"validation pairs ranked right {when} training: {scores['accuracy']:.0%} of "
+              f"{scores['pairs']} (mean margin {scores['margin']:+.3f})")
+
+
+def main():
+    out = output_dir()
+    m, data, t, lora = CONFIG["model"], CONFIG["data"], CONFIG["training"], CONFIG["lora"]
+    objective = t["objective"]
+    device, precision = choose_device(t)
+
+    tokenizer = load_tokenizer(m)
+    # the rows as TRL conversational examples (kto: pairs become a good and a bad answer),
+    # rendered with the chat template and cut to data.block_size
+    prepared = prepare(Settings(data), objective, tokenizer, t["seed"])
+    s = prepared.stats
+    print(f"data: {s['train_rows']} training rows ({s['format']}): {s['train_blocks']} "
+          f"{objective.upper()} examples for training, {s['eval_blocks']} for validation")
+    model = load_model(m, tokenizer, m["method"], device, precision)
+
+    # LoRA: TRL adds the adapters and computes the reference with them disabled; full
+    # fine-tuning: a frozen copy of the starting model is the reference (ORPO has none)
+    has_eval = prepared.eval is not None
+    trainer = trl_trainer(objective, model, tokenizer, prepared.train, prepared.eval,
+                          training_arguments(t, out, has_eval, device, precision),
+                          Settings(CONFIG[objective]), data["block_size"],
+                          lora_config(model, lora) if m["method"] == "lora" else None)
+    summary = {}
+    if has_eval:
+        rank_pairs(trainer, tokenizer, prepared.eval, "before", summary)
+        summary["eval_loss_before"] = evaluate_before(trainer)
+    result = trainer.train()
+    summary.update(steps=trainer.state.global_step, final_train_loss=final_loss(trainer, result))
+    if has_eval:
+        summary["eval_loss_after"] = trainer.evaluate()["eval_loss"]
+        rank_pairs(trainer, tokenizer, prepared.eval, "after", summary)
+    save_final(trainer, tokenizer, out, summary)'''
