@@ -166,10 +166,12 @@ def versions() -> dict:
     out = {}
     for name in ("torch", "transformers", "datasets", "peft", "accelerate", "tokenizers",
                  "numpy", "PySide6", "pyqtgraph"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "-"
+        for dist in (name, f"{name}_Essentials"):   # PySide6 installs as PySide6_Essentials
+            try:
+                out[name] = md.version(dist)
+                break
+            except md.PackageNotFoundError:
+                out[name] = "-"
     return out
 
 

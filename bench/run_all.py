@@ -41,7 +41,7 @@ BENCHES = {
     "plots": ("plots.py", [], []),
     "memory": ("memory_bench.py", [], []),
     "export_memory": ("export_memory.py", [], []),
-    "peer": ("peer.py", [], []),
+    "peer": ("peer.py", [], ["--repeats", "5", "--nice", "-15", "--env", "OMP_WAIT_POLICY=PASSIVE"]),
 }
 
 

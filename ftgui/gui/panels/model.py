@@ -169,7 +169,7 @@ class ModelPanel(QWidget):
             self.busy.start(str(step) + "…")
 
     def show_size_up(self, s: "hub.SizeUp") -> None:
-        lines = s.lines()
+        lines = s.lines(architecture=False)   # the rows below show the architecture
         if s.gated or s.license:
             lines.append(f'<a href="{hub.repo_url(s.repo_id)}">{hub.repo_url(s.repo_id)}</a>')
         self.hub_info.setText("<br>".join(lines))
