@@ -34,6 +34,7 @@ PAIRS = (("chosen", "rejected"), ("chosen_messages", "rejected_messages"),
          ("preferred_output", "non_preferred_output"), ("response_j", "response_k"))
 PROMPTS = ("prompt", "input", "question", "instruction", "query")
 LABELS = ("label", "kto_tag")
+FORMATS = ("preference", "unpaired preference")   # PreferenceReading.format's values
 COMPLETIONS = ("completion", "response", "output", "answer")
 
 
@@ -62,7 +63,7 @@ def detect(rows: list[dict], where: str) -> PreferenceReading | None:
             cols = {"chosen": ca, "rejected": cb}
             prompt = formats._find(columns, PROMPTS) or \
                 next(iter(formats._message_columns(columns, sample)), None)
-            if prompt:
+            if prompt and prompt not in (ca, cb):   # else implicit: the shared beginning
                 cols["prompt"] = prompt
             system = formats._find(columns, formats.SYSTEM_NAMES)
             if system:
@@ -252,6 +253,21 @@ def encode(tokenizer, prompt: list[dict], answer: list[dict]) -> tuple[list[int]
     return p[:k], full[k:]
 
 
+def encode_answers(tokenizer, prompt: list[dict], answers: list[list[dict]]
+                   ) -> tuple[list[int], list[list[int]]]:
+    """(prompt ids, each answer's ids) as TRL's DPOTrainer splits them: the prompt is what
+    the prompt with the generation prompt shares with every prompt + answer."""
+    p = _render(tokenizer, prompt, add_generation_prompt=True)
+    fulls = [_render(tokenizer, prompt + a) for a in answers]
+    k = len(p)
+    for full in fulls:
+        j = 0
+        while j < min(k, len(full)) and p[j] == full[j]:
+            j += 1
+        k = j
+    return p[:k], [full[k:] for full in fulls]
+
+
 def _answers(ex: dict) -> list[list[dict]]:
     return [ex["chosen"], ex["rejected"]] if "chosen" in ex else [ex["completion"]]
 
@@ -323,7 +339,9 @@ def tokenize(examples: list[dict], tokenizer, block_size: int, truncate: bool,
                         f"data.block_size = {block_size} tokens; raise it (block_size {need} keeps 95 % of "
                         f"them whole).", field=field_name)
     return out, {"tokens": tokens, "blocks": len(out), **counts,
-                 "block_size_95": int(np.percentile(lengths, 95, method="inverted_cdf"))}
+                 "block_size_95": int(np.percentile(lengths, 95, method="inverted_cdf")),
+                 "length_median": int(np.percentile(lengths, 50, method="inverted_cdf")),
+                 "length_max": max(lengths)}
 
 
 # ---- loading ---------------------------------------------------------------------------
@@ -372,10 +390,12 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
     return reading, train, eval_items, {"splits": splits, "validation_from": validation_from}
 
 
-def prepare(cfg, objective: str, tokenizer, seed: int, progress=None) -> PreferenceData:
+def prepare(cfg, objective: str, tokenizer, seed: int, progress=None,
+            rows_read=None) -> PreferenceData:
     """The examples for ``objective`` (dpo, kto, orpo), cut to data.block_size, with the
-    stats data.prepare gives for SFT (rows, tokens, kept / truncated / dropped)."""
-    reading, train, ev, info = read(cfg, seed)
+    stats data.prepare gives for SFT (rows, tokens, kept / truncated / dropped).
+    ``rows_read``: what read() gave, when the caller has it already."""
+    reading, train, ev, info = rows_read or read(cfg, seed)
     if objective in ("dpo", "orpo") and reading.kind == "unpaired":
         raise DataError(f"training.objective: {objective} needs pairs (a chosen and a "
                         f"rejected answer to each prompt), but {cfg.source} has one answer "
