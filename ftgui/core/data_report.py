@@ -24,7 +24,8 @@ def report(stats: dict, block_size: int) -> dict:
             "ignored_columns": stats.get("ignored_columns", {}),
             "splits": stats.get("splits", {}), "validation_from": stats.get("validation_from"),
             "block_size": block_size, "examples": examples,
-            "block_size_95": stats.get("train_block_size_95") if fmt != "text" else None}
+            "block_size_95": stats.get("train_block_size_95") if fmt != "text" else None,
+            **({"prompt_from": stats["prompt_from"]} if stats.get("prompt_from") else {})}
 
 
 def count_of(n: int) -> str:
@@ -76,6 +77,8 @@ def lines(rep: dict) -> list[str]:
     how = "detected" if rep.get("detected") else "as configured"
     cols = ", ".join(f"{role} = {col}" for role, col in rep["columns"].items())
     out = [f"Data format: {rep['format']} ({how}); columns: {cols or 'none'}."]
+    if rep.get("prompt_from"):
+        out.append(f"Prompt: {rep['prompt_from']}.")
     if rep["ignored_columns"]:
         out.append("Ignored columns: " + "; ".join(f"{c} ({why})" for c, why in
                                                   rep["ignored_columns"].items()) + ".")

@@ -23,6 +23,7 @@ tokens of the last prompt message; an example whose answer alone does not fit is
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,18 @@ class PreferenceReading:
     kind: str                                               # paired | unpaired
     columns: dict[str, str] = field(default_factory=dict)   # role → column
     ignored: dict[str, str] = field(default_factory=dict)
+    transcript: bool = False      # chosen / rejected are hh-rlhf "Human: … Assistant: …"
+
+    @property
+    def prompt_from(self) -> str | None:
+        """Where the prompt comes from when no column holds it (said to the user)."""
+        if self.kind != "paired" or "prompt" in self.columns:
+            return None
+        if self.transcript:
+            return ("the turns chosen and rejected share, up to their last Assistant turn "
+                    "(Human: / Assistant: transcripts read as user / assistant messages, "
+                    "as Anthropic hh-rlhf)")
+        return "the beginning that chosen and rejected share (no prompt column)"
 
     @property
     def objective(self) -> str:
@@ -68,7 +81,9 @@ def detect(rows: list[dict], where: str) -> PreferenceReading | None:
             system = formats._find(columns, formats.SYSTEM_NAMES)
             if system:
                 cols["system"] = system
-            return _ignored(PreferenceReading("paired", cols), columns)
+            return _ignored(PreferenceReading(
+                "paired", cols, transcript="prompt" not in cols and
+                transcript(_first(sample, ca)) is not None), columns)
     label = formats._find(columns, LABELS)
     if label and formats._labels_are_bool(sample, label):
         messages = next(iter(formats._message_columns(columns, sample)), None)
@@ -102,6 +117,20 @@ def _ignored(reading: PreferenceReading, columns: list[str]) -> PreferenceReadin
 
 
 # ---- rows → TRL conversational examples ---------------------------------------------
+TURN = re.compile(r"(?:^|\n\n)(Human|Assistant): ?")
+
+
+def transcript(text) -> list[dict] | None:
+    """Anthropic hh-rlhf's "\\n\\nHuman: …\\n\\nAssistant: …" text as user / assistant
+    messages (as TRL's examples/datasets/hh-rlhf-helpful-base.py reads it); None when
+    ``text`` is not such a transcript."""
+    if not isinstance(text, str) or not text.lstrip().startswith("Human:"):
+        return None
+    parts = TURN.split(text.lstrip())
+    return [{"role": "user" if who == "Human" else "assistant", "content": said}
+            for who, said in zip(parts[1::2], parts[2::2])]
+
+
 def _as_messages(value, n: int, where: str, role: str) -> list[dict]:
     """A column value as messages: text (one ``role`` message), a message object, a
     message list, or an object holding ``messages`` (OpenAI's input)."""
@@ -162,10 +191,26 @@ def _check_prompt(prompt: list[dict], n: int, where: str) -> None:
                         f"message (the answers follow it).", field="data.source")
 
 
+def _transcripts(row: dict, reading: PreferenceReading, n: int, where: str):
+    out = []
+    for key in ("chosen", "rejected"):
+        msgs = transcript(row.get(reading.columns[key]))
+        if not msgs:
+            raise DataError(f"data.source: {where} row {n}: column "
+                            f"'{reading.columns[key]}' is not a \"Human: … Assistant: …\" "
+                            f"conversation like the first rows'; fix or remove the row.",
+                            field="data.source")
+        out.append(_messages(msgs, n, where))
+    return out
+
+
 def paired(row: dict, reading: PreferenceReading, n: int, where: str) -> dict:
     cols = reading.columns
-    chosen = _as_messages(row.get(cols["chosen"]), n, where, "assistant")
-    rejected = _as_messages(row.get(cols["rejected"]), n, where, "assistant")
+    if reading.transcript:
+        chosen, rejected = _transcripts(row, reading, n, where)
+    else:
+        chosen = _as_messages(row.get(cols["chosen"]), n, where, "assistant")
+        rejected = _as_messages(row.get(cols["rejected"]), n, where, "assistant")
     if chosen[0]["role"] != "assistant" or rejected[0]["role"] != "assistant":
         # implicit prompt: whole conversations that share their beginning
         k = 0
@@ -174,6 +219,14 @@ def paired(row: dict, reading: PreferenceReading, n: int, where: str) -> dict:
         prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
         prompt, answer = _split_answer(prompt)
         chosen, rejected = answer + chosen, answer + rejected
+        if not any(m["role"] == "user" for m in prompt) or \
+                any(m["role"] != "assistant" for m in chosen + rejected):
+            user, assistant = ("Human", "Assistant") if reading.transcript else \
+                ("user", "assistant")
+            raise DataError(f"data.source: {where} row {n}: chosen and rejected share no "
+                            f"conversation up to an {assistant} turn (they differ in a {user} "
+                            f"turn), so there is no common prompt for the two answers; fix "
+                            f"or remove the row.", field="data.source")
     else:
         value = row.get(cols["prompt"]) if cols.get("prompt") else None
         if value is None:
@@ -410,6 +463,7 @@ def prepare(cfg, objective: str, tokenizer, seed: int, progress=None,
     stats = {"format": reading.format, "text_column": ", ".join(
                  f"{r}={c}" for r, c in reading.columns.items()),
              "columns": dict(reading.columns), "ignored_columns": dict(reading.ignored),
+             **({"prompt_from": reading.prompt_from} if reading.prompt_from else {}),
              "detected": cfg.format == "auto", **info, "train_rows": rows,
              **{f"train_{k}": v for k, v in tstats.items()},
              "eval_rows": len(ev or []), "eval_tokens": 0, "eval_blocks": 0}

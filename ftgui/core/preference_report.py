@@ -24,6 +24,7 @@ def describe(cfg: DataConfig, tokenizer, n: int, seed: int, objective: str,
     s = prepared.stats
     out = {"format": reading.format, "detected": s["detected"],
            "columns": s["columns"], "ignored_columns": s["ignored_columns"],
+           **({"prompt_from": s["prompt_from"]} if "prompt_from" in s else {}),
            "splits": s["splits"], "validation_from": s["validation_from"],
            "block_size": cfg.block_size,
            "examples": {k: s[f"train_{k}"] for k in ("kept", "truncated", "dropped")},
@@ -67,8 +68,6 @@ def lines(rep: dict) -> list[str]:
     why = (f"guessed from the file; training.objective can choose {others}"
            if rep["objective_guessed"] else "training.objective")
     out = [f"Objective: {obj} ({why})."]
-    if rep["format"] == "preference" and "prompt" not in rep["columns"]:
-        out.append("Prompt: the beginning that chosen and rejected share (no prompt column).")
     if rep.get("note"):
         out.append(rep["note"])
     t = rep["token_lengths"]
