@@ -68,6 +68,10 @@ def test_trains_as_dpo_with_zero_configuration(tmp_path, tiny_model_dir, capsys)
     err = capsys.readouterr().err
     assert "Guessed training.objective: dpo" in err
     assert "Prompt: the turns chosen and rejected share" in err
+    # the console's validation lines give TRL's rewards, not a DPO loss's "perplexity"
+    evals = [ln for ln in err.splitlines() if ln.startswith("validation at step")]
+    assert len(evals) == 2 and all("reward accuracy" in ln and "margin" in ln and
+                                   "perplexity" not in ln for ln in evals)
     from ftgui.core.runs import default_runs_dir
     (folder,) = [p for p in default_runs_dir().iterdir() if p.is_dir()]
     rd = RunDir(folder)
