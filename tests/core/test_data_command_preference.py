@@ -155,3 +155,10 @@ def test_a_preference_file_read_as_sft_by_hand_is_still_refused(tiny_model_dir, 
     assert main(["data", str(F / "trl_preference.jsonl"), "--model", str(tiny_model_dir),
                  "--set", "format=instruction"]) == 2
     assert "preference dataset" in capsys.readouterr().err
+
+
+def test_wide_characters_are_wrapped_by_the_columns_they_take():
+    from ftgui.cli_pairs import wrap
+    lines = wrap("友誼 " * 20 + "世界" * 30, 21)
+    assert all(cells(ln) <= 21 for ln in lines) and len(lines) > 6
+    assert "".join(lines).replace(" ", "") == "友誼" * 20 + "世界" * 30
