@@ -80,9 +80,13 @@ def lines(rep: dict) -> list[str]:
     if rep.get("prompt_from"):
         out.append(f"Prompt: {rep['prompt_from']}.")
     if rep["ignored_columns"]:
-        out.append("Ignored columns: " + "; ".join(f"{c} ({why})" for c, why in
-                                                  rep["ignored_columns"].items()) + ".")
-    splits = ", ".join(f"{name} {rows:,} rows" for name, rows in rep["splits"].items())
+        by_reason: dict[str, list[str]] = {}
+        for c, why in rep["ignored_columns"].items():
+            by_reason.setdefault(why, []).append(c)
+        out.append("Ignored columns: " + "; ".join(f"{', '.join(cs)} ({why})" for why, cs in
+                                                  by_reason.items()) + ".")
+    splits = ", ".join(f"{name} {rows:,} row{'s' if rows != 1 else ''}"
+                       for name, rows in rep["splits"].items())
     out.append(f"Splits: {splits}; validation: {rep['validation_from']}.")
     e = rep["examples"]
     if rep["format"] != "text":
