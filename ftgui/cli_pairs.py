@@ -16,7 +16,7 @@ WIDEST = 100        # wider lines are harder to read than wrapped ones
 SIDE_BY_SIDE = 60   # below this, two columns of under 30 characters read worse than one
 GAP = " | "
 STATUS = {"kept": "kept whole", "truncated": "cut from the prompt side to fit the block",
-          "dropped": "dropped: an answer alone is longer than the block"}
+          "dropped": "dropped: too long even with the prompt cut down (shown whole)"}
 
 
 def width() -> int:
@@ -67,8 +67,11 @@ def example_lines(ex: dict, w: int | None = None) -> list[str]:
     w = w or width()
     t = ex["tokens"]
     counts = ", ".join(f"{k} {v:,}" for k, v in t.items())
-    out = ["", *wrap(f"Example {ex['number']} ({STATUS[ex['status']]}; tokens: {counts}); "
-                     f"trained-on parts between [train] and [/train]:", w),
+    status = STATUS[ex["status"]]
+    if "full_tokens" in ex:
+        status = f"{ex['full_tokens']:,} tokens, {status} (shown cut)"
+    out = ["", *wrap(f"Example {ex['number']}, {status}. Tokens: {counts}. Trained-on parts "
+                     f"between [train] and [/train]:", w),
            *_rule("prompt (chat template applied)", w), *wrap(ex["prompt"], w)]
     if "completion" in ex:
         good = "a good answer" if ex["label"] else "a bad answer"

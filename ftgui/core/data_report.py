@@ -90,11 +90,12 @@ def lines(rep: dict) -> list[str]:
     out.append(f"Splits: {splits}; validation: {rep['validation_from']}.")
     e = rep["examples"]
     if rep["format"] != "text":
-        answer = ("an answer" if rep["format"] in preference_data.FORMATS
-                  else "the response")
+        why = ("too long even with the prompt cut down: an answer, the system message "
+               "and the template's framing stay whole" if rep["format"] in
+               preference_data.FORMATS else "the response alone is longer than the block")
         line = (f"Examples at block_size {rep['block_size']}: {e['kept']:,} kept, "
                 f"{e['truncated']:,} cut from the prompt side, {e['dropped']:,} dropped "
-                f"({answer} alone is longer than the block).")
+                f"({why}).")
         if rep.get("block_size_95") and (e["truncated"] or e["dropped"]):
             line += f" block_size {rep['block_size_95']} would keep 95 % whole."
         out.append(line)

@@ -43,18 +43,21 @@ def describe(cfg: DataConfig, tokenizer, n: int, seed: int, objective: str,
 
 
 def example(ex: dict, tokenizer, block_size: int) -> dict:
-    """One example as the trainer renders it (the tokenizer prepared by sft): the prompt
-    text, each answer's text (all of it trained on), token counts, and whether it is kept
-    whole, cut from the prompt side or dropped at ``block_size``."""
+    """One example as the trainer gets it (the tokenizer prepared by sft): the prompt text
+    (cut from the prompt side when it is too long), each answer's text (all of it trained
+    on), token counts, and whether it is kept whole, cut (``full_tokens``: its length
+    before) or dropped at ``block_size`` (then shown whole)."""
     names = ("chosen", "rejected") if "chosen" in ex else ("completion",)
     # preference_data.prepare has rendered every example already: no template guard here
-    p, answers = preference_data.encode_answers(tokenizer, ex["prompt"],
+    cut, status, full = preference_data.fit(tokenizer, ex, block_size)
+    p, answers = preference_data.encode_answers(tokenizer, (cut or ex)["prompt"],
                                                 [ex[k] for k in names])
-    _, status, _ = preference_data.fit(tokenizer, ex, block_size)
     texts = [tokenizer.decode(a) for a in answers]
     out = {"prompt": tokenizer.decode(p), **dict(zip(names, texts)), "trained": texts,
            "tokens": {"prompt": len(p), **{k: len(a) for k, a in zip(names, answers)}},
            "status": status}
+    if status == "truncated":
+        out["full_tokens"] = full
     if "label" in ex:
         out["label"] = ex["label"]
     return out

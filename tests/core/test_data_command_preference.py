@@ -72,7 +72,8 @@ def test_plain_output_shows_the_prompt_once_and_the_answers_side_by_side(
     assert "Objective: dpo (guessed from the file; training.objective can choose orpo " \
            "or kto)." in out
     assert "Examples at block_size 128: 8 kept, 1 cut from the prompt side, 0 dropped " \
-           "(an answer alone is longer than the block)." in out   # 9 (1 held out)
+           "(too long even with the prompt cut down: an answer, the system message and the " \
+           "template's framing stay whole)." in out   # 9 (1 held out)
     assert "Token lengths (prompt + longest answer): median " in out
     assert out.count("Pride and Prejudice") == 1 and out.count("You are a teacher") == 1
     lines = example_part(out)
@@ -141,14 +142,22 @@ def test_the_config_objective_is_used_and_kto_on_pairs_explained(tiny_config, ca
     assert "Examples at block_size 128: 19 kept, 1 cut from the prompt side" in out
 
 
-def test_a_long_example_says_it_is_cut(tiny_model_dir, capsys):
-    rep = json.loads(data(capsys, P / "dpo_en_demo.json", "--model", tiny_model_dir,
-                          "--json", "--set", "validation=", "--set", "block_size=40",
-                          "--example", "2"))
-    e = rep["examples"]
-    assert e["truncated"] + e["dropped"] > 0 and rep["block_size_95"] > 40
-    assert rep["example"]["status"] in ("truncated", "dropped")
-    assert rep["token_lengths"]["longest"] > 40
+def test_a_cut_example_is_shown_cut_and_a_dropped_one_whole(tiny_model_dir, capsys):
+    def example(n):
+        return json.loads(data(capsys, P / "dpo_en_demo.json", "--model", tiny_model_dir,
+                               "--json", "--set", "validation=", "--set", "block_size=60",
+                               "--example", str(n)))
+    rep = example(4)
+    assert rep["examples"] == {"kept": 6, "truncated": 2, "dropped": 2}
+    ex = rep["example"]   # two exchanges: the first goes, then the oldest tokens
+    assert ex["status"] == "truncated" and ex["full_tokens"] > 60
+    assert ex["tokens"]["prompt"] + max(ex["tokens"]["chosen"], ex["tokens"]["rejected"]) \
+        <= 60
+    assert "I have trouble sleeping." not in ex["prompt"] and "sorry" not in ex["prompt"]
+    assert "Keep a regular bedtime" in ex["chosen"]
+    ex = example(2)["example"]   # its system message alone nearly fills the block
+    assert ex["status"] == "dropped" and "You are a teacher" in ex["prompt"]
+    assert ex["tokens"]["prompt"] + ex["tokens"]["chosen"] > 60
 
 
 def test_a_preference_file_read_as_sft_by_hand_is_still_refused(tiny_model_dir, capsys):
