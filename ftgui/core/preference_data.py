@@ -10,7 +10,8 @@ Paired rows (DPO, ORPO) become ``{"prompt": [messages], "chosen": [assistant mes
   single message objects, ShareGPT from/value) and v1 ``chosen_messages`` /
   ``rejected_messages``; OpenAI DPO (``input.messages`` + ``preferred_output`` /
   ``non_preferred_output``); Stack Exchange paired (``question`` + ``response_j`` /
-  ``response_k``);
+  ``response_k``); Anthropic hh-rlhf (``chosen`` / ``rejected`` as whole
+  "Human: … Assistant: …" transcripts: read as messages, the shared turns the prompt);
 * unpaired: TRL ``prompt`` + ``completion`` + ``label``, LLaMA-Factory
   ``kto_en_demo.json`` (``messages`` + ``label``: the last assistant message is the
   completion).
@@ -298,12 +299,8 @@ def _render(tokenizer, messages: list[dict], **kw) -> list[int]:
 def encode(tokenizer, prompt: list[dict], answer: list[dict]) -> tuple[list[int], list[int]]:
     """(prompt ids, answer ids) as TRL renders them: the prompt with the generation prompt,
     the answer what prompt + answer adds (where the two diverge)."""
-    p = _render(tokenizer, prompt, add_generation_prompt=True)
-    full = _render(tokenizer, prompt + answer)
-    k = 0
-    while k < min(len(p), len(full)) and p[k] == full[k]:
-        k += 1
-    return p[:k], full[k:]
+    p, (a,) = encode_answers(tokenizer, prompt, [answer])
+    return p, a
 
 
 def encode_answers(tokenizer, prompt: list[dict], answers: list[list[dict]]
