@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -486,7 +487,20 @@ NOTES = {
 }
 
 
-def render(results: dict, meta: dict) -> str:
+KEPT = re.compile(r"<!-- ([\w-]+): begin -->.*?<!-- \1: end -->", re.S)
+
+
+def kept_blocks(path: Path) -> list[str]:
+    """The sections other scripts write into RESULTS.md between ``<!-- NAME: begin -->`` and
+    ``<!-- NAME: end -->`` (bench/time_to_first_step.py, bench/dpo_vs_trl.py's record):
+    a re-render keeps them, after the sections written here."""
+    try:
+        return [m.group(0) for m in KEPT.finditer(path.read_text(encoding="utf-8"))]
+    except OSError:
+        return []
+
+
+def render(results: dict, meta: dict, kept: list[str] = ()) -> str:
     out = ["# Benchmark results", "",
            "Written by `python bench/run_all.py" + (" --quick" if meta["quick"] else "")
            + "`; do not edit by hand. Every figure is a ratio of two sides measured in the "
@@ -521,6 +535,8 @@ def render(results: dict, meta: dict) -> str:
     for num, what, ok, note in all_targets:
         out.append(f"| {num} | {what} | {mark(ok)} | {note if ok is not True else ''} |")
     out += ["", *body]
+    for block in kept:
+        out += [block, ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -536,7 +552,8 @@ def main() -> int:
         saved = json.loads(Path(a.render).read_text())
         results = {k: (v["result"], v["command"], v["seconds"])
                    for k, v in saved["results"].items()}
-        Path(a.out).write_text(render(results, saved["meta"]), encoding="utf-8")
+        Path(a.out).write_text(render(results, saved["meta"], kept_blocks(Path(a.out))),
+                               encoding="utf-8")
         print(f"wrote {a.out}")
         return 0
     names = a.only.split(",") if a.only else list(BENCHES)
@@ -577,7 +594,7 @@ def main() -> int:
         meta["partial"] = f"re-ran {a.only} at {meta['date']}; the rest from {meta['full_date']}"
         meta["load_start"] = f"{meta['full_load_start']} (full run), {load_start} ({a.only})"
         meta["took_min"] += meta["full_took_min"]
-    Path(a.out).write_text(render(results, meta), encoding="utf-8")
+    Path(a.out).write_text(render(results, meta, kept_blocks(Path(a.out))), encoding="utf-8")
     raw.write_text(json.dumps({"meta": meta, "results": {k: {"result": v[0], "command": v[1],
                                                              "seconds": v[2]}
                                                          for k, v in results.items()}},

@@ -101,6 +101,18 @@ def load_model(path: Path, fresh: Callable[[], object], dtype=None):
     return model, False
 
 
+def config_folder(path: Path) -> Path | None:
+    """The cached model folder of the GGUF file at ``path`` (its config.json read like any
+    saved model's), or None when the cache does not hold it or is off."""
+    if disabled():
+        return None
+    try:
+        folder = entry(path) / "model"
+    except OSError:
+        return None
+    return folder if (folder / "config.json").exists() else None
+
+
 def load_tokenizer(path: Path, fresh: Callable[[], object]):
     """Like load_model, for the tokenizer. Returns (tokenizer, from_cache)."""
     from transformers import AutoTokenizer

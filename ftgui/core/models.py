@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,16 +175,17 @@ def load_model(cfg: ModelConfig, dtype=None):
     from transformers import AutoModelForCausalLM
 
     src = resolve_source(cfg.source)
+    if src.kind == "gguf":   # the arguments are read from the file only when the cache misses
+        return model_cache.load_model(Path(src.label), lambda: _load_gguf(
+            src, hub_kwargs(src, cfg.trust_remote_code, for_model=True)), dtype)[0]
     kw = hub_kwargs(src, cfg.trust_remote_code, for_model=True)
     if src.kind == "folder" and not cfg.allow_pickle and not _has_safetensors(Path(src.path)):
         raise ModelError(f"model.source: {src.path} holds its weights only as pickle "
                          f"(pytorch_model.bin), which can run code when loaded. Convert it to "
                          f"safetensors, or set model.allow_pickle: true (--allow-pickle for "
                          f"ftgui eval / generate) if you trust its origin.", field="model.allow_pickle")
-    if src.kind != "gguf" and not cfg.allow_pickle:
+    if not cfg.allow_pickle:
         kw["use_safetensors"] = True
-    if src.kind == "gguf":
-        return model_cache.load_model(Path(src.label), lambda: _load_gguf(src, kw), dtype)[0]
     try:
         return AutoModelForCausalLM.from_pretrained(location(src),
                                                     dtype=dtype or torch.float32,
@@ -231,15 +233,28 @@ def context_length(model_config) -> int | None:
 def context_length_of(cfg: ModelConfig) -> int | None:
     """The model's context length from its config.json or GGUF header, without loading
     weights (None when it cannot be read; loading the model reports why)."""
-    from transformers import AutoConfig
-
     try:
-        src = resolve_source(cfg.source)
-        config = AutoConfig.from_pretrained(location(src, "config"), **hub_kwargs(src, cfg.trust_remote_code,
-                                                                for_model=True))
+        config = model_config(resolve_source(cfg.source), cfg.trust_remote_code)
     except Exception:  # noqa: BLE001 - load_model says what is wrong with the source
         return None
     return context_length(config)
+
+
+def model_config(src: ModelSource, trust_remote_code: bool):
+    """The model's transformers config, without its weights. A GGUF's comes from the model
+    cache when that holds the file: transformers reads a GGUF's config by parsing all of
+    its metadata, the whole vocabulary included (seconds for a 49k-token model, each time)."""
+    from transformers import AutoConfig
+
+    if src.kind == "gguf":
+        cached = model_cache.config_folder(Path(src.label))
+        if cached is not None:
+            try:
+                return AutoConfig.from_pretrained(cached)
+            except Exception:  # noqa: BLE001 - a damaged entry: read the file itself
+                pass
+    return AutoConfig.from_pretrained(location(src, "config"),
+                                      **hub_kwargs(src, trust_remote_code, for_model=True))
 
 
 def check_block_size(model_cfg: ModelConfig, block_size: int) -> None:
@@ -300,6 +315,10 @@ def quiet_libraries() -> None:
     import transformers
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    # peft (checked on 0.21) reads transformers 5's deprecated is_gradient_checkpointing when
+    # it wraps a model: a warning about the libraries' code that the user can do nothing about
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                            category=FutureWarning)
     try:
         import datasets
         datasets.disable_progress_bars()

@@ -31,11 +31,10 @@ def model_info(cfg: ModelConfig, progress=None) -> ModelInfo:
         progress("Reading the model config" + (" (a GGUF can take a while)"
                                                if src.kind == "gguf" else ""))
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    kw = models.hub_kwargs(src, cfg.trust_remote_code, for_model=True)
     try:
-        hf = AutoConfig.from_pretrained(models.location(src, "config"), **kw)
+        hf = models.model_config(src, cfg.trust_remote_code)
     except Exception as e:  # noqa: BLE001 - about the input; say so at the field
         raise models.load_error(src, "the model config", e) from e
     if progress:

@@ -63,6 +63,38 @@ def test_second_load_reads_the_cache_with_equal_weights(tiny_gguf, monkeypatch):
         assert torch.equal(m1.eval()(ids).logits, m2.eval()(ids).logits)
 
 
+def test_warm_start_reads_no_gguf_metadata(tiny_gguf, monkeypatch):
+    """Reading a GGUF's header parses its whole vocabulary (seconds for a real model): once
+    the cache holds the file, the block-size check, the model preview and the load read the
+    cached config instead, and find the same values as from the file."""
+    import gguf
+
+    from ftgui.core import preview
+
+    cfg = ModelConfig(source=str(tiny_gguf))
+    monkeypatch.setenv("FTGUI_NO_MODEL_CACHE", "1")
+    from_file = preview.model_info(cfg)
+    monkeypatch.delenv("FTGUI_NO_MODEL_CACHE")
+    _load(tiny_gguf)                       # the cache holds the file now
+    reads = []
+    real = gguf.GGUFReader.__init__
+
+    def counting(self, path, *a, **kw):
+        reads.append(str(path))
+        real(self, path, *a, **kw)
+    monkeypatch.setattr(gguf.GGUFReader, "__init__", counting)
+    assert models.context_length_of(cfg) == 1024
+    models.check_block_size(cfg, 128)
+    cached = preview.model_info(cfg)
+    _load(tiny_gguf)
+    assert reads == [], f"the GGUF was parsed again on a warm start: {reads}"
+    assert (cached.architecture, cached.total_params, cached.context) == \
+        (from_file.architecture, from_file.total_params, from_file.context)
+
+    monkeypatch.setenv("FTGUI_NO_MODEL_CACHE", "1")   # without the cache: read from the file
+    assert models.context_length_of(cfg) == 1024 and reads
+
+
 def test_cache_is_private(tiny_gguf):
     _load(tiny_gguf)
     entry = model_cache.entry(tiny_gguf)
