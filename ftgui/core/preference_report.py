@@ -11,7 +11,6 @@ from ftgui.core.config import DataConfig
 from ftgui.core.errors import DataError
 
 
-
 def describe(cfg: DataConfig, tokenizer, n: int, seed: int, objective: str,
              guessed: bool) -> dict:
     """The report of a preference file trained with ``objective`` (``guessed``: from the
