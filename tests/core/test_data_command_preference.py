@@ -4,7 +4,6 @@ the other on a narrow terminal), rendered with the chat template as the run rend
 
 import json
 
-
 from ftgui.cli import main
 from ftgui.cli_pairs import cells
 from tiny_model import FIXTURES
