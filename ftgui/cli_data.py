@@ -55,7 +55,8 @@ def _data(args) -> int:
     models.check_block_size(cfg.model, cfg.data.block_size)
     models.quiet_libraries()
     tok = models.load_tokenizer(cfg.model)
-    rep = data_report.describe(cfg.data, tok, args.example, cfg.training.seed)
+    rep = data_report.describe(cfg.data, tok, args.example, cfg.training.seed,
+                               cfg.training.objective)
     rep["tokenizer"] = cfg.model.source
     if args.json:
         print(json.dumps(rep, ensure_ascii=False, indent=2))
@@ -64,6 +65,11 @@ def _data(args) -> int:
         print(line)
     print(f"Tokenizer and template: {cfg.model.source}.")
     ex = rep["example"]
+    if "objective" in rep:
+        from ftgui import cli_pairs
+        for line in cli_pairs.example_lines(ex):
+            print(line)
+        return 0
     print(f"\nExample {ex['number']} (trained-on parts between [train] and [/train]):")
     text, pos = ex["text"], 0
     out = []

@@ -72,8 +72,16 @@ class ConsoleSink:
                          f"{trained} "
                          f"elapsed {duration(e.elapsed)} ETA {duration(e.eta)}")
         elif isinstance(e, EvalLogged):
-            self._line(f"validation at step {e.step}: loss {e.loss:.4f}, perplexity "
-                       f"{e.perplexity:,.2f}")
+            said = [f"loss {e.loss:.4f}"]
+            if e.metrics:   # a preference run: its loss is no language model's
+                m = e.metrics
+                if "rewards/accuracies" in m:
+                    said.append(f"reward accuracy {m['rewards/accuracies']:.2f}")
+                if "rewards/margins" in m:
+                    said.append(f"margin {m['rewards/margins']:+.4f}")
+            else:
+                said.append(f"perplexity {e.perplexity:,.2f}")
+            self._line(f"validation at step {e.step}: {', '.join(said)}")
         elif isinstance(e, CheckpointSaved):
             if not self.tty:
                 self._line(f"checkpoint saved: {e.path}")

@@ -10,7 +10,8 @@ Paired rows (DPO, ORPO) become ``{"prompt": [messages], "chosen": [assistant mes
   single message objects, ShareGPT from/value) and v1 ``chosen_messages`` /
   ``rejected_messages``; OpenAI DPO (``input.messages`` + ``preferred_output`` /
   ``non_preferred_output``); Stack Exchange paired (``question`` + ``response_j`` /
-  ``response_k``);
+  ``response_k``); Anthropic hh-rlhf (``chosen`` / ``rejected`` as whole
+  "Human: … Assistant: …" transcripts: read as messages, the shared turns the prompt);
 * unpaired: TRL ``prompt`` + ``completion`` + ``label``, LLaMA-Factory
   ``kto_en_demo.json`` (``messages`` + ``label``: the last assistant message is the
   completion).
@@ -28,6 +29,7 @@ differ from theirs. Hub messages and progress events stay with the callers.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +45,7 @@ PAIRS = (("chosen", "rejected"), ("chosen_messages", "rejected_messages"),
          ("preferred_output", "non_preferred_output"), ("response_j", "response_k"))
 PROMPTS = ("prompt", "input", "question", "instruction", "query")
 LABELS = ("label", "kto_tag")
+FORMATS = ("preference", "unpaired preference")   # PreferenceReading.format's values
 COMPLETIONS = ("completion", "response", "output", "answer")
 
 
@@ -51,6 +54,18 @@ class PreferenceReading:
     kind: str                                               # paired | unpaired
     columns: dict[str, str] = field(default_factory=dict)   # role → column
     ignored: dict[str, str] = field(default_factory=dict)
+    transcript: bool = False      # chosen / rejected are hh-rlhf "Human: … Assistant: …"
+
+    @property
+    def prompt_from(self) -> str | None:
+        """Where the prompt comes from when no column holds it (said to the user)."""
+        if self.kind != "paired" or "prompt" in self.columns:
+            return None
+        if self.transcript:
+            return ("the turns chosen and rejected share, up to their last Assistant turn "
+                    "(Human: / Assistant: transcripts read as user / assistant messages, "
+                    "as Anthropic hh-rlhf)")
+        return "the beginning that chosen and rejected share (no prompt column)"
 
     @property
     def objective(self) -> str:
@@ -71,12 +86,14 @@ def detect_preference(rows: list[dict], where: str) -> PreferenceReading | None:
             cols = {"chosen": ca, "rejected": cb}
             prompt = _find(columns, PROMPTS) or \
                 next(iter(_message_columns(columns, sample)), None)
-            if prompt:
+            if prompt and prompt not in (ca, cb):   # else implicit: the shared beginning
                 cols["prompt"] = prompt
             system = _find(columns, SYSTEM_NAMES)
             if system:
                 cols["system"] = system
-            return _ignored(PreferenceReading("paired", cols), columns)
+            return _ignored(PreferenceReading(
+                "paired", cols, transcript="prompt" not in cols and
+                transcript(_first(sample, ca)) is not None), columns)
     label = _find(columns, LABELS)
     if label and _labels_are_bool(sample, label):
         messages = next(iter(_message_columns(columns, sample)), None)
@@ -110,6 +127,20 @@ def _ignored(reading: PreferenceReading, columns: list[str]) -> PreferenceReadin
 
 
 # ---- rows → TRL conversational examples ---------------------------------------------
+TURN = re.compile(r"(?:^|\n\n)(Human|Assistant): ?")
+
+
+def transcript(text) -> list[dict] | None:
+    """Anthropic hh-rlhf's "\\n\\nHuman: …\\n\\nAssistant: …" text as user / assistant
+    messages (as TRL's examples/datasets/hh-rlhf-helpful-base.py reads it); None when
+    ``text`` is not such a transcript."""
+    if not isinstance(text, str) or not text.lstrip().startswith("Human:"):
+        return None
+    parts = TURN.split(text.lstrip())
+    return [{"role": "user" if who == "Human" else "assistant", "content": said}
+            for who, said in zip(parts[1::2], parts[2::2])]
+
+
 def _as_messages(value, n: int, where: str, role: str) -> list[dict]:
     """A column value as messages: text (one ``role`` message), a message object, a
     message list, or an object holding ``messages`` (OpenAI's input)."""
@@ -170,10 +201,26 @@ def _check_prompt(prompt: list[dict], n: int, where: str) -> None:
                         f"message (the answers follow it).", field="data.source")
 
 
+def _transcripts(row: dict, reading: PreferenceReading, n: int, where: str):
+    out = []
+    for key in ("chosen", "rejected"):
+        msgs = transcript(row.get(reading.columns[key]))
+        if not msgs:
+            raise DataError(f"data.source: {where} row {n}: column "
+                            f"'{reading.columns[key]}' is not a \"Human: … Assistant: …\" "
+                            f"conversation like the first rows'; fix or remove the row.",
+                            field="data.source")
+        out.append(_message_list(msgs, n, where))
+    return out
+
+
 def paired(row: dict, reading: PreferenceReading, n: int, where: str) -> dict:
     cols = reading.columns
-    chosen = _as_messages(row.get(cols["chosen"]), n, where, "assistant")
-    rejected = _as_messages(row.get(cols["rejected"]), n, where, "assistant")
+    if reading.transcript:
+        chosen, rejected = _transcripts(row, reading, n, where)
+    else:
+        chosen = _as_messages(row.get(cols["chosen"]), n, where, "assistant")
+        rejected = _as_messages(row.get(cols["rejected"]), n, where, "assistant")
     if chosen[0]["role"] != "assistant" or rejected[0]["role"] != "assistant":
         # implicit prompt: whole conversations that share their beginning
         k = 0
@@ -182,6 +229,14 @@ def paired(row: dict, reading: PreferenceReading, n: int, where: str) -> dict:
         prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
         prompt, answer = _split_answer(prompt)
         chosen, rejected = answer + chosen, answer + rejected
+        if not any(m["role"] == "user" for m in prompt) or \
+                any(m["role"] != "assistant" for m in chosen + rejected):
+            user, assistant = ("Human", "Assistant") if reading.transcript else \
+                ("user", "assistant")
+            raise DataError(f"data.source: {where} row {n}: chosen and rejected share no "
+                            f"conversation up to an {assistant} turn (they differ in a {user} "
+                            f"turn), so there is no common prompt for the two answers; fix "
+                            f"or remove the row.", field="data.source")
     else:
         value = row.get(cols["prompt"]) if cols.get("prompt") else None
         if value is None:
@@ -254,12 +309,23 @@ def encode_answer(tokenizer, prompt: list[dict], answer: list[dict]
                   ) -> tuple[list[int], list[int]]:
     """(prompt ids, answer ids) as TRL renders them: the prompt with the generation prompt,
     the answer what prompt + answer adds (where the two diverge)."""
+    p, (a,) = encode_answers(tokenizer, prompt, [answer])
+    return p, a
+
+
+def encode_answers(tokenizer, prompt: list[dict], answers: list[list[dict]]
+                   ) -> tuple[list[int], list[list[int]]]:
+    """(prompt ids, each answer's ids) as TRL's DPOTrainer splits them: the prompt is what
+    the prompt with the generation prompt shares with every prompt + answer."""
     p = _render(tokenizer, prompt, add_generation_prompt=True)
-    full = _render(tokenizer, prompt + answer)
-    k = 0
-    while k < min(len(p), len(full)) and p[k] == full[k]:
-        k += 1
-    return p[:k], full[k:]
+    fulls = [_render(tokenizer, prompt + a) for a in answers]
+    k = len(p)
+    for full in fulls:
+        j = 0
+        while j < min(k, len(full)) and p[j] == full[j]:
+            j += 1
+        k = j
+    return p[:k], [full[k:] for full in fulls]
 
 
 def _answers(ex: dict) -> list[list[dict]]:
@@ -333,7 +399,9 @@ def tokenize_examples(examples: list[dict], tokenizer, block_size: int, truncate
                         f"data.block_size = {block_size} tokens; raise it (block_size {need} keeps 95 % of "
                         f"them whole).", field=field_name)
     return out, {"tokens": tokens, "blocks": len(out), **counts,
-                 "block_size_95": int(np.percentile(lengths, 95, method="inverted_cdf"))}
+                 "block_size_95": int(np.percentile(lengths, 95, method="inverted_cdf")),
+                 "length_median": int(np.percentile(lengths, 50, method="inverted_cdf")),
+                 "length_max": max(lengths)}
 
 
 # ---- loading ---------------------------------------------------------------------------
@@ -380,11 +448,13 @@ def read(cfg, seed: int) -> tuple[PreferenceReading, list[dict], list[dict] | No
     return reading, train, eval_items, {"splits": splits, "validation_from": validation_from}
 
 
-def prepare(cfg, objective: str, tokenizer, seed: int, progress=None) -> PreferenceData:
+def prepare(cfg, objective: str, tokenizer, seed: int, progress=None,
+            rows_read=None) -> PreferenceData:
     """The examples for ``objective`` (dpo, kto, orpo), cut to data.block_size, with the
     stats data.prepare gives for SFT (rows, tokens, kept / truncated / dropped).
-    ``progress(stage, done, total)``."""
-    reading, train, ev, info = read(cfg, seed)
+    ``progress(stage, done, total)``; ``rows_read``: what read() gave, when the caller has
+    it already."""
+    reading, train, ev, info = rows_read or read(cfg, seed)
     if objective in ("dpo", "orpo") and reading.kind == "unpaired":
         raise DataError(f"training.objective: {objective} needs pairs (a chosen and a "
                         f"rejected answer to each prompt), but {cfg.source} has one answer "
@@ -399,6 +469,7 @@ def prepare(cfg, objective: str, tokenizer, seed: int, progress=None) -> Prefere
     stats = {"format": reading.format, "text_column": ", ".join(
                  f"{r}={c}" for r, c in reading.columns.items()),
              "columns": dict(reading.columns), "ignored_columns": dict(reading.ignored),
+             **({"prompt_from": reading.prompt_from} if reading.prompt_from else {}),
              "detected": cfg.format == "auto", **info, "train_rows": rows,
              **{f"train_{k}": v for k, v in tstats.items()},
              "eval_rows": len(ev or []), "eval_tokens": 0, "eval_blocks": 0}

@@ -51,12 +51,6 @@ def test_data_reads_a_run_config(tiny_config, capsys):
     assert out["example"]["trained"] == ["It was 120 million.<|endoftext|>\n"]
 
 
-def test_data_refusals_exit_2(tiny_model_dir, capsys):
-    assert main(["data", str(F / "trl_preference.jsonl"), "--model",
-                 str(tiny_model_dir)]) == 2
-    assert "preference dataset" in capsys.readouterr().err
-
-
 def test_train_prints_the_data_lines_and_keeps_them(tiny_config, capsys):
     cfg = tiny_config(data={"source": str(F / "split_folder"), "validation": "auto",
                             "block_size": 64},

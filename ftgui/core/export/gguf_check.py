@@ -1,5 +1,5 @@
 """How much an exported GGUF lost: validation perplexity of the file read back against the
-run's float32 model.
+run's float32 model (a preference run's: how it ranks the validation pairs).
 
 transformers' GGUF loader dequantises every tensor to float32 on load, so the figure measures
 the rounding of the weights (what the number format costs), not llama.cpp's kernels. Both
@@ -57,9 +57,11 @@ def measure(run_dir: str | Path, gguf_path: str | Path, max_blocks: int = 16,
     gguf_path = Path(gguf_path)
     cfg = rd.load_config()
     emit = progress or (lambda p: None)
-    emit(Progress("Measuring perplexity", 0, 4, "tokenizing the validation data"))
     models.quiet_libraries()
     tok = models.load_tokenizer(ModelConfig(source=str(rd.model_dir)))
+    if cfg.training.objective != "sft":
+        return _measure_pairs(rd, cfg, tok, gguf_path, max_blocks, emit)
+    emit(Progress("Measuring perplexity", 0, 4, "tokenizing the validation data"))
     prepared = data_mod.prepare(cfg.data, tok, cfg.training.seed)
     seqs, split = (prepared.eval, "validation") if prepared.eval is not None and len(
         prepared.eval) else (prepared.train, "training")
@@ -85,7 +87,70 @@ def measure(run_dir: str | Path, gguf_path: str | Path, max_blocks: int = 16,
             "perplexity_base": math.exp(loss_base), "sequences": n, "split": split}
 
 
+def _measure_pairs(rd: RunDir, cfg, tok, gguf_path: Path, max_pairs: int, emit) -> dict:
+    """A preference run: how the GGUF read back, the run's float32 model and the base rank
+    the first ``max_pairs`` validation pairs (preference.pair_scores, as the run's summary
+    does): {'preference_accuracy', 'preference_margin', their _f32 and _base, 'pairs',
+    'split'}."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ftgui.core import models, preference, preference_data
+
+    stage = "Ranking validation pairs"
+    emit(Progress(stage, 0, 4, "reading the validation pairs"))
+    prepared = preference_data.prepare(cfg.data, cfg.training.objective, tok,
+                                       cfg.training.seed)
+    examples, split = (prepared.eval, "validation") if prepared.eval else \
+        (prepared.train, "training")
+    pairs = [{"prompt": p, "chosen": c, "rejected": r}
+             for p, c, r in preference_data.pairs_of(examples)[:max_pairs]]
+    if not pairs:
+        raise FtguiError(f"No {split} pairs to rank (a KTO file needs a good and a bad "
+                         f"answer to the same prompt).")
+    out = {"pairs": len(pairs), "split": split}
+
+    def score(model, suffix: str) -> None:
+        s = preference.pair_scores(model.eval(), tok, pairs)
+        out[f"preference_accuracy{suffix}"] = s["accuracy"]
+        out[f"preference_margin{suffix}"] = s["margin"]
+
+    emit(Progress(stage, 1, 4, "the float32 model"))
+    f32 = AutoModelForCausalLM.from_pretrained(rd.model_dir, dtype=torch.float32,
+                                               use_safetensors=True)
+    kw = {"n_positions": f32.config.n_positions} if f32.config.model_type == "gpt2" else {}
+    score(f32, "_f32")
+    del f32
+    emit(Progress(stage, 2, 4, "the base model"))
+    base = models.load_model(cfg.model)             # (a GGUF base: from ftgui's cache)
+    score(base, "_base")
+    del base
+    emit(Progress(stage, 3, 4, gguf_path.name))
+    back = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                dtype=torch.float32, **kw)
+    score(back, "")
+    emit(Progress(stage, 4, 4, gguf_path.name))
+    return out
+
+
+def _pairs_text(outtype: str, res: dict) -> str:
+    def said(k: str) -> str:
+        return (f"{res[f'preference_accuracy{k}']:.0%} "
+                f"(margin {res[f'preference_margin{k}']:+.3f})")
+    text = (f"{outtype}: preference accuracy {said('')} vs {said('_f32')} in f32 "
+            f"({res['pairs']} {res['split']} pairs, the file read back by transformers); "
+            f"the base model: {said('_base')}")
+    gained = res["preference_margin_f32"] - res["preference_margin_base"]
+    lost = res["preference_margin_f32"] - res["preference_margin"]
+    if gained > 0 and lost >= 0.5 * gained:
+        text += (f". The rounding took back {min(lost / gained, 9.99):.0%} of the margin "
+                 f"the fine-tune gained; export q8_0 or f16 to keep it")
+    return text
+
+
 def check_text(outtype: str, res: dict) -> str:
+    if "preference_accuracy" in res:
+        return _pairs_text(outtype, res)
     text = (f"{outtype}: perplexity {res['perplexity']:.2f} vs {res['perplexity_f32']:.2f} in "
             f"f32 ({res['sequences']} {res['split']} sequences, the file read back by "
             f"transformers)")
