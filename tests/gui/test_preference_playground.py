@@ -11,6 +11,7 @@ import yaml
 
 from ftgui.core import inference, models, playground
 from ftgui.core.runs import RunDir
+from tiny_model import FIXTURES
 
 from test_preference_gui import _pairs
 
@@ -91,3 +92,60 @@ def test_playground_shows_a_validation_pair_beside_both_generations(
     assert pg.example() is None and not pg.data_splitter.isVisible()
     assert not pg.scores.isVisible()
     assert RunDir(run_dir).summary()["preference_pairs"] == 8
+
+
+def test_kto_playground_shows_the_completion_and_its_label(window, qtbot, tmp_path,
+                                                           tiny_model_dir, load_calls):
+    """KTO (full fine-tuning): an example is one completion and its label; the trained
+    model is used from memory, the base loaded."""
+    path = tmp_path / "kto.yaml"
+    path.write_text(yaml.safe_dump({
+        "model": {"source": str(tiny_model_dir), "method": "full"},
+        "data": {"source": str(FIXTURES / "preference" / "kto_en_demo.json"),
+                 "validation": 0.3, "block_size": 128},
+        "training": {"objective": "kto", "max_steps": 2, "batch_size": 4,
+                     "logging_steps": 1, "save_steps": 1000}}))
+    assert window.load_config(path)
+    with qtbot.waitSignal(window.runFinished, timeout=180000) as blocker:
+        window.train()
+    assert window.live.holds(blocker.args[0]) and window.live.status == "finished"
+    pg = window.playground
+    window.side_tabs.setCurrentWidget(pg)
+    qtbot.waitUntil(lambda: pg.examples.isEnabled(), timeout=60000)
+    titles = [pg.examples.itemText(i) for i in range(1, pg.examples.count())]
+    assert titles and all("[label " in t for t in titles)
+    assert pg.pick_example(pg.examples.itemData(1).number)
+    ex = pg.example()
+    word = "true, desirable" if ex.label else "false, undesirable"
+    assert pg.chosen_pane.title.text() == f"Completion (from the data) · label {word}"
+    assert pg.chosen_pane.view.toPlainText() == ex.completion[-1]["content"]
+    assert not pg.rejected_pane.isVisible()
+    pg.max_tokens.setValue(2)
+    stages = _generate(qtbot, pg)
+    assert stages[0] == ("tuned", "memory") and ("base", "ready") in stages
+    # training loaded the base once, the Playground once more; the result not at all
+    assert load_calls == [str(tiny_model_dir)] * 2 and pg.cache.loads == 1
+    assert pg.scores.text().startswith(f"Log-probability of this completion (label "
+                                       f"{str(ex.label).lower()}): base model -")
+    assert "fine-tuned -" in pg.scores.text()
+
+
+def test_a_stopped_full_dpo_run_is_not_kept_for_its_resume(window, qtbot, tmp_path,
+                                                          tiny_model_dir, load_calls):
+    """Its resume must copy the base weights as DPO's reference model, not the trained
+    ones: the model is loaded again."""
+    cfg = yaml.safe_load(_dpo_config(tmp_path, tiny_model_dir, "full", 1e-3).read_text())
+    cfg["training"].update(max_steps=60, logging_steps=1, eval_steps=None, save_steps=2)
+    path = tmp_path / "dpo.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert window.load_config(path)
+    window.train()
+    qtbot.waitUntil(lambda: len(window.plots.series["loss"].x) >= 3, timeout=120000)
+    with qtbot.waitSignal(window.runFinished, timeout=120000) as blocker:
+        window.stop()
+    assert RunDir(blocker.args[0]).summary()["status"] == "stopped"
+    assert window.live.run_dir is None
+    with qtbot.waitSignal(window.runFinished, timeout=180000):
+        window._resume_dir(blocker.args[0])
+    assert load_calls == [str(tiny_model_dir)] * 2
+    assert window.live.status == "finished"
