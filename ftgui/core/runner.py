@@ -257,7 +257,7 @@ class Runner:
                 status not in ("finished", "stopped") or getattr(self, "_merged_in_place",
                                                                  False):
             return
-        if self.config.training.objective != "sft" and status == "stopped" and \
+        if self.config.training.objective in ("dpo", "kto") and status == "stopped" and \
                 self.config.model.method != "lora":
             # its Resume must start from the base weights: DPO / KTO copy the model they
             # are given as the reference (core/preference.py), and the trained one is not

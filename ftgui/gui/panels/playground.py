@@ -270,6 +270,7 @@ class PlaygroundPanel(QWidget):
         self.rejected_pane = OutputPane("Rejected (from the data)")
         for pane in (self.chosen_pane, self.rejected_pane):
             pane.view.setPlaceholderText("")
+            pane.stats.hide()   # nothing generated: no speed to report
         self.data_splitter = QSplitter(Qt.Orientation.Horizontal, visible=False)
         self.data_splitter.addWidget(self.chosen_pane)
         self.data_splitter.addWidget(self.rejected_pane)
