@@ -35,6 +35,8 @@ def _generate(qtbot, pg):
     pg.paneLoading.connect(lambda pane, stage, *_: stages.append((pane, stage)))
     with qtbot.waitSignal(pg.generationFinished, timeout=120000):
         pg.generate_button.click()
+        assert not pg.examples.isEnabled()   # no other example while the panes fill
+    assert pg.examples.isEnabled()
     return stages
 
 

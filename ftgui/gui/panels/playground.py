@@ -166,6 +166,7 @@ class PlaygroundPanel(QWidget):
         self._discard = False   # the running generation is for a run no longer shown
         self._example_prompt: str | None = None   # the prompt text a picked example put in
         self._scores: dict[str, float] = {}   # pane → the picked example's score
+        self._has_examples = False   # the run's validation examples are in the picker
         self._build()
         self._restore_fields()
         self._remember_changes()
@@ -421,6 +422,7 @@ class PlaygroundPanel(QWidget):
         self.examples.blockSignals(True)
         self.examples.clear()
         self.examples.blockSignals(False)
+        self._has_examples = False
         self._show_example(None)
         objective = "sft"
         if run:
@@ -432,7 +434,7 @@ class PlaygroundPanel(QWidget):
         if objective == "sft":
             return
         self.examples.addItem("Reading the validation examples…", None)
-        self.examples.setEnabled(False)
+        self._update_buttons()
 
         def read():
             heavy_imports()
@@ -455,15 +457,17 @@ class PlaygroundPanel(QWidget):
             self.examples.addItem(ex.title(), ex)
             self.examples.setItemData(self.examples.count() - 1, ex.prompt_text(),
                                       Qt.ItemDataRole.ToolTipRole)
-        self.examples.setEnabled(bool(found))
         self.examples.blockSignals(False)
+        self._has_examples = bool(found)
+        self._update_buttons()
 
     def _examples_failed(self, run: str, e: BaseException) -> None:
         if run != self.run_dir():
             return
         self.examples.clear()
         self.examples.addItem("Your own prompt (validation examples not readable)", None)
-        self.examples.setEnabled(False)
+        self._has_examples = False
+        self._update_buttons()
         text = e.message if isinstance(e, FtguiError) else str(e)
         self.banner.show_message(f"The run's validation examples could not be read: {text}",
                                  level="warning")
@@ -667,6 +671,8 @@ class PlaygroundPanel(QWidget):
                                         "playground compares a run's result with its base")
         self.stop_button.setEnabled(busy)
         self.stop_button.setText("Stop")
+        # another example mid-generation would clear the panes being written to
+        self.examples.setEnabled(self._has_examples and not busy)
 
 
 def _spin(box, low, high, value):
