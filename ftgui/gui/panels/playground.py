@@ -141,11 +141,10 @@ class OutputPane(QFrame):
         self.view.clear()
         self.set_status(" ")
 
-    def show_text(self, text: str, status: str = " ") -> None:
+    def show_text(self, text: str) -> None:
         """A fixed text (an answer from the data) rather than a streamed one."""
         self.text = text
         self.view.setPlainText(text)
-        self.set_status(status)
 
 
 class PlaygroundPanel(QWidget):
