@@ -100,6 +100,26 @@ def merged_lora_state_dict(peft_model) -> dict | None:
     return merged
 
 
+def drop_fused_lm_head(model) -> None:
+    """Give a model trained by TRL's DPO or KTO trainer its own ``forward`` back.
+
+    Why: those trainers patch the model they train (``trl.trainer.utils.
+    add_fused_lm_head``: an instance attribute ``forward``, a function named
+    ``_fused_forward`` that passes through unless called with ``fused_lm_head=True``).
+    The window keeps the trained model for the Playground and as the next run's base; it
+    should be the plain model again, not wrapped once more by every run. Only that
+    attribute is removed (on a PEFT model, on its base model, where TRL puts it). Checked
+    on trl 1.16.0."""
+    targets = [model]
+    if hasattr(model, "get_base_model"):
+        targets.append(model.get_base_model())
+    for m in targets:
+        patched = vars(m).get("forward")
+        code = getattr(getattr(patched, "__func__", None), "__code__", None)
+        if code is not None and code.co_name == "_fused_forward":
+            del m.forward
+
+
 _LOADING = ThreadValue()   # the progress callback of this thread's model load
 _INSTALL_LOCK = threading.Lock()
 

@@ -176,10 +176,11 @@ def generate(model, tok, prompt: str, max_new_tokens: int = 50, temperature: flo
     return tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
-def encode_prompt(tok, prompt: str, chat: bool, template_tok=None):
-    """``prompt`` as model inputs; with ``chat``, first rendered as a user turn by the chat
-    template of ``template_tok`` (default ``tok``: a base model is given the template its
-    fine-tuned run was trained with, so both see the same text)."""
+def encode_prompt(tok, prompt: str | list[dict], chat: bool, template_tok=None):
+    """``prompt`` as model inputs; with ``chat``, first rendered as a user turn (or, given
+    messages, as those) by the chat template of ``template_tok`` (default ``tok``: a base
+    model is given the template its fine-tuned run was trained with, so both see the same
+    text)."""
     from ftgui.core.sft import generation_prompt
 
     if chat:

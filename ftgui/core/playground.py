@@ -1,5 +1,6 @@
 """Trying a run against its base model: the two models of a run, a small cache of them,
-and generation streamed piece by piece that a second thread can stop.
+generation streamed piece by piece that a second thread can stop, and a preference run's
+validation examples with how each model scores one.
 
 Qt-free, so the window's Playground and the command line stream the same way.
 """
@@ -82,6 +83,90 @@ def source_name(source: str) -> str:
     return source
 
 
+EXAMPLES_SHOWN = 20   # a preference run's validation examples offered in the Playground
+
+
+@dataclass
+class ValidationExample:
+    """One validation example of a preference run as it was trained and ranked (its
+    prompt cut to data.block_size as training cut it): a pair, or for KTO one completion
+    with its label."""
+    number: int                          # its place among the run's validation examples
+    prompt: list[dict]
+    chosen: list[dict] | None = None
+    rejected: list[dict] | None = None
+    completion: list[dict] | None = None
+    label: bool | None = None
+
+    @property
+    def paired(self) -> bool:
+        return self.completion is None
+
+    def answers(self) -> list[list[dict]]:
+        return [self.chosen, self.rejected] if self.paired else [self.completion]
+
+    def prompt_text(self) -> str:
+        """The prompt for a person: a lone user message as it is, else each message
+        under its role."""
+        if len(self.prompt) == 1 and self.prompt[0]["role"] == "user":
+            return message_text(self.prompt)
+        return "\n\n".join(f"{m['role']}: {message_text([m])}" for m in self.prompt)
+
+    def title(self, width: int = 60) -> str:
+        text = " ".join(message_text(self.prompt[-1:]).split())
+        text = text if len(text) <= width else text[:width - 1] + "…"
+        mark = "" if self.paired else f" [label {str(self.label).lower()}]"
+        return f"{self.number}.{mark} {text}"
+
+
+def message_text(messages: list[dict]) -> str:
+    """Messages' text, one after another (content parts joined)."""
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = "".join(str(p.get("text", "")) if isinstance(p, dict) else str(p)
+                              for p in content)
+        out.append("" if content is None else str(content))
+    return "\n\n".join(out)
+
+
+def validation_examples(run_dir: str | Path, tokenizer, limit: int = EXAMPLES_SHOWN
+                        ) -> list[ValidationExample]:
+    """The first ``limit`` validation examples of a preference run (none for SFT), read
+    again with the run's config as the run read them (the same hold-out, the same cut to
+    the block with ``tokenizer``, the run's own); raises a DataError a person can act on
+    when its data cannot be read."""
+    from ftgui.core import preference_data, sft
+
+    cfg = RunDir(run_dir).load_config()
+    objective = cfg.training.objective
+    if objective == "sft":
+        return []
+    _, _, examples, _ = preference_data.read(cfg.data, cfg.training.seed)
+    examples = examples or []
+    if objective == "kto" and examples and "chosen" in examples[0]:
+        examples = preference_data.unpair(examples)
+    sft.prepare_tokenizer(tokenizer, cfg.data.template)
+    out = []
+    for n, ex in enumerate(examples, 1):
+        cut, _, _ = preference_data.fit(tokenizer, ex, cfg.data.block_size)
+        if cut is None:   # dropped by the run too
+            continue
+        out.append(ValidationExample(number=n, **cut))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def example_score(model, tokenizer, example: ValidationExample) -> float:
+    """A pair's log-probability margin (chosen minus rejected) under ``model``, or a KTO
+    completion's log-probability: what the run's preference accuracy counts."""
+    from ftgui.core import preference
+    logps = preference.answer_logps(model, tokenizer, example.prompt, example.answers())
+    return logps[0] - logps[1] if example.paired else logps[0]
+
+
 class ModelCache:
     """The loaded models of one run: at most its base and its result, so a second Generate
     does not load them again, and a change of run gives their memory back.
@@ -143,7 +228,7 @@ class ModelCache:
             torch.cuda.empty_cache()
 
 
-def stream_generate(model, tok, prompt: str, settings: GenerationSettings,
+def stream_generate(model, tok, prompt: str | list[dict], settings: GenerationSettings,
                     stop_event: threading.Event | None = None,
                     template_tok=None) -> Iterator[str]:
     """Yield the new text piece by piece as the model writes it, and return (as the
@@ -151,14 +236,16 @@ def stream_generate(model, tok, prompt: str, settings: GenerationSettings,
 
     ``model.generate`` runs on a thread of its own feeding a ``TextIteratorStreamer``;
     setting ``stop_event`` ends it after the current token, keeping what was written.
-    The seed is set right before generating, so the same seed gives the same text."""
+    The seed is set right before generating, so the same seed gives the same text. A
+    ``prompt`` given as messages (a validation example's) goes through the chat template."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     settings.check()
     stop_event = stop_event or threading.Event()
     abandoned = threading.Event()   # the reader went away: stop without a user's Stop
-    inputs = inference.encode_prompt(tok, prompt, settings.chat, template_tok).to(model.device)
+    chat = settings.chat or isinstance(prompt, list)
+    inputs = inference.encode_prompt(tok, prompt, chat, template_tok).to(model.device)
     prompt_len = inputs["input_ids"].shape[1]
     if prompt_len == 0:
         raise ConfigError("The prompt is empty: write some text for the model to continue.",

@@ -107,6 +107,22 @@ def _answer_logps(model, tokenizer, prompt, answers, device) -> list[float]:
     return out
 
 
+def answer_logps(model, tokenizer, prompt: list[dict], answers: list[list[dict]]
+                 ) -> list[float]:
+    """The log-probability ``model`` gives each answer after ``prompt`` (messages, as
+    preference_data encodes them): what pair_scores compares, for one example."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return _answer_logps(model, tokenizer, prompt, answers,
+                                 next(model.parameters()).device)
+    finally:
+        model.train(was_training)
+
+
 def pair_scores(model, tokenizer, examples: list[dict]) -> dict:
     """Preference accuracy (the share of pairs whose chosen answer has the higher
     log-probability) and the mean margin (log-probability of chosen minus rejected) of

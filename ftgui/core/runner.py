@@ -257,12 +257,15 @@ class Runner:
                 status not in ("finished", "stopped") or getattr(self, "_merged_in_place",
                                                                  False):
             return
-        if self.config.training.objective != "sft":
-            return   # TRL's trainer holds a reference model or its own adapters: loaded
-            #          from the saved run instead (not checked with the kept-model path)
+        if self.config.training.objective in ("dpo", "kto") and status == "stopped" and \
+                self.config.model.method != "lora":
+            # its Resume must start from the base weights: DPO / KTO copy the model they
+            # are given as the reference (core/preference.py), and the trained one is not
+            return
         from ftgui.core.live_model import Kept
         model = self.trainer.accelerator.unwrap_model(self.trainer.model,
                                                       keep_fp32_wrapper=False)
+        compat.drop_fused_lm_head(model)   # TRL's (DPO, KTO): the model's own forward again
         self.tokens.detach()
         if getattr(self, "_use_cache", None):
             model.config.use_cache = True   # generation wants its cache

@@ -137,10 +137,11 @@ def encode_fitting(messages: list[dict], tokenizer, train_on_prompt: bool,
     return ids, labels, "truncated", full
 
 
-def generation_prompt(tokenizer, prompt: str) -> str:
-    """The text a chat-tuned model is given for a user prompt."""
+def generation_prompt(tokenizer, prompt: str | list[dict]) -> str:
+    """The text a chat-tuned model is given for a user prompt (or a prompt's messages)."""
+    messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
     try:
-        return templates.render(tokenizer, [{"role": "user", "content": prompt}],
+        return templates.render(tokenizer, messages,
                                 "This model's chat template",
                                 "Send the prompt as plain text (drop --chat, or untick Chat "
                                 "template).", add_generation_prompt=True)

@@ -124,6 +124,29 @@ def test_merged_lora_state_dict_is_merge_and_unloads_bit_for_bit(tiny_model_dir)
     assert all(torch.equal(after[k], v) for k, v in before.items())
 
 
+def test_drop_fused_lm_head_gives_the_model_its_own_forward_back(tiny_model_dir):
+    """TRL's DPO / KTO trainers patch the trained model's forward as an instance
+    attribute (trl.trainer.utils.add_fused_lm_head); the kept model loses that patch, on
+    a plain model and on a PEFT model's base, and computes the same logits."""
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    ids = torch.tensor([[5, 6, 7, 8]])
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    logits = model(input_ids=ids).logits
+    add_fused_lm_head(model)
+    assert "forward" in vars(model), ("trl's add_fused_lm_head no longer sets an instance "
+                                      "forward: re-check compat.drop_fused_lm_head")
+    compat.drop_fused_lm_head(model)
+    assert "forward" not in vars(model) and model.forward.__func__ is type(model).forward
+    assert torch.equal(model(input_ids=ids).logits, logits)
+
+    peft_model = models.apply_lora(model, LoraConfig(r=4, alpha=8))
+    add_fused_lm_head(peft_model.get_base_model())
+    compat.drop_fused_lm_head(peft_model)
+    assert "forward" not in vars(peft_model.get_base_model())
+
+
 def test_loading_progress_counts_the_tensors_of_this_threads_load(tiny_model_dir, tiny_gguf):
     import threading
 

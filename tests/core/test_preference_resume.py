@@ -40,8 +40,15 @@ def _weights(run_dir):
     return load_file(RunDir(run_dir).model_dir / "model.safetensors")
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
-def test_stop_then_resume_equals_uninterrupted(tmp_path, tiny_model_dir, method):
+@pytest.mark.parametrize("method, in_memory", [("full", False), ("lora", False),
+                                               ("full", True), ("lora", True)])
+def test_stop_then_resume_equals_uninterrupted(tmp_path, tiny_model_dir, method, in_memory):
+    """in_memory: as in the window, the stopped run's model is kept (core.live_model) for
+    its resume: a LoRA run's base is reused; a full run's trained model is not (DPO's
+    reference must be the starting weights), so it loads again."""
+    from ftgui.core.live_model import LiveModel
+
+    live = LiveModel() if in_memory else None
     data = _data(tmp_path)
     raw = {**_raw(tiny_model_dir, data, tmp_path / "a", max_steps=12, eval_steps=6)}
     raw["model"]["method"] = method
@@ -53,9 +60,18 @@ def test_stop_then_resume_equals_uninterrupted(tmp_path, tiny_model_dir, method)
         if isinstance(event, StepLogged) and event.step == 5:
             holder[0].request_stop()
 
-    summary = run_config(RunConfig.from_dict(raw), [stop_at_5], runner_out=holder)
+    summary = run_config(RunConfig.from_dict(raw), [stop_at_5], runner_out=holder,
+                         live=live)
     assert summary["status"] == "stopped" and summary["steps"] == 6
-    summary = resume_run(tmp_path / "b")
+    if in_memory:
+        assert live.status == ("stopped" if method == "lora" else None)
+    messages = []
+    summary = resume_run(tmp_path / "b", [lambda e: messages.append(getattr(e, "text", ""))],
+                         live=live)
+    if in_memory:
+        assert ("Model: reused from memory (the last run's), not loaded again." in messages) \
+            == (method == "lora")
+        assert live.status == "finished"
     assert summary["status"] == "finished" and summary["steps"] == 12
     straight = RunDir(tmp_path / "a").summary()
     for key in ("preference_accuracy_before", "preference_accuracy_after",

@@ -4,6 +4,11 @@ The models load and generate in a ``GenerationWorker`` on its own thread; its si
 in the slots here. Loaded models stay cached (those of the selected run only) until the
 run changes. The prompt and the generation settings are kept in the window's QSettings as
 they change, and are there again at the next start.
+
+A preference run (DPO, KTO, ORPO) also offers its validation examples, read off the GUI
+thread: picking one puts its prompt to both models and shows its chosen and rejected
+answers (KTO: its completion and label) above their generations, with the log-probability
+margin each model gives the pair.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBo
 from ftgui.core import history
 from ftgui.core.errors import FtguiError
 from ftgui.core.inference import trained_on_chat
-from ftgui.core.playground import GenerationSettings, ModelCache, source_name
+from ftgui.core.playground import (GenerationSettings, ModelCache, ValidationExample,
+                                   message_text, source_name)
 from ftgui.core.runs import RunDir, default_runs_dir, list_runs
 from ftgui.gui.workers.generation import GenerationWorker
 from ftgui.gui.widgets.common import ErrorBanner
-from ftgui.gui.workers.run_worker import RunController
+from ftgui.gui.workers.run_worker import RunController, heavy_imports, run_task
 
 SETTINGS_GROUP = "playground"
 CHAT_RUN_KEY = "chat_run"   # the run the Chat template tick was left at
@@ -135,6 +141,11 @@ class OutputPane(QFrame):
         self.view.clear()
         self.set_status(" ")
 
+    def show_text(self, text: str) -> None:
+        """A fixed text (an answer from the data) rather than a streamed one."""
+        self.text = text
+        self.view.setPlainText(text)
+
 
 class PlaygroundPanel(QWidget):
     generationFinished = Signal()   # both panes are done (finished, stopped or failed)
@@ -152,6 +163,9 @@ class PlaygroundPanel(QWidget):
         self.worker: GenerationWorker | None = None
         self._shown_run: str | None | bool = False   # the run the panes are titled for
         self._discard = False   # the running generation is for a run no longer shown
+        self._example_prompt: str | None = None   # the prompt text a picked example put in
+        self._scores: dict[str, float] = {}   # pane → the picked example's score
+        self._has_examples = False   # the run's validation examples are in the picker
         self._build()
         self._restore_fields()
         self._remember_changes()
@@ -178,11 +192,28 @@ class PlaygroundPanel(QWidget):
         top.addWidget(self.runs, 1)
         top.addWidget(refresh)
 
+        self.examples = QComboBox(objectName="playgroundExamples")
+        self.examples.setToolTip("The run's validation examples, read from its data as it "
+                                 "read them: pick one to put its prompt to both models and "
+                                 "see its answers from the data beside theirs")
+        self.examples.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.examples.setMinimumContentsLength(24)
+        self.examples.currentIndexChanged.connect(self._example_changed)
+        self.example_row = QWidget(visible=False)
+        row = QHBoxLayout(self.example_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        example_label = QLabel("Validation example:")
+        example_label.setBuddy(self.examples)
+        row.addWidget(example_label)
+        row.addWidget(self.examples, 1)
+
         self.prompt = QPlainTextEdit(objectName="playgroundPrompt")
         self.prompt.setPlaceholderText("A prompt for both models")
         self.prompt.setToolTip("Both models continue this text (or answer it, with Chat "
                                "template ticked). The last prompt comes back next time.")
         self.prompt.setMaximumHeight(140)
+        self.prompt.textChanged.connect(self._prompt_edited)
 
         self.max_tokens = _spin(QSpinBox(), 1, 8192, 100)
         self.max_tokens.setToolTip("The most tokens each model writes (fewer when the model "
@@ -234,14 +265,35 @@ class PlaygroundPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.base_pane)
         self.splitter.addWidget(self.tuned_pane)
+        # a picked validation example's answers, above the models' (same columns)
+        self.chosen_pane = OutputPane("Chosen (from the data)")
+        self.rejected_pane = OutputPane("Rejected (from the data)")
+        for pane in (self.chosen_pane, self.rejected_pane):
+            pane.view.setPlaceholderText("")
+            pane.stats.hide()   # nothing generated: no speed to report
+        self.data_splitter = QSplitter(Qt.Orientation.Horizontal, visible=False)
+        self.data_splitter.addWidget(self.chosen_pane)
+        self.data_splitter.addWidget(self.rejected_pane)
+        self.data_splitter.splitterMoved.connect(
+            lambda *_: self.splitter.setSizes(self.data_splitter.sizes()))
+        self.splitter.splitterMoved.connect(
+            lambda *_: self.data_splitter.setSizes(self.splitter.sizes()))
+        self.scores = QLabel(objectName="playgroundScores", visible=False, wordWrap=True)
+        self.scores.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.panes_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.panes_splitter.addWidget(self.data_splitter)
+        self.panes_splitter.addWidget(self.splitter)
+        self.panes_splitter.setChildrenCollapsible(False)
 
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 8, 8, 8)
         col.addLayout(top)
+        col.addWidget(self.example_row)
         col.addLayout(prompt_row)
         col.addLayout(buttons)
         col.addWidget(self.banner)
-        col.addWidget(self.splitter, 1)
+        col.addWidget(self.scores)
+        col.addWidget(self.panes_splitter, 1)
 
     # ---- remembered between sessions -----------------------------------------------------
     def _fields(self) -> dict:
@@ -359,7 +411,143 @@ class PlaygroundPanel(QWidget):
             self.chat.setChecked(self._chat_for(run))
         self.base_pane.set_model(base_name)
         self.tuned_pane.set_model(Path(run).name if run else None)
+        self._read_examples(run)
         self._update_buttons()
+
+    # ---- a preference run's validation examples -------------------------------------------
+    def _read_examples(self, run: str | None) -> None:
+        """Offer a preference run's validation examples (read off the GUI thread); hide
+        the picker for any other run."""
+        self.examples.blockSignals(True)
+        self.examples.clear()
+        self.examples.blockSignals(False)
+        self._has_examples = False
+        self._show_example(None)
+        objective = "sft"
+        if run:
+            try:
+                objective = RunDir(run).load_config().training.objective
+            except FtguiError:
+                pass
+        self.example_row.setVisible(objective != "sft")
+        if objective == "sft":
+            return
+        self.examples.addItem("Reading the validation examples…", None)
+        self._update_buttons()
+
+        def read():
+            heavy_imports()
+            from ftgui.core import models, playground
+            from ftgui.core.inference import run_model_configs
+            tok = models.load_tokenizer(run_model_configs(run)[1])
+            return playground.validation_examples(run, tok)
+
+        run_task(read, lambda found: self._examples_read(run, found),
+                 lambda e: self._examples_failed(run, e), owner=self)
+
+    def _examples_read(self, run: str, found: list) -> None:
+        if run != self.run_dir():
+            return   # the run changed while they were read
+        self.examples.blockSignals(True)
+        self.examples.clear()
+        self.examples.addItem("Your own prompt" if found else
+                              "Your own prompt (the run has no validation examples)", None)
+        for ex in found:
+            self.examples.addItem(ex.title(), ex)
+            self.examples.setItemData(self.examples.count() - 1, ex.prompt_text(),
+                                      Qt.ItemDataRole.ToolTipRole)
+        self.examples.blockSignals(False)
+        self._has_examples = bool(found)
+        self._update_buttons()
+
+    def _examples_failed(self, run: str, e: BaseException) -> None:
+        if run != self.run_dir():
+            return
+        self.examples.clear()
+        self.examples.addItem("Your own prompt (validation examples not readable)", None)
+        self._has_examples = False
+        self._update_buttons()
+        text = e.message if isinstance(e, FtguiError) else str(e)
+        self.banner.show_message(f"The run's validation examples could not be read: {text}",
+                                 level="warning")
+
+    def example(self) -> ValidationExample | None:
+        return self.examples.currentData()
+
+    def pick_example(self, number: int) -> bool:
+        """Pick the validation example with this number; False when it is not offered."""
+        for i in range(self.examples.count()):
+            ex = self.examples.itemData(i)
+            if ex is not None and ex.number == number:
+                self.examples.setCurrentIndex(i)
+                return True
+        return False
+
+    @Slot()
+    def _example_changed(self, *_) -> None:
+        ex = self.example()
+        if ex is not None:
+            self._example_prompt = ex.prompt_text()
+            self.prompt.blockSignals(True)   # the person's own prompt stays remembered
+            self.prompt.setPlainText(self._example_prompt)
+            self.prompt.blockSignals(False)
+        self._show_example(ex)
+
+    @Slot()
+    def _prompt_edited(self) -> None:
+        """An edited prompt is the person's own: the example is no longer the one asked."""
+        if self.example() is not None and self.prompt.toPlainText() != self._example_prompt:
+            self.examples.setCurrentIndex(0)
+
+    def _show_example(self, ex: ValidationExample | None) -> None:
+        self._scores = {}
+        self.data_splitter.setVisible(ex is not None)
+        self.scores.setVisible(ex is not None)
+        # an example's prompt is always sent as its messages, through the template
+        self.chat.setEnabled(ex is None)
+        if ex is None:
+            self._example_prompt = None
+            return
+        for pane in self.panes.values():
+            pane.clear()
+        if ex.paired:
+            self.chosen_pane.heading = "Chosen (from the data)"
+            self.chosen_pane.show_text(message_text(ex.chosen))
+            self.rejected_pane.show_text(message_text(ex.rejected))
+            self.rejected_pane.show()
+        else:
+            kind = "desirable" if ex.label else "undesirable"
+            self.chosen_pane.heading = f"Completion (from the data) · label " \
+                                       f"{str(ex.label).lower()}, {kind}"
+            self.chosen_pane.show_text(message_text(ex.completion))
+            self.rejected_pane.hide()
+        self.chosen_pane.set_model(None)
+        self.data_splitter.setSizes(self.splitter.sizes())
+        self._show_scores()
+
+    def _show_scores(self) -> None:
+        ex = self.example()
+        if ex is None:
+            return
+        if ex.paired:
+            what = "Log-probability margin for this pair (chosen − rejected; above 0: " \
+                   "chosen preferred)"
+        else:
+            what = f"Log-probability of this completion (label {str(ex.label).lower()})"
+        if not self._scores:
+            self.scores.setText(f"{what}: Generate to compute it for both models.")
+            return
+        parts = [f"{name} {self._scores[pane]:+.3f}" if pane in self._scores else
+                 f"{name} …" for pane, name in (("base", "base model"),
+                                                 ("tuned", "fine-tuned"))]
+        self.scores.setText(f"{what}: {' · '.join(parts)}")
+
+    @Slot(str, float)
+    def _on_scored(self, pane: str, value: float) -> None:
+        if self._discard:
+            return
+        self._scores[pane] = value
+        self._show_scores()
 
     @staticmethod
     def _chat_default(run: str) -> bool:
@@ -392,9 +580,13 @@ class PlaygroundPanel(QWidget):
                                      "which was not approved.", level="warning")
             return
         settings = self.settings()
+        example = self.example()
         for pane in self.panes.values():
-            pane.begin(None if settings.chat else prompt)
-        w = GenerationWorker(self.cache, run, prompt, settings)
+            pane.begin(None if settings.chat or example is not None else prompt)
+        self._scores = {}
+        self._show_scores()
+        w = GenerationWorker(self.cache, run, prompt, settings, example)
+        w.paneScored.connect(self._on_scored)
         w.paneStatus.connect(self._on_status)
         w.paneLoading.connect(self._on_loading)
         w.paneStarted.connect(self._on_started)
@@ -478,6 +670,8 @@ class PlaygroundPanel(QWidget):
                                         "playground compares a run's result with its base")
         self.stop_button.setEnabled(busy)
         self.stop_button.setText("Stop")
+        # another example mid-generation would clear the panes being written to
+        self.examples.setEnabled(self._has_examples and not busy)
 
 
 def _spin(box, low, high, value):

@@ -7,6 +7,10 @@ GPU two at once would each run at about half speed (no text sooner), both would 
 torch's one global random generator (so a seed would no longer fix the text), and the
 peak memory would be that of two generations. The fine-tuned model goes first because its
 text is what the person came to see.
+
+Given a preference run's validation example, the prompt is the example's messages, and
+each model first scores the example (``paneScored``: its log-probability margin), which
+takes one forward pass.
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ class GenerationWorker(QObject):
     chunk = Signal(str, str)            # pane, new text
     paneFinished = Signal(str, object)  # pane, core.playground.GenerationResult
     paneFailed = Signal(str, str)       # pane, a message for a person
+    paneScored = Signal(str, float)     # pane, playground.example_score of the example
     done = Signal()
 
-    def __init__(self, cache, run_dir: str, prompt: str, settings):
+    def __init__(self, cache, run_dir: str, prompt: str, settings, example=None):
         super().__init__()
         self.cache = cache
         self.run_dir = run_dir
-        self.prompt = prompt
+        self.example = example   # a playground.ValidationExample: its prompt, scored
+        self.prompt = example.prompt if example is not None else prompt
         self.settings = settings
         self.stop_event = threading.Event()
 
@@ -86,6 +92,9 @@ class GenerationWorker(QObject):
             # the base sees the prompt through the fine-tuned run's template (the one it
             # was trained with, e.g. the simple template that a base tokenizer lacks)
             template_tok = template_tok or tok
+            if self.example is not None:   # with the run's tokenizer, as the run ranked it
+                self.paneScored.emit(pane, playground.example_score(model, template_tok,
+                                                                    self.example))
             self.paneStarted.emit(pane)
             stream = playground.stream_generate(model, tok, self.prompt, self.settings,
                                                 self.stop_event, template_tok)
