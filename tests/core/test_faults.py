@@ -312,10 +312,13 @@ def test_every_from_pretrained_in_the_core_says_trust_remote_code():
         assert not re.search(r"trust_remote_code\s*=\s*True", text), f
         assert "torch.load(" not in text or "weights_only=True" in text, f
     models = (core / "models.py").read_text(encoding="utf-8")
-    # tokenizer, model (its arguments reused by the GGUF loader) and, for the context
-    # length before any weights, config
+    # tokenizer, model, the GGUF loader (the model's arguments) and, for the context
+    # length before any weights, config: each with the config's trust_remote_code; the one
+    # more reads a GGUF's config from ftgui's own model cache (written from the GGUF, no code)
     assert models.count("hub_kwargs(src, cfg.trust_remote_code") == 3
-    assert models.count(".from_pretrained(") == 4
+    assert models.count("hub_kwargs(src, trust_remote_code, for_model=True)") == 1
+    assert models.count(".from_pretrained(") == 5
+    assert models.count("AutoConfig.from_pretrained(cached)") == 1
 
 
 # ---- issue 15, fail 10: divergence ------------------------------------------------------------
