@@ -51,7 +51,8 @@ class GenerationResult:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
 
     def describe(self) -> str:
-        parts = [f"{self.new_tokens} tokens in {self.seconds:.1f} s",
+        parts = [f"{self.new_tokens} token{'s' if self.new_tokens != 1 else ''} in "
+                 f"{self.seconds:.1f} s",
                  f"{self.tokens_per_second:.1f} tokens/s"]
         if self.stopped:
             parts.append("stopped")
