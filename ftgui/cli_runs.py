@@ -131,12 +131,9 @@ def _loss_plot(run_dir, out) -> None:
 
 
 def _gguf_check(run_dir, out, outtype: str, show) -> str:
-    from ftgui.core.export.gguf_check import check_text, measure
+    from ftgui.core.export.gguf_check import check_line
 
-    try:
-        return check_text(outtype, measure(run_dir, out, progress=show))
-    except FtguiError as e:
-        return f"{outtype}: perplexity not measured ({e.message})"
+    return check_line(outtype, run_dir, out, progress=show)
 
 
 def _runs(args) -> int:

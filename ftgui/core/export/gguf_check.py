@@ -165,3 +165,13 @@ def check_text(outtype: str, res: dict) -> str:
         text += (f". The rounding took back {min(lost / gained, 9.99):.0%} of what the "
                  f"fine-tune gained; export q8_0 or f16 to keep it")
     return text
+
+
+def check_line(outtype: str, run_dir: str | Path, gguf_path: str | Path,
+               progress: Callable[[Progress], None] | None = None) -> str:
+    """The export's one line on the file's quality (check_text of measure), or why it was
+    not checked."""
+    try:
+        return check_text(outtype, measure(run_dir, gguf_path, progress=progress))
+    except FtguiError as e:
+        return f"{outtype}: quality not checked ({e.message})"

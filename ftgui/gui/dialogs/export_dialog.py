@@ -333,12 +333,8 @@ class ExportDialog(QDialog):
                 return path, None
             gguf_file = path if fmt == "gguf" else next(Path(path).glob("*.gguf"))
             # the export is in place: from here a Cancel has nothing left to remove
-            from ftgui.core.export.gguf_check import check_text, measure
-            try:
-                return path, check_text(gguf_type, measure(run_dir, gguf_file,
-                                                           progress=report))
-            except FtguiError as e:
-                return path, f"{gguf_type}: perplexity not measured ({e.message})"
+            from ftgui.core.export.gguf_check import check_line
+            return path, check_line(gguf_type, run_dir, gguf_file, progress=report)
 
         self.message.hide()
         self.open_button.hide()
