@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """DPO step time: ftgui against a plain TRL script on the same data (target ratio >= 0.98).
 
-    python bench/dpo_vs_trl.py [--steps 60] [--repeats 3] [--json OUT]
+    python bench/dpo_vs_trl.py [--steps 60] [--repeats 3] [--lockstep] [--json OUT]
 
 Both sides train the tiny GPT-2 (full fine-tuning, the reference a frozen copy) with
 TRL's DPOTrainer on the same 256 pairs (WikiText-2 lines: a prompt, and an answer whose
@@ -10,20 +10,25 @@ template, batch 8, logging every step, no validation, same seed. Each side runs 
 own process (the plain one never imports ftgui), alternating which goes first; the time
 from the end of step 5 to the end of the last step gives seconds per step, and the
 reported ratio is plain ÷ ftgui of the medians (1.0: no overhead; above: ftgui faster).
+With ``--lockstep`` the two processes take turns step by step (bench/lockstep.py's baton:
+only the holder computes), so a burst of load from other processes falls on one step of
+each side rather than on one side's whole run; a step's time then runs from taking the
+baton to the end of the step (ftgui's callbacks included), steps 3 to the last but one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (WIKI_VALID, emit_json, interleave, load_average, median,  # noqa: E402
-                    run_json, tiny_model, work_dir)
+from common import (ROOT, WIKI_VALID, emit_json, interleave, load_average,  # noqa: E402
+                    median, run_json, tiny_model, work_dir)
 
 SIMPLE_TEMPLATE = (
     "{% for message in messages %}"
@@ -67,7 +72,8 @@ def per_step(ends) -> float:
     return (after[-1] - after[0]) / (len(after) - 1)
 
 
-def side_ftgui(data: Path, steps: int, out: Path) -> dict:
+def side_ftgui(data: Path, steps: int, out: Path, callbacks=()):
+    """Set up ftgui's DPO run; returns train(), which trains and gives the figures."""
     from ftgui.core.config import RunConfig
     from ftgui.core.runner import Runner
 
@@ -80,13 +86,18 @@ def side_ftgui(data: Path, steps: int, out: Path) -> dict:
     runner = Runner(cfg)
     runner.setup()
     timer = Timer.make()
-    runner.trainer.add_callback(timer)
-    s = runner.train()
-    runner.cleanup()
-    return {"s_per_step": per_step(timer.ends), "loss": s["final_train_loss"]}
+    for cb in (timer, *callbacks):
+        runner.trainer.add_callback(cb)
+
+    def train() -> dict:
+        s = runner.train()
+        runner.cleanup()
+        return {"s_per_step": per_step(timer.ends), "loss": s["final_train_loss"]}
+    return train
 
 
-def side_trl(data: Path, steps: int, out: Path) -> dict:
+def side_trl(data: Path, steps: int, out: Path, callbacks=()):
+    """Set up the plain TRL script's DPO run; returns train() as side_ftgui does."""
     import copy
 
     import datasets
@@ -110,10 +121,36 @@ def side_trl(data: Path, steps: int, out: Path) -> dict:
     timer = Timer.make()
     trainer = DPOTrainer(model=model, ref_model=ref, args=args,
                          train_dataset=datasets.Dataset.from_list(conv),
-                         processing_class=tok, callbacks=[timer])
-    trainer.train()
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"s_per_step": per_step(timer.ends), "loss": losses[-1]}
+                         processing_class=tok, callbacks=[timer, *callbacks])
+
+    def train() -> dict:
+        trainer.train()
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        return {"s_per_step": per_step(timer.ends), "loss": losses[-1]}
+    return train
+
+
+SIDES = {"ftgui": side_ftgui, "trl": side_trl}
+
+
+def lockstep_side(a) -> dict:
+    """One side under bench/lockstep.py's baton: set up when handed it, then one
+    optimizer step per turn; a step's time runs from taking the baton to its end."""
+    from lockstep import WARMUP, Baton, Turns
+
+    baton = Baton(*(int(x) for x in a.baton_fds.split(",")))
+    turns = Turns(a.side, baton)
+    baton.wait()   # set-up, one side at a time
+    train = SIDES[a.side](Path(a.data), a.steps, Path(a.out), callbacks=[turns])
+    baton.pass_on()
+    baton.wait()
+    try:
+        result = train()
+    except BaseException:
+        baton.pass_on(finished=True)
+        raise
+    timed = turns.step_times[WARMUP:-1]
+    return result | {"lockstep_s_per_step": sum(timed) / len(timed), "timed_steps": len(timed)}
 
 
 def main() -> int:
@@ -124,10 +161,14 @@ def main() -> int:
     ap.add_argument("--data")
     ap.add_argument("--out")
     ap.add_argument("--json")
+    ap.add_argument("--lockstep", action="store_true",
+                    help="the two sides take turns step by step (bench/lockstep.py), "
+                         "so that a burst of load falls on one step of each")
+    ap.add_argument("--baton-fds", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.side:
-        fn = side_ftgui if a.side == "ftgui" else side_trl
-        emit_json(fn(Path(a.data), a.steps, Path(a.out)))
+        emit_json(lockstep_side(a) if a.baton_fds else
+                  SIDES[a.side](Path(a.data), a.steps, Path(a.out))())
         return 0
     work = work_dir() / "dpo_vs_trl"
     work.mkdir(parents=True, exist_ok=True)
@@ -146,7 +187,23 @@ def main() -> int:
                              str(work / f"{side}-{count['n']}")])
         return go
 
-    results = interleave({"ftgui": run("ftgui"), "trl": run("trl")}, a.repeats)
+    if a.lockstep:
+        results = {"ftgui": [], "trl": []}
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+        from lockstep import coordinate
+        for r in range(a.repeats):
+            names = ["ftgui", "trl"] if r % 2 == 0 else ["trl", "ftgui"]
+            for name in names:
+                shutil.rmtree(work / f"{name}-lockstep", ignore_errors=True)
+            got = coordinate({name: [sys.executable, __file__, "--side", name, "--data",
+                                     str(data), "--steps", str(a.steps), "--out",
+                                     str(work / f"{name}-lockstep")] for name in names})
+            for name in names:
+                got[name]["s_per_step"] = got[name]["lockstep_s_per_step"]
+                results[name].append(got[name])
+    else:
+        results = interleave({"ftgui": run("ftgui"), "trl": run("trl")}, a.repeats)
     f = median([r["s_per_step"] for r in results["ftgui"]])
     p = median([r["s_per_step"] for r in results["trl"]])
     out = {"ratio": p / f, "ftgui_s_per_step": f, "trl_s_per_step": p,
@@ -154,7 +211,7 @@ def main() -> int:
                          for g, t in zip(results["ftgui"], results["trl"])],
            "loss_ftgui": [r["loss"] for r in results["ftgui"]],
            "loss_trl": [r["loss"] for r in results["trl"]],
-           "steps": a.steps, "repeats": a.repeats,
+           "steps": a.steps, "repeats": a.repeats, "lockstep": a.lockstep,
            "load_average_before": load_before, "load_average_after": load_average()}
     print(json.dumps(out, indent=2))
     if a.json:

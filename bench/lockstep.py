@@ -231,26 +231,22 @@ def side_main(a) -> int:
     return 0
 
 
-def main() -> int:
+def coordinate(commands: dict[str, list[str]]) -> dict[str, dict]:
+    """Start each side (its command plus ``--baton-fds IN,OUT``) and pass the baton
+    between them: set-up one after the other, then one step at a time, until every side
+    has finished; returns each side's BENCH_JSON."""
     import json
     import subprocess
-    from common import JSON_TAG, emit_json
-    ap = _parser()
-    a, rest = ap.parse_known_args()
-    if a.side:
-        a = ap.parse_args()
-        a.padded = a.side == "padded"
-        a.add_eos = True  # ftgui's default: EOS after every line on both sides
-        return side_main(a)
-    names = ["ftgui", a.other]
+    from common import JSON_TAG
+    names = list(commands)
     procs, ends = {}, {}
     for name in names:
         to_side, from_coord = os.pipe()
         to_coord, from_side = os.pipe()
         # the side reads `to_side`'s read end and writes `from_side`
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--side", name,
-               "--baton-fds", f"{to_side},{from_side}", *sys.argv[1:]]
-        procs[name] = subprocess.Popen(cmd, pass_fds=(to_side, from_side),
+        procs[name] = subprocess.Popen([*commands[name], "--baton-fds",
+                                        f"{to_side},{from_side}"],
+                                       pass_fds=(to_side, from_side),
                                        stdout=subprocess.PIPE, text=True)
         os.close(to_side)
         os.close(from_side)
@@ -280,6 +276,20 @@ def main() -> int:
                 break
         else:
             raise SystemExit(f"lockstep: the {name} side failed (exit {procs[name].returncode})")
+    return out
+
+
+def main() -> int:
+    from common import emit_json
+    ap = _parser()
+    a, rest = ap.parse_known_args()
+    if a.side:
+        a = ap.parse_args()
+        a.padded = a.side == "padded"
+        a.add_eos = True  # ftgui's default: EOS after every line on both sides
+        return side_main(a)
+    out = coordinate({name: [sys.executable, str(Path(__file__).resolve()), "--side", name,
+                             *sys.argv[1:]] for name in ("ftgui", a.other)})
     out["threads"] = out["ftgui"]["threads"]
     emit_json(out)
     return 0
