@@ -150,7 +150,8 @@ def lockstep_side(a) -> dict:
         baton.pass_on(finished=True)
         raise
     timed = turns.step_times[WARMUP:-1]
-    return result | {"lockstep_s_per_step": sum(timed) / len(timed), "timed_steps": len(timed)}
+    return result | {"lockstep_s_per_step": sum(timed) / len(timed), "timed_steps": len(timed),
+                     "step_times": turns.step_times}
 
 
 def main() -> int:
@@ -211,6 +212,8 @@ def main() -> int:
                          for g, t in zip(results["ftgui"], results["trl"])],
            "loss_ftgui": [r["loss"] for r in results["ftgui"]],
            "loss_trl": [r["loss"] for r in results["trl"]],
+           "s_per_step_per_round": {side: [r["s_per_step"] for r in rs]
+                                    for side, rs in results.items()},
            "steps": a.steps, "repeats": a.repeats, "lockstep": a.lockstep,
            "load_average_before": load_before, "load_average_after": load_average()}
     print(json.dumps(out, indent=2))

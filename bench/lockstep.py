@@ -239,15 +239,18 @@ def coordinate(commands: dict[str, list[str]]) -> dict[str, dict]:
     import subprocess
     from common import JSON_TAG
     names = list(commands)
-    procs, ends = {}, {}
+    procs, ends, outs = {}, {}, {}
     for name in names:
+        # a file, not a pipe: a side that prints every step (transformers' PrinterCallback)
+        # would fill a pipe nobody reads until the end and block, baton in hand
+        outs[name] = tempfile.TemporaryFile("w+")
         to_side, from_coord = os.pipe()
         to_coord, from_side = os.pipe()
         # the side reads `to_side`'s read end and writes `from_side`
         procs[name] = subprocess.Popen([*commands[name], "--baton-fds",
                                         f"{to_side},{from_side}"],
                                        pass_fds=(to_side, from_side),
-                                       stdout=subprocess.PIPE, text=True)
+                                       stdout=outs[name], text=True)
         os.close(to_side)
         os.close(from_side)
         ends[name] = (from_coord, to_coord)
@@ -269,7 +272,10 @@ def coordinate(commands: dict[str, list[str]]) -> dict[str, dict]:
                 active.remove(name)
     out = {}
     for name in names:
-        stdout, _ = procs[name].communicate()
+        procs[name].wait()
+        outs[name].seek(0)
+        stdout = outs[name].read()
+        outs[name].close()
         for line in reversed(stdout.splitlines()):
             if line.startswith(JSON_TAG):
                 out[name] = json.loads(line[len(JSON_TAG):])
