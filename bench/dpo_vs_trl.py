@@ -30,13 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (ROOT, WIKI_VALID, emit_json, interleave, load_average,  # noqa: E402
                     median, run_json, tiny_model, work_dir)
 
-SIMPLE_TEMPLATE = (
-    "{% for message in messages %}"
-    "### {{ message['role'] | capitalize }}:\n{{ message['content'] }}"
-    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}\n\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}### Assistant:\n{% endif %}"
-)   # ftgui's simple template (core/sft.py), for tokenizers without one
+# ftgui's simple chat template (core/sft.py, for tokenizers without one): the coordinator
+# writes it beside the pairs, so that the plain side uses the same without importing ftgui
+TEMPLATE_FILE = "simple_template.jinja"
 
 
 def pairs(n: int = 256) -> list[dict]:
@@ -109,7 +105,7 @@ def side_trl(data: Path, steps: int, out: Path, callbacks=()):
              "chosen": [{"role": "assistant", "content": r["chosen"]}],
              "rejected": [{"role": "assistant", "content": r["rejected"]}]} for r in rows]
     tok = AutoTokenizer.from_pretrained(tiny_model())
-    tok.chat_template = SIMPLE_TEMPLATE
+    tok.chat_template = (data.parent / TEMPLATE_FILE).read_text(encoding="utf-8")
     model = AutoModelForCausalLM.from_pretrained(tiny_model())
     model.config.use_cache = False
     ref = copy.deepcopy(model).requires_grad_(False).eval()
@@ -175,6 +171,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in pairs()))
+    from ftgui.core.sft import SIMPLE_TEMPLATE   # this process is not measured
+    (work / TEMPLATE_FILE).write_text(SIMPLE_TEMPLATE, encoding="utf-8")
     tiny_model()
     load_before = load_average()
     count = {"n": 0}
